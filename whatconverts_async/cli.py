@@ -1,0 +1,442 @@
+"""The ``whatconverts`` command: backfill export, quota, single leads.
+
+::
+
+    whatconverts export leads --demo --start-date 2019-01-01 --out leads.jsonl
+    WHATCONVERTS_API_TOKEN=… WHATCONVERTS_API_SECRET=… \\
+      whatconverts export leads --start-date 2015-01-01 --out leads.csv --format csv --resume
+    whatconverts quota
+    whatconverts leads get 123
+
+Exit codes: 0 done, 1 other error, 2 usage error, 3 daily budget spent (the export is
+resumable with ``--resume``), 4 authentication failed. Errors are one line on stderr;
+``--debug`` shows the traceback and DEBUG logs (which never contain credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from . import __version__
+from .client import DAILY_LIMITS, WhatConverts
+from .errors import (
+    AuthenticationError,
+    InvalidParameterError,
+    QuotaExhaustedError,
+    WhatConvertsError,
+)
+from .export import ExportError, ExportProgress, export_leads
+from .quota import FileQuota
+from .resources.leads import LEAD_TYPES
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA, EXIT_AUTH = 0, 1, 2, 3, 4
+DEMO_LEADS = 200_000
+DEMO_START = datetime(2019, 1, 1, tzinfo=timezone.utc)
+DEMO_END = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class UsageError(Exception):
+    """A command-line mistake (exit code 2)."""
+
+
+def _env_default(name: str, default: Any = None) -> Any:
+    return os.environ.get(name, default)
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "connection",
+        "Credentials come from WHATCONVERTS_API_TOKEN and WHATCONVERTS_API_SECRET.",
+    )
+    group.add_argument(
+        "--key-type",
+        choices=("profile", "master"),
+        default=_env_default("WHATCONVERTS_KEY_TYPE", "profile"),
+        help="API key type (env WHATCONVERTS_KEY_TYPE; default profile)",
+    )
+    group.add_argument(
+        "--base-url",
+        default=_env_default("WHATCONVERTS_BASE_URL"),
+        help="API root (env WHATCONVERTS_BASE_URL)",
+    )
+    group.add_argument(
+        "--daily-limit",
+        type=int,
+        default=None,
+        help="daily request budget (default 1000 for profile keys, 10000 for master keys)",
+    )
+    group.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt")
+    group.add_argument("--max-retries", type=int, default=5, help="retries per request")
+    group.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against the built-in API simulator (no credentials, no network)",
+    )
+    group.add_argument(
+        "--demo-leads",
+        type=int,
+        default=DEMO_LEADS,
+        metavar="N",
+        help=f"leads in the demo account (default {DEMO_LEADS:,}, over 2019-2025)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whatconverts",
+        description="WhatConverts API from the command line: backfill exports and lookups.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="tracebacks and DEBUG logs")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    export = commands.add_parser("export", help="export data to a file")
+    export_kinds = export.add_subparsers(dest="kind", metavar="KIND")
+    export_kinds.required = True
+    leads = export_kinds.add_parser(
+        "leads",
+        help="export every lead of a date range to JSONL or CSV, resumable",
+        description=(
+            "Export every lead from --start-date to --end-date (default: now) to a JSONL or "
+            "CSV file. Progress is checkpointed after every page: after a crash, run the "
+            "same command with --resume. Exit code 3 means the daily budget is spent; "
+            "resume after the UTC-midnight reset, or use --wait-for-quota."
+        ),
+    )
+    leads.add_argument(
+        "--start-date", required=True, help="first day (YYYY-MM-DD or ISO date-time)"
+    )
+    leads.add_argument("--end-date", default=None, help="last day, inclusive (default: now)")
+    leads.add_argument("--out", required=True, type=Path, help="output file")
+    leads.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default=None,
+        help="output format (default: from the file name, else jsonl)",
+    )
+    leads.add_argument("--resume", action="store_true", help="continue an interrupted export")
+    leads.add_argument("--force", action="store_true", help="overwrite an existing output")
+    leads.add_argument("--order", choices=("asc", "desc"), default="asc", help="date order")
+    leads.add_argument("--per-page", type=int, default=None, help="leads per request (max 2500)")
+    leads.add_argument("--prefetch", type=int, default=4, help="pages in flight (default 4)")
+    leads.add_argument(
+        "--wait-for-quota",
+        action="store_true",
+        help="when the daily budget is spent, wait for the UTC reset and go on",
+    )
+    leads.add_argument("--quiet", action="store_true", help="no progress bar")
+    leads.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="export only shard I of N (0-based), for parallel workers",
+    )
+    filters = leads.add_argument_group("filters")
+    filters.add_argument("--lead-type", choices=LEAD_TYPES)
+    filters.add_argument("--lead-status", choices=("unique", "repeat"))
+    filters.add_argument("--quotable", choices=("yes", "no", "pending", "not_set"))
+    filters.add_argument("--quote-value", choices=("has_value", "no_value"))
+    filters.add_argument("--sales-value", choices=("has_value", "no_value"))
+    filters.add_argument("--spam", action="store_true", default=None, help="only spam leads")
+    filters.add_argument(
+        "--duplicate", action="store_true", default=None, help="only duplicate leads"
+    )
+    for name in (
+        "lead-source",
+        "lead-medium",
+        "lead-campaign",
+        "lead-content",
+        "lead-keyword",
+        "phone-number",
+        "email-address",
+    ):
+        filters.add_argument(f"--{name}")
+    filters.add_argument("--account-id", type=int, help="master key only")
+    filters.add_argument("--profile-id", type=int, help="master key only")
+    _add_connection(leads)
+
+    quota = commands.add_parser(
+        "quota",
+        help="today's local request budget and the next reset",
+        description=(
+            "Show the request budget this machine has spent today with these credentials "
+            "(counted locally by every whatconverts command) and when it resets."
+        ),
+    )
+    _add_connection(quota)
+
+    lead_cmd = commands.add_parser("leads", help="single leads")
+    lead_actions = lead_cmd.add_subparsers(dest="action", metavar="ACTION")
+    lead_actions.required = True
+    get = lead_actions.add_parser("get", help="print one lead as JSON")
+    get.add_argument("lead_id", type=int)
+    _add_connection(get)
+    return parser
+
+
+def _state_quota(token: str, key_type: str, limit: int) -> FileQuota:
+    base = os.environ.get("WHATCONVERTS_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "whatconverts-async"
+    )
+    # A digest names the file: the token itself never lands on disk.
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+    return FileQuota(Path(base) / f"quota-{key_type}-{digest}.json", limit)
+
+
+@asynccontextmanager
+async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatConverts]:
+    key_type = args.key_type
+    limit = args.daily_limit
+    if limit is not None and limit < 0:
+        raise UsageError("--daily-limit must be >= 0")
+    common: dict[str, Any] = {
+        "key_type": key_type,
+        "timeout": args.timeout,
+        "max_retries": args.max_retries,
+        **extra,
+    }
+    if args.demo:
+        from .testing import FakeWhatConverts
+
+        if args.demo_leads < 0:
+            raise UsageError("--demo-leads must be >= 0")
+        fake = FakeWhatConverts(
+            leads=args.demo_leads, seed=0, key_type=key_type, start=DEMO_START, end=DEMO_END
+        )
+        await fake.start()
+        try:
+            async with WhatConverts(
+                fake.token, fake.secret, base_url=fake.url, daily_limit=limit, **common
+            ) as wc:
+                yield wc
+        finally:
+            await fake.close()
+        return
+    token = os.environ.get("WHATCONVERTS_API_TOKEN", "")
+    secret = os.environ.get("WHATCONVERTS_API_SECRET", "")
+    if not token or not secret:
+        raise UsageError("set WHATCONVERTS_API_TOKEN and WHATCONVERTS_API_SECRET, or try --demo")
+    quota = _state_quota(token, key_type, limit if limit is not None else DAILY_LIMITS[key_type])
+    kwargs: dict[str, Any] = {"quota": quota, **common}
+    if args.base_url:
+        kwargs["base_url"] = args.base_url
+    async with WhatConverts(token, secret, **kwargs) as wc:
+        yield wc
+
+
+class _Progress:
+    """Progress on stderr: a tqdm bar on a terminal, nothing otherwise."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.bar: Any = None
+        self.enabled = enabled and stream.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, p: ExportProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=p.windows_total,
+                unit="window",
+                file=self.stream,
+                dynamic_ncols=True,
+                initial=p.windows_done,
+            )
+        self.bar.n = p.windows_done
+        rate = p.leads_written / max(time.monotonic() - self.started, 1e-9)
+        self.bar.set_postfix_str(
+            f"{p.leads_written:,} leads, {rate:,.0f}/s, {p.requests_used} requests, "
+            f"{p.requests_left} left today",
+            refresh=True,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise UsageError(f"--shard index must be 0..N-1, got {text!r}")
+    return index, count
+
+
+async def _export(args: argparse.Namespace, err: TextIO) -> int:
+    fmt: Literal["jsonl", "csv"] = (
+        "csv" if (args.format or args.out.suffix.lower().lstrip(".")) == "csv" else "jsonl"
+    )
+    filters = {
+        name: getattr(args, name)
+        for name in (
+            "lead_type",
+            "lead_status",
+            "quotable",
+            "quote_value",
+            "sales_value",
+            "spam",
+            "duplicate",
+            "lead_source",
+            "lead_medium",
+            "lead_campaign",
+            "lead_content",
+            "lead_keyword",
+            "phone_number",
+            "email_address",
+            "account_id",
+            "profile_id",
+        )
+        if getattr(args, name) is not None
+    }
+    shard = _parse_shard(args.shard)
+    mode = "wait" if args.wait_for_quota else "raise"
+    progress = _Progress(err, enabled=not args.quiet)
+    async with _client(args, on_quota_exhausted=mode) as wc:
+        from .params import to_utc_datetime
+        from .windows import count_windows
+
+        start = to_utc_datetime(args.start_date, "--start-date")
+        end = (
+            to_utc_datetime(args.end_date, "--end-date", end_of_day=True)
+            if args.end_date
+            else wc._clock.now()
+        )
+        windows = count_windows(start, end) if start <= end else 0
+        if shard is not None:
+            windows = len(range(shard[0], windows, shard[1]))
+        left = wc.quota.remaining
+        covered = "covers it" if left >= windows else "may not cover it"
+        print(
+            f"whatconverts: {windows} window(s) of up to 400 days: at least {windows} "
+            f"request(s); today's budget has {left} left ({covered})",
+            file=err,
+        )
+        try:
+            result = await export_leads(
+                wc,
+                args.out,
+                start_date=args.start_date,
+                end_date=args.end_date,
+                format=fmt,
+                resume=args.resume,
+                force=args.force,
+                order=args.order,
+                per_page=args.per_page,
+                prefetch=args.prefetch,
+                shard=shard,
+                on_progress=progress,
+                **filters,
+            )
+        finally:
+            progress.close()
+        rate = result.leads_written / max(result.elapsed, 1e-9)
+        print(
+            f"whatconverts: exported {result.leads_written:,} leads to {result.path} "
+            f"({result.format}) in {result.elapsed:.1f} s ({rate:,.0f} leads/s), "
+            f"{result.requests_used} requests, {result.windows_done}/{result.windows_total} "
+            f"windows{', resumed' if result.resumed else ''}; "
+            f"{wc.quota.remaining} requests left today",
+            file=err,
+        )
+    return EXIT_OK
+
+
+async def _quota(args: argparse.Namespace, out: TextIO) -> int:
+    async with _client(args) as wc:
+        quota = wc.quota
+        print(
+            json.dumps(
+                {
+                    "key_type": wc.key_type.value,
+                    "limit": quota.limit,
+                    "used": quota.used,
+                    "remaining": quota.remaining,
+                    "resets_at": quota.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+                indent=2,
+            ),
+            file=out,
+        )
+    return EXIT_OK
+
+
+async def _lead_get(args: argparse.Namespace, out: TextIO) -> int:
+    async with _client(args) as wc:
+        lead = await wc.leads.get(args.lead_id)
+        print(json.dumps(lead.to_dict(), indent=2, ensure_ascii=False), file=out)
+    return EXIT_OK
+
+
+async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "export":
+        return await _export(args, err)
+    if args.command == "quota":
+        return await _quota(args, out)
+    return await _lead_get(args, out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    err = sys.stderr
+    if args.debug:
+        logging.basicConfig(
+            level=logging.DEBUG,
+            stream=err,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    else:
+        logging.basicConfig(level=logging.WARNING, stream=err, format="whatconverts: %(message)s")
+    try:
+        return asyncio.run(_run(args, sys.stdout, err))
+    except KeyboardInterrupt:
+        print("whatconverts: interrupted; an export can continue with --resume", file=err)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        code = EXIT_ERROR
+        message = str(exc)
+        if isinstance(exc, (UsageError, InvalidParameterError, ExportError)):
+            code = EXIT_USAGE
+        elif isinstance(exc, QuotaExhaustedError):
+            code = EXIT_QUOTA
+            message += (
+                "; progress is saved: run the same command with --resume after the reset "
+                "(or use --wait-for-quota)"
+            )
+        elif isinstance(exc, AuthenticationError):
+            code = EXIT_AUTH
+            message = f"authentication failed: check the API token and secret ({exc.status})"
+        elif not isinstance(exc, WhatConvertsError):
+            message = f"{type(exc).__name__}: {exc}"
+        print(f"whatconverts: error: {message}", file=err)
+        return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,482 @@
+"""Backfill export: every lead of a date range to JSONL or CSV, resumable after any crash.
+
+How exactly-once output survives a crash (``kill -9`` included):
+
+* Leads are appended page by page to a data file (the output itself for JSONL, a
+  ``.partial`` JSONL beside it for CSV), flushed and fsynced.
+* After each page a sidecar checkpoint (``<output>.checkpoint``) is replaced atomically
+  (write a temporary file, fsync, rename, fsync the folder). It records the byte length
+  of the data file at that moment, the window and the next page to read, the window's
+  total, and the scan's fixed end instant.
+* ``resume=True`` truncates the data file to the recorded length (dropping anything
+  written after the last checkpoint), re-reads the lead ids already written in the
+  current window, and continues from the recorded page. If the window's total has
+  changed meanwhile, the window is read again from its first page, skipping the ids
+  already written. Nothing is lost, nothing is written twice.
+* A CSV is produced from the finished data file in one streaming pass, written to a
+  temporary file and renamed into place, so a CSV at the output path is always whole.
+
+Example::
+
+    async with WhatConverts.from_env() as wc:
+        result = await export_leads(wc, "leads.jsonl", start_date=date(2015, 1, 1))
+        print(result.leads_written, result.requests_used)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from .client import WhatConverts
+from .errors import WhatConvertsError
+from .models import Lead
+from .pagination import WindowJob, window_pages
+from .params import format_datetime, to_utc_datetime
+
+__all__ = [
+    "CSV_FIELDS",
+    "Checkpoint",
+    "CheckpointError",
+    "ExportError",
+    "ExportProgress",
+    "ExportResult",
+    "export_leads",
+    "jsonl_to_csv",
+]
+
+CHECKPOINT_VERSION = 1
+Format = Literal["jsonl", "csv"]
+
+# Known lead fields in a fixed order: the CSV header starts with these.
+CSV_FIELDS: tuple[str, ...] = tuple(
+    field.name
+    for field in attrs.fields(Lead)
+    if field.name not in ("extra", "absent_keys", "additional_fields")
+)
+
+
+class ExportError(WhatConvertsError):
+    """The export cannot start or go on as asked (existing output, mismatched resume)."""
+
+
+class CheckpointError(ExportError):
+    """The checkpoint file is unreadable or does not match the output."""
+
+
+@attrs.define(kw_only=True)
+class Checkpoint:
+    """Where an export stands; saved after every page."""
+
+    version: int = CHECKPOINT_VERSION
+    format: str
+    query: dict[str, Any]
+    window: int = 0
+    next_page: int = 1
+    window_total: int | None = None
+    window_offset: int = 0
+    offset: int = 0
+    leads_written: int = 0
+    requests_used: int = 0
+    windows_total: int = 0
+
+    def save(self, path: Path) -> None:
+        """Replace the checkpoint at ``path`` atomically (temp file, fsync, rename)."""
+        temp = path.with_name(path.name + ".tmp")
+        data = json.dumps(attrs.asdict(self), sort_keys=True).encode()
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint:
+        """Read a checkpoint, or raise :class:`CheckpointError` saying what to do."""
+        try:
+            raw = json.loads(path.read_bytes())
+            if not isinstance(raw, dict) or raw.get("version") != CHECKPOINT_VERSION:
+                raise ValueError("unknown checkpoint version")
+            checkpoint = cls(**raw)
+            numbers = (
+                checkpoint.window,
+                checkpoint.next_page,
+                checkpoint.window_offset,
+                checkpoint.offset,
+                checkpoint.leads_written,
+            )
+            if not all(isinstance(n, int) and n >= 0 for n in numbers) or not isinstance(
+                checkpoint.query, dict
+            ):
+                raise ValueError("fields out of range")
+            if checkpoint.window_offset > checkpoint.offset or checkpoint.next_page < 1:
+                raise ValueError("inconsistent offsets")
+        except (OSError, ValueError, TypeError) as exc:
+            raise CheckpointError(
+                f"checkpoint {path} is unreadable ({exc}); the output cannot be resumed "
+                "safely. Start over with --force (or force=True), which rewrites the output"
+            ) from None
+        return checkpoint
+
+
+@attrs.frozen(kw_only=True)
+class ExportProgress:
+    """A snapshot passed to the ``on_progress`` callback after each page."""
+
+    windows_done: int
+    windows_total: int
+    leads_written: int
+    requests_used: int
+    requests_left: int
+    window_label: str
+
+
+@attrs.frozen(kw_only=True)
+class ExportResult:
+    """What an export did."""
+
+    path: Path
+    format: str
+    leads_written: int
+    requests_used: int
+    windows_done: int
+    windows_total: int
+    resumed: bool
+    elapsed: float
+    requests_estimate: int
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _encode(lead: Lead) -> bytes:
+    return (json.dumps(lead.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _ids_between(path: Path, start: int, stop: int) -> set[Hashable]:
+    """Lead ids of the JSONL lines in ``path[start:stop]``."""
+    ids: set[Hashable] = set()
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = stop - start
+        for line in handle:
+            if remaining <= 0:
+                break
+            remaining -= len(line)
+            if line.strip():
+                ids.add(json.loads(line)["lead_id"])
+    return ids
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    yield record
+
+
+def jsonl_to_csv(source: Path | str, target: Path | str) -> int:
+    """Write the leads of a JSONL file as CSV (two streaming passes); returns rows written.
+
+    Header: the known lead fields in a fixed order (:data:`CSV_FIELDS`), then
+    ``additional_fields.<name>`` for every custom field seen (sorted), then any unknown
+    fields (sorted). Maps such as ``lead_analysis`` are JSON text in their cell. The
+    file is written beside ``target`` and renamed into place when complete.
+    """
+    source, target = Path(source), Path(target)
+    known = set(CSV_FIELDS) | {"additional_fields"}
+    custom: set[str] = set()
+    unknown: set[str] = set()
+    for record in _read_jsonl(source):
+        extra_fields = record.get("additional_fields")
+        if isinstance(extra_fields, dict):
+            custom.update(str(k) for k in extra_fields)
+        unknown.update(k for k in record if k not in known)
+    header = [
+        *CSV_FIELDS,
+        *(f"additional_fields.{name}" for name in sorted(custom)),
+        *sorted(unknown),
+    ]
+    temp = target.with_name(target.name + ".tmp")
+    rows = 0
+    with temp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for record in _read_jsonl(source):
+            extra_fields = record.get("additional_fields")
+            fields = extra_fields if isinstance(extra_fields, dict) else {}
+            row = [_csv_cell(record.get(name)) for name in CSV_FIELDS]
+            row += [_csv_cell(fields.get(name)) for name in sorted(custom)]
+            row += [_csv_cell(record.get(name)) for name in sorted(unknown)]
+            writer.writerow(row)
+            rows += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+    _fsync_dir(target.parent)
+    return rows
+
+
+def _query(
+    *,
+    start: datetime,
+    end: datetime,
+    order: str,
+    per_page: int | None,
+    shard: tuple[int, int] | None,
+    filters: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "start_date": format_datetime(start),
+        "end_date": format_datetime(end),
+        "order": order,
+        "per_page": per_page,
+        "shard": list(shard) if shard else None,
+        "filters": {
+            k: str(getattr(v, "value", v)) for k, v in sorted(filters.items()) if v is not None
+        },
+    }
+
+
+def _check_shard(shard: Any) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    from .errors import InvalidParameterError
+
+    if (
+        not isinstance(shard, tuple)
+        or len(shard) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        or not (shard[1] >= 1 and 0 <= shard[0] < shard[1])
+    ):
+        raise InvalidParameterError(
+            "shard", f"must be (index, count) with 0 <= index < count, got {shard!r}"
+        )
+    return shard[0], shard[1]
+
+
+async def export_leads(
+    client: WhatConverts,
+    path: str | os.PathLike[str],
+    *,
+    start_date: Any,
+    end_date: Any = None,
+    format: Format = "jsonl",
+    resume: bool = False,
+    force: bool = False,
+    order: str = "asc",
+    per_page: int | None = None,
+    prefetch: int = 4,
+    shard: tuple[int, int] | None = None,
+    on_progress: Callable[[ExportProgress], None] | None = None,
+    **filters: Any,
+) -> ExportResult:
+    """Export every lead from ``start_date`` to ``end_date`` (None: now) to ``path``.
+
+    ``format`` is ``"jsonl"`` (one wire-shaped lead per line, unknown fields included)
+    or ``"csv"``. An existing output is refused unless ``resume`` (continue from the
+    checkpoint) or ``force`` (start over). ``shard=(i, n)`` exports only windows
+    ``i, i+n, i+2n, ...`` so ``n`` workers with the same arguments split the range
+    between them. Filters are those of :meth:`LeadsResource.iterate`.
+
+    Raises :class:`~whatconverts_async.QuotaExhaustedError` when the budget runs out
+    (with ``on_quota_exhausted="raise"``); the checkpoint then allows ``resume``.
+    """
+    from .errors import InvalidParameterError
+
+    if format not in ("jsonl", "csv"):
+        raise InvalidParameterError("format", f"must be 'jsonl' or 'csv', got {format!r}")
+    if resume and force:
+        raise InvalidParameterError("resume", "cannot be combined with force")
+    checked_shard = _check_shard(shard)
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidParameterError("path", f"{target} is a directory")
+    checkpoint_path = target.with_name(target.name + ".checkpoint")
+    data_path = target if format == "jsonl" else target.with_name(target.name + ".partial")
+    leftovers = [p for p in (target, checkpoint_path, data_path) if p.exists()]
+
+    started = time.monotonic()
+    sent_before = client.throttle.requests_sent
+    checkpoint: Checkpoint | None = None
+    if resume and checkpoint_path.exists():
+        checkpoint = Checkpoint.load(checkpoint_path)
+        if checkpoint.format != format:
+            raise CheckpointError(
+                f"the checkpoint is for a {checkpoint.format} export, not {format}"
+            )
+    elif resume and target.exists():
+        raise ExportError(
+            f"{target} exists but has no checkpoint: it is complete or was not written by an "
+            "export; use force=True (--force) to overwrite it"
+        )
+    elif leftovers and not force and not resume:
+        raise ExportError(
+            f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
+            "interrupted export or force=True (--force) to overwrite"
+        )
+    elif force:
+        for leftover in leftovers:
+            leftover.unlink()
+
+    start = to_utc_datetime(start_date, "start_date")
+    if checkpoint is not None:
+        end = to_utc_datetime(checkpoint.query["end_date"], "end_date")
+        if end_date is not None and to_utc_datetime(end_date, "end_date", end_of_day=True) != end:
+            raise CheckpointError(
+                f"end_date differs from the checkpoint's ({checkpoint.query['end_date']}); "
+                "resume with the same arguments"
+            )
+    else:
+        end = (
+            to_utc_datetime(end_date, "end_date", end_of_day=True)
+            if end_date is not None
+            else client._clock.now().replace(microsecond=0)
+        )
+    query = _query(
+        start=start, end=end, order=order, per_page=per_page, shard=checked_shard, filters=filters
+    )
+    jobs: list[WindowJob[Lead]] = client.leads._jobs(
+        start_date=start,
+        end_date=end,
+        order=order,
+        per_page=per_page,
+        account_ids=None,
+        profile_ids=None,
+        filters=filters,
+    )
+    if checked_shard is not None:
+        index, count = checked_shard
+        jobs = jobs[index::count]
+    if checkpoint is None:
+        checkpoint = Checkpoint(format=format, query=query, windows_total=len(jobs))
+    elif checkpoint.query != query or checkpoint.windows_total != len(jobs):
+        raise CheckpointError(
+            "the checkpoint was made with different arguments "
+            f"({json.dumps(checkpoint.query, sort_keys=True)}); resume with the same ones"
+        )
+    resumed = checkpoint.offset > 0 or checkpoint.window > 0
+    estimate = max(0, len(jobs) - checkpoint.window)
+
+    data_path.touch(exist_ok=True)
+    if data_path.stat().st_size < checkpoint.offset:
+        raise CheckpointError(
+            f"{data_path} is shorter than the checkpoint records; it was changed outside the "
+            "export. Start over with --force (or force=True)"
+        )
+    previous_requests = checkpoint.requests_used
+
+    def progress(label: str) -> None:
+        if on_progress is not None:
+            on_progress(
+                ExportProgress(
+                    windows_done=checkpoint.window,
+                    windows_total=len(jobs),
+                    leads_written=checkpoint.leads_written,
+                    requests_used=checkpoint.requests_used,
+                    requests_left=client.quota.remaining,
+                    window_label=label,
+                )
+            )
+
+    with data_path.open("r+b") as handle:
+        # Anything after the last checkpoint was never committed: drop it.
+        handle.truncate(checkpoint.offset)
+        handle.seek(checkpoint.offset)
+        progress("")
+        while checkpoint.window < len(jobs):
+            job = jobs[checkpoint.window]
+            resuming_window = checkpoint.next_page > 1
+            seen = (
+                _ids_between(data_path, checkpoint.window_offset, checkpoint.offset)
+                if checkpoint.offset > checkpoint.window_offset
+                else set()
+            )
+            pages = window_pages(
+                job,
+                prefetch=prefetch,
+                key=_lead_id,
+                start_page=checkpoint.next_page,
+                expected_total=checkpoint.window_total if resuming_window else None,
+                seen=seen,
+            )
+            async for page in pages:
+                if page.items:
+                    handle.write(b"".join(_encode(lead) for lead in page.items))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                checkpoint.next_page = page.page_number + 1
+                checkpoint.window_total = page.total_items
+                checkpoint.offset = handle.tell()
+                checkpoint.leads_written += len(page.items)
+                checkpoint.requests_used = previous_requests + (
+                    client.throttle.requests_sent - sent_before
+                )
+                checkpoint.save(checkpoint_path)
+                progress(job.label)
+            checkpoint.window += 1
+            checkpoint.next_page = 1
+            checkpoint.window_total = None
+            checkpoint.window_offset = checkpoint.offset
+            checkpoint.requests_used = previous_requests + (
+                client.throttle.requests_sent - sent_before
+            )
+            checkpoint.save(checkpoint_path)
+            progress(job.label)
+
+    if format == "csv":
+        jsonl_to_csv(data_path, target)
+        data_path.unlink()
+    checkpoint_path.unlink()
+    _fsync_dir(target.parent)
+    return ExportResult(
+        path=target,
+        format=format,
+        leads_written=checkpoint.leads_written,
+        requests_used=checkpoint.requests_used,
+        windows_done=checkpoint.window,
+        windows_total=len(jobs),
+        resumed=resumed,
+        elapsed=time.monotonic() - started,
+        requests_estimate=estimate,
+    )
+
+
+def _lead_id(lead: Lead) -> int:
+    return lead.lead_id
+
+
+def read_jsonl_ids(path: str | os.PathLike[str]) -> list[int]:
+    """The lead ids of an exported JSONL file, in file order (handy for checks)."""
+    return [int(record["lead_id"]) for record in _read_jsonl(Path(path))]

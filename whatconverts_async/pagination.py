@@ -1,0 +1,236 @@
+"""Streaming pagination: pages to items, across date windows, with bounded prefetch.
+
+Guarantees (for one scan):
+
+* **Quota-efficient.** The first page of a window says how many pages there are
+  (``total_pages``); exactly those are asked for. An empty window costs one request.
+* **No skips, no repeats.** An item key (the lead id) already yielded in the current
+  window is never yielded again. If a window's total changes between its pages, or a
+  page holds fewer items than the totals promise, the window is read again from its
+  first page (only unseen items come out), at most ``max_rereads`` times; then
+  :class:`PaginationError` is raised rather than silently losing items. Memory holds
+  one window's keys, not the whole scan's.
+* **Prefetch.** Up to ``prefetch`` pages of a window are in flight at once; items still
+  come out in page order. Leaving the loop early (``break``, an exception, or
+  cancellation) cancels every outstanding request.
+
+The scheduling is written against a ``fetch(page_number) -> Page`` callable, so it knows
+nothing about leads or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from .errors import WhatConvertsError
+from .models import Page
+
+__all__ = [
+    "PageStream",
+    "PaginationError",
+    "WindowJob",
+    "iterate_items",
+    "stream_pages",
+    "window_pages",
+]
+
+T = TypeVar("T")
+FetchPage = Callable[[int], Awaitable[Page[T]]]
+
+
+class PaginationError(WhatConvertsError):
+    """A list kept changing (or contradicting its own totals) while it was being read.
+
+    Raised instead of yielding a result that might miss or repeat items.
+    """
+
+
+@attrs.frozen
+class WindowJob(Generic[T]):
+    """One independently paginated query (a date window, or a whole non-lead list)."""
+
+    fetch: Callable[[int], Awaitable[Page[T]]]
+    label: str = ""
+
+
+def _expected_items(page_number: int, per_page: int, total: int) -> int:
+    return max(0, min(per_page, total - (page_number - 1) * per_page))
+
+
+def _check_envelope(first: Page[Any], label: str) -> None:
+    if first.per_page < 1:
+        raise PaginationError(f"{label}: page size {first.per_page} in the answer is not usable")
+    needed = math.ceil(first.total_items / first.per_page) if first.total_items else 0
+    # Some APIs say total_pages=1 for an empty result, others 0; both are fine.
+    if first.total_pages != needed and not (needed == 0 and first.total_pages <= 1):
+        raise PaginationError(
+            f"{label}: total_pages={first.total_pages} contradicts "
+            f"total={first.total_items} at {first.per_page} per page"
+        )
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    # Retrieve every outcome so no "exception was never retrieved" warning appears.
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def window_pages(
+    job: WindowJob[T],
+    *,
+    prefetch: int = 4,
+    key: Callable[[T], Hashable] | None = None,
+    max_rereads: int = 3,
+    start_page: int = 1,
+    expected_total: int | None = None,
+    seen: set[Hashable] | None = None,
+) -> AsyncIterator[Page[T]]:
+    """The pages of one job, with the guarantees of this module.
+
+    To resume a job part-way (after a crash), pass the ``start_page`` to read next, the
+    ``expected_total`` seen before, and the keys already taken as ``seen``: if the total
+    has changed since, the job is read again from page 1, skipping those keys.
+    """
+    seen = set() if seen is None else seen
+    first_page = start_page
+    for reading in range(max_rereads + 1):
+        first = await job.fetch(first_page)
+        if first_page == 1:
+            _check_envelope(first, job.label)
+        total = first.total_items if expected_total is None else expected_total
+        expected_total = None
+        per_page = first.per_page
+        unsettled: str | None = None
+        expected = _expected_items(first_page, per_page, total)
+        if first.total_items != total:
+            unsettled = f"total changed from {total} to {first.total_items}"
+        elif len(first.items) != expected:
+            unsettled = f"page {first_page} has {len(first.items)} items, expected {expected}"
+        else:
+            yield _fresh(first, seen, key)
+        if unsettled is None:
+            ahead: collections.deque[tuple[int, asyncio.Task[Page[T]]]] = collections.deque()
+            next_page = first_page + 1
+            last_page = math.ceil(total / per_page) if total else 0
+            try:
+                while True:
+                    while next_page <= last_page and len(ahead) < prefetch:
+                        ahead.append((next_page, asyncio.ensure_future(job.fetch(next_page))))
+                        next_page += 1
+                    if not ahead:
+                        break
+                    number, task = ahead.popleft()
+                    page = await task
+                    expected = _expected_items(number, per_page, total)
+                    if page.total_items != total:
+                        unsettled = f"total changed from {total} to {page.total_items}"
+                    elif len(page.items) != expected:
+                        unsettled = (
+                            f"page {number} has {len(page.items)} items, expected {expected}"
+                        )
+                    if unsettled is not None:
+                        break
+                    yield _fresh(page, seen, key)
+            finally:
+                await _cancel_all([task for _, task in ahead])
+        if unsettled is None:
+            return
+        first_page = 1
+        if reading == max_rereads:
+            raise PaginationError(
+                f"{job.label}: results kept changing while being read ({unsettled}); "
+                f"gave up after {max_rereads + 1} readings"
+            )
+
+
+def _fresh(page: Page[T], seen: set[Hashable], key: Callable[[T], Hashable] | None) -> Page[T]:
+    if key is None:
+        return page
+    items = []
+    for item in page.items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            items.append(item)
+    if len(items) == len(page.items):
+        return page
+    return attrs.evolve(page, items=items)
+
+
+async def stream_pages(
+    jobs: Iterable[WindowJob[T]],
+    *,
+    prefetch: int = 4,
+    key: Callable[[T], Hashable] | None = None,
+    max_rereads: int = 3,
+) -> AsyncIterator[Page[T]]:
+    """Pages of every job in order, each job paginated with the guarantees above."""
+    for job in jobs:
+        async for page in window_pages(job, prefetch=prefetch, key=key, max_rereads=max_rereads):
+            yield page
+
+
+async def iterate_items(
+    pages: AsyncIterator[Page[T]], *, max_items: int | None = None
+) -> AsyncIterator[T]:
+    """Items of ``pages`` in order, stopping after ``max_items`` without further requests."""
+    if max_items is not None and max_items <= 0:
+        return
+    count = 0
+    try:
+        async for page in pages:
+            for item in page.items:
+                yield item
+                count += 1
+                if max_items is not None and count >= max_items:
+                    return
+    finally:
+        aclose = getattr(pages, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class PageStream(Generic[T]):
+    """An async iterator that can also be closed explicitly or used with ``async with``.
+
+    Leaving an ``async for`` early lets Python finalise the iterator soon after; use
+    ``async with`` (or :meth:`aclose`) to cancel outstanding prefetches right away::
+
+        async with wc.leads.iterate(start_date=date(2020, 1, 1)) as leads:
+            async for lead in leads:
+                if lead.lead_id == wanted:
+                    break
+    """
+
+    def __init__(self, source: AsyncIterator[T]) -> None:
+        self._source = source
+
+    def __aiter__(self) -> PageStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._source.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the iteration and cancel any request still in flight."""
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> PageStream[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def collect(self) -> list[T]:
+        """Everything left, as a list (mind the memory on big scans)."""
+        return [item async for item in self]

@@ -1,0 +1,214 @@
+"""Shared plumbing of the resources: list envelopes, single-item unwrapping, iteration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import yarl
+
+from ..convert import structure, structure_page
+from ..errors import InvalidParameterError, MalformedResponseError, NotFoundError
+from ..models import Page
+from ..pagination import PageStream, WindowJob, iterate_items, stream_pages
+from ..params import check_choice, check_int_range, to_utc_datetime
+
+if TYPE_CHECKING:
+    from ..client import WhatConverts
+
+T = TypeVar("T")
+
+ORDERS = ("asc", "desc")
+
+
+class Resource:
+    """Base of every resource: holds the client and reads its answers into models."""
+
+    def __init__(self, client: WhatConverts) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._client!r}>"
+
+    async def _page(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        item_type: type[T],
+        plural: str,
+        *,
+        per_page_key: str | None = None,
+        total_key: str | None = None,
+    ) -> Page[T]:
+        payload = await self._client._request("GET", path, params=params)
+        return self._read(
+            payload,
+            path,
+            lambda: structure_page(
+                payload,
+                item_type,
+                plural,
+                per_page_key or f"{plural}_per_page",
+                total_key or f"total_{plural}",
+            ),
+        )
+
+    async def _one(
+        self,
+        path: str,
+        item_type: type[T],
+        plural: str,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> T:
+        payload = await self._client._request("GET", path, params=params)
+        items = payload.get(plural)
+        if not isinstance(items, list):
+            raise self._malformed(path, f"no '{plural}' list in the answer")
+        if not items:
+            raise NotFoundError(
+                f"no {what} at {path}", status=200, method="GET", url=path, error_message=None
+            )
+        return self._read(items[0], path, lambda: structure(items[0], item_type))
+
+    def _read(self, payload: Any, path: str, build: Callable[[], T]) -> T:
+        try:
+            return build()
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise self._malformed(path, str(exc)) from exc
+
+    def _malformed(self, path: str, why: str) -> MalformedResponseError:
+        url = str(self._client.base_url.join(yarl.URL(path)))
+        return MalformedResponseError(
+            f"unexpected answer from GET {url}: {why}", status=200, method="GET", url=url
+        )
+
+    def _stream(
+        self,
+        jobs: list[WindowJob[T]],
+        *,
+        prefetch: int,
+        key: Callable[[T], Hashable] | None,
+        max_items: int | None,
+    ) -> PageStream[T]:
+        pages = stream_pages(jobs, prefetch=prefetch, key=key)
+        return PageStream(iterate_items(pages, max_items=max_items))
+
+    def _page_stream(
+        self, jobs: list[WindowJob[T]], *, prefetch: int, key: Callable[[T], Hashable] | None
+    ) -> PageStream[Page[T]]:
+        return PageStream(stream_pages(jobs, prefetch=prefetch, key=key))
+
+
+def check_prefetch(prefetch: Any) -> int:
+    """``prefetch``: pages in flight at once, 1..20 (the API allows 20 in flight)."""
+    return check_int_range(prefetch, "prefetch", 1, 20)
+
+
+def check_max_items(max_items: Any) -> int | None:
+    """``max_items``: None or >= 0."""
+    return None if max_items is None else check_int_range(max_items, "max_items", 0)
+
+
+def check_order(order: Any) -> Literal["asc", "desc"] | None:
+    """``order``: asc or desc (None leaves the API default)."""
+    if order is None:
+        return None
+    return "asc" if check_choice(order, "order", ORDERS) == "asc" else "desc"
+
+
+def date_range(
+    start_date: Any, end_date: Any, *, max_days: int | None = None, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """Check a ``start_date``/``end_date`` pair; a bare ``end_date`` date covers its whole day."""
+    start = None if start_date is None else to_utc_datetime(start_date, "start_date")
+    end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
+    if start is not None and end is not None and start > end:
+        raise InvalidParameterError(
+            "start_date", f"must not be after end_date ({start.isoformat()} > {end.isoformat()})"
+        )
+    if max_days is not None and start is not None:
+        stop = end if end is not None else now
+        if stop is not None and (stop - start).total_seconds() > max_days * 86400:
+            raise InvalidParameterError(
+                "end_date",
+                f"must be within {max_days} days of start_date for a single page "
+                "(the API's limit); use iterate() to read longer ranges in windows",
+            )
+    return start, end
+
+
+def paging(
+    per_page: Any, page_number: Any, per_page_name: str, maximum: int
+) -> dict[str, int | None]:
+    """Check a page size (1..maximum) and page number (>= 1)."""
+    return {
+        per_page_name: None
+        if per_page is None
+        else check_int_range(per_page, per_page_name, 1, maximum),
+        "page_number": None
+        if page_number is None
+        else check_int_range(page_number, "page_number", 1),
+    }
+
+
+MAX_PER_PAGE = 250
+
+
+class ListResource(Resource):
+    """A resource whose lists are paged at most 250 per page (accounts, profiles, ...)."""
+
+    def _list_params(
+        self,
+        per_page_name: str,
+        per_page: Any,
+        page_number: Any,
+        extra: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        return {**paging(per_page, page_number, per_page_name, MAX_PER_PAGE), **extra}
+
+    def _iterate_list(
+        self,
+        path: str,
+        plural: str,
+        item_type: type[T],
+        params: Mapping[str, Any],
+        *,
+        key: Callable[[T], Hashable],
+        per_page: Any,
+        prefetch: Any,
+        max_items: Any,
+        per_page_key: str | None = None,
+        total_key: str | None = None,
+    ) -> PageStream[T]:
+        per_page_name = per_page_key or f"{plural}_per_page"
+        size = (
+            MAX_PER_PAGE
+            if per_page is None
+            else check_int_range(per_page, "per_page", 1, MAX_PER_PAGE)
+        )
+        fixed = {**params, per_page_name: size}
+
+        async def fetch(page_number: int) -> Page[T]:
+            return await self._page(
+                path,
+                {**fixed, "page_number": page_number},
+                item_type,
+                plural,
+                per_page_key=per_page_key,
+                total_key=total_key,
+            )
+
+        return self._stream(
+            [WindowJob(fetch, path)],
+            prefetch=check_prefetch(prefetch),
+            key=key,
+            max_items=check_max_items(max_items),
+        )
+
+
+def created_filters(start_date: Any, end_date: Any, order: Any) -> dict[str, Any]:
+    """``start_date``/``end_date``/``order`` filters by creation date (no range limit)."""
+    start, end = date_range(start_date, end_date)
+    return {"start_date": start, "end_date": end, "order": check_order(order)}

@@ -1,0 +1,87 @@
+"""Call recordings: ``GET recording?lead_id=...`` answers with the audio (MP3)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import aiohttp
+
+from ..params import check_id
+from ._base import Resource
+
+__all__ = ["RecordingsResource"]
+
+_CHUNK = 64 * 1024
+
+
+class RecordingsResource(Resource):
+    """Call recordings (``wc.recordings``).
+
+    A lead without a recording raises :class:`~whatconverts_async.NotFoundError`.
+    """
+
+    async def get(self, lead_id: int) -> bytes:
+        """The recording of a call, as bytes (fine for one call; use :meth:`download`
+        for many or long ones).
+
+        Example::
+
+            audio = await wc.recordings.get(lead_id)
+        """
+        check_id(lead_id, "lead_id")
+        cap = self._client.max_response_bytes
+
+        async def read(response: aiohttp.ClientResponse) -> bytes:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    raise self._malformed("recording", f"recording larger than {cap} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        result: bytes = await self._client._request(
+            "GET", "recording", params={"lead_id": lead_id}, reader=read
+        )
+        return result
+
+    async def download(self, lead_id: int, path: str | os.PathLike[str]) -> Path:
+        """Stream a recording to ``path`` in chunks, never holding it all in memory.
+
+        The audio goes to a temporary file beside ``path`` that is renamed into place
+        only when complete, so a failed download never leaves a partial file at ``path``.
+
+        Example::
+
+            await wc.recordings.download(lead_id, "call.mp3")
+        """
+        check_id(lead_id, "lead_id")
+        target = Path(path)
+        directory = target.parent if str(target.parent) else Path(".")
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+        os.close(fd)
+        temp = Path(temp_name)
+
+        async def write(response: aiohttp.ClientResponse) -> int:
+            written = 0
+            # Opened per attempt so a retried download starts from an empty file.
+            with temp.open("wb") as handle:
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    handle.write(chunk)
+                    written += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return written
+
+        try:
+            await self._client._request(
+                "GET", "recording", params={"lead_id": lead_id}, reader=write
+            )
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return target
