@@ -1,0 +1,19 @@
+"""Helpers shared by the loopback tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whatconverts_async import RetryPolicy, WhatConverts
+from whatconverts_async.testing import FakeWhatConverts
+
+# Short waits so retry tests take milliseconds, not the production half-second base.
+FAST_RETRIES = RetryPolicy(base_wait=0.01, max_wait=0.05)
+
+
+def client_for(fake: FakeWhatConverts, **kwargs: Any) -> WhatConverts:
+    """A client for ``fake`` with its key type, URL and fast retries."""
+    kwargs.setdefault("retry_policy", FAST_RETRIES)
+    return WhatConverts(
+        fake.token, fake.secret, key_type=fake.key_type, base_url=fake.url, **kwargs
+    )
