@@ -325,7 +325,7 @@ async def export_leads(
         raise InvalidParameterError("path", f"{target} is a directory")
     checkpoint_path = target.with_name(target.name + ".checkpoint")
     data_path = target if format == "jsonl" else target.with_name(target.name + ".partial")
-    leftovers = [p for p in (target, checkpoint_path, data_path) if p.exists()]
+    leftovers = [p for p in dict.fromkeys((target, checkpoint_path, data_path)) if p.exists()]
 
     started = time.monotonic()
     sent_before = client.throttle.requests_sent
@@ -348,7 +348,7 @@ async def export_leads(
         )
     elif force:
         for leftover in leftovers:
-            leftover.unlink()
+            leftover.unlink(missing_ok=True)
 
     start = to_utc_datetime(start_date, "start_date")
     if checkpoint is not None:
@@ -389,6 +389,10 @@ async def export_leads(
     resumed = checkpoint.offset > 0 or checkpoint.window > 0
     estimate = max(0, len(jobs) - checkpoint.window)
 
+    if not checkpoint_path.exists():
+        # The checkpoint exists before the first byte of output, so an export that dies
+        # at any moment can be resumed.
+        checkpoint.save(checkpoint_path)
     data_path.touch(exist_ok=True)
     if data_path.stat().st_size < checkpoint.offset:
         raise CheckpointError(

@@ -32,7 +32,9 @@ from ._support import FAST_RETRIES, client_for
 pytestmark = pytest.mark.filterwarnings("error")
 
 
-async def test_basic_auth_header_is_token_and_secret(wc: WhatConverts, fake: FakeWhatConverts) -> None:
+async def test_basic_auth_header_is_token_and_secret(
+    wc: WhatConverts, fake: FakeWhatConverts
+) -> None:
     await wc.leads.list(leads_per_page=1)
     (request,) = fake.requests
     expected = base64.b64encode(f"{fake.token}:{fake.secret}".encode()).decode()
@@ -152,7 +154,10 @@ async def test_create_is_retried_when_the_server_was_never_reached() -> None:
     server.close()
     await server.wait_closed()
     async with WhatConverts(
-        "t", "s", base_url=f"http://127.0.0.1:{port}/api/v1/", max_retries=2,
+        "t",
+        "s",
+        base_url=f"http://127.0.0.1:{port}/api/v1/",
+        max_retries=2,
         retry_policy=FAST_RETRIES,
     ) as wc:
         with pytest.raises(APIConnectionError) as info:
@@ -236,13 +241,12 @@ async def test_close_is_idempotent_and_closed_client_refuses(fake: FakeWhatConve
 async def test_no_unclosed_session_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        async with FakeWhatConverts(leads=10) as fake:
-            async with client_for(fake) as wc:
-                await wc.leads.list(leads_per_page=1)
+        async with FakeWhatConverts(leads=10) as fake, client_for(fake) as wc:
+            await wc.leads.list(leads_per_page=1)
 
 
 def test_plain_http_to_a_remote_host_is_refused() -> None:
-    with pytest.raises(InvalidParameterError, match="base_url .*clear text"):
+    with pytest.raises(InvalidParameterError, match=r"base_url .*clear text"):
         WhatConverts("t", "s", base_url="http://api.example.com/api/v1/")
     WhatConverts("t", "s", base_url="http://api.example.com/api/v1/", allow_insecure=True)
     WhatConverts("t", "s", base_url="http://127.0.0.1:9/api/v1/")
@@ -270,8 +274,12 @@ def test_bad_constructor_arguments_name_the_parameter(kwargs: dict, parameter: s
 
 
 def test_from_env() -> None:
-    env = {"WHATCONVERTS_API_TOKEN": "tok", "WHATCONVERTS_API_SECRET": "sec",
-           "WHATCONVERTS_KEY_TYPE": "master", "WHATCONVERTS_BASE_URL": "https://x.example/api/v1"}
+    env = {
+        "WHATCONVERTS_API_TOKEN": "tok",
+        "WHATCONVERTS_API_SECRET": "sec",
+        "WHATCONVERTS_KEY_TYPE": "master",
+        "WHATCONVERTS_BASE_URL": "https://x.example/api/v1",
+    }
     wc = WhatConverts.from_env(env)
     assert wc.key_type.value == "master" and wc.quota.limit == 10_000
     assert str(wc.base_url) == "https://x.example/api/v1/"
@@ -286,7 +294,9 @@ async def test_default_budgets_by_key_type() -> None:
     assert WhatConverts("t", "s", daily_limit=7).quota.limit == 7
 
 
-async def test_date_lists_are_checked_before_sending(wc: WhatConverts, fake: FakeWhatConverts) -> None:
+async def test_date_lists_are_checked_before_sending(
+    wc: WhatConverts, fake: FakeWhatConverts
+) -> None:
     with pytest.raises(InvalidParameterError, match="end_date must be within 400 days"):
         await wc.leads.list(start_date=date(2020, 1, 1), end_date=date(2021, 6, 1))
     assert fake.request_count == 0

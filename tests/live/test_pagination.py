@@ -66,29 +66,39 @@ async def test_descending_order_walks_windows_newest_first(big: FakeWhatConverts
         leads = [
             lead
             async for lead in wc.leads.iterate(
-                start_date=date(2019, 1, 1), end_date=date(2021, 12, 31), order="desc",
+                start_date=date(2019, 1, 1),
+                end_date=date(2021, 12, 31),
+                order="desc",
                 per_page=1000,
             )
         ]
     stamps = [lead.date_created for lead in leads]
     assert stamps == sorted(stamps, reverse=True)
-    expected = big.data.lead_ids(datetime(2019, 1, 1, tzinfo=UTC),
-                                 datetime(2021, 12, 31, 23, 59, 59, tzinfo=UTC))
+    expected = big.data.lead_ids(
+        datetime(2019, 1, 1, tzinfo=UTC), datetime(2021, 12, 31, 23, 59, 59, tzinfo=UTC)
+    )
     assert sorted(lead.lead_id for lead in leads) == sorted(expected)
     assert all(r.params["order"] == "desc" for r in big.requests)
 
 
 async def test_empty_windows_cost_one_request_each() -> None:
-    async with FakeWhatConverts(leads=50, seed=1, start=datetime(2024, 1, 1, tzinfo=UTC),
-                                end=datetime(2024, 2, 1, tzinfo=UTC)) as fake:
+    async with FakeWhatConverts(
+        leads=50,
+        seed=1,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 2, 1, tzinfo=UTC),
+    ) as fake:
         async with client_for(fake) as wc:
             leads = [
-                lead async for lead in wc.leads.iterate(
-                    start_date=date(2015, 1, 1), end_date=date(2024, 12, 31))
+                lead
+                async for lead in wc.leads.iterate(
+                    start_date=date(2015, 1, 1), end_date=date(2024, 12, 31)
+                )
             ]
         assert len(leads) == 50
-        windows = split_windows(datetime(2015, 1, 1, tzinfo=UTC),
-                                datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC))
+        windows = split_windows(
+            datetime(2015, 1, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)
+        )
         assert fake.request_count == len(windows)
 
 
@@ -118,8 +128,9 @@ async def test_data_that_never_settles_raises_instead_of_guessing(big: FakeWhatC
         big.faults.insert_leads_during_scan(k, 1, start, start + timedelta(days=3))
     async with client_for(big) as wc:
         with pytest.raises(PaginationError, match="kept changing"):
-            async for _ in wc.leads.iterate(start_date=start, end_date=date(2024, 12, 31),
-                                            per_page=100, prefetch=1):
+            async for _ in wc.leads.iterate(
+                start_date=start, end_date=date(2024, 12, 31), per_page=100, prefetch=1
+            ):
                 pass
 
 
@@ -129,15 +140,17 @@ async def test_prefetch_keeps_order_and_overlaps_requests(big: FakeWhatConverts)
     async with client_for(big) as wc:
         sequential = [
             lead.lead_id
-            async for lead in wc.leads.iterate(start_date=start, end_date=end, per_page=100,
-                                               prefetch=1)
+            async for lead in wc.leads.iterate(
+                start_date=start, end_date=end, per_page=100, prefetch=1
+            )
         ]
         assert big.max_in_flight == 1
         big.reset_records()
         prefetched = [
             lead.lead_id
-            async for lead in wc.leads.iterate(start_date=start, end_date=end, per_page=100,
-                                               prefetch=8)
+            async for lead in wc.leads.iterate(
+                start_date=start, end_date=end, per_page=100, prefetch=8
+            )
         ]
     assert prefetched == sequential
     assert big.max_in_flight > 1
@@ -147,8 +160,9 @@ async def test_break_after_ten_items_cancels_everything(big: FakeWhatConverts) -
     big.faults.latency = 0.05
     async with client_for(big) as wc:
         got = []
-        async with wc.leads.iterate(start_date=date(2023, 1, 1), end_date=date(2023, 12, 31),
-                                    per_page=50, prefetch=6) as leads:
+        async with wc.leads.iterate(
+            start_date=date(2023, 1, 1), end_date=date(2023, 12, 31), per_page=50, prefetch=6
+        ) as leads:
             async for lead in leads:
                 got.append(lead)
                 if len(got) == 10:
@@ -164,8 +178,9 @@ async def test_break_after_ten_items_cancels_everything(big: FakeWhatConverts) -
 
 async def test_plain_break_without_context_manager_cleans_up(big: FakeWhatConverts) -> None:
     async with client_for(big) as wc:
-        async for _lead in wc.leads.iterate(start_date=date(2023, 1, 1),
-                                            end_date=date(2023, 12, 31), per_page=50):
+        async for _lead in wc.leads.iterate(
+            start_date=date(2023, 1, 1), end_date=date(2023, 12, 31), per_page=50
+        ):
             break
         gc.collect()
         for _ in range(5):
@@ -178,8 +193,7 @@ async def test_cancelling_the_consumer_task_cancels_prefetches(big: FakeWhatConv
     async with client_for(big) as wc:
 
         async def consume() -> None:
-            async for _ in wc.leads.iterate(start_date=date(2023, 1, 1), per_page=50,
-                                            prefetch=5):
+            async for _ in wc.leads.iterate(start_date=date(2023, 1, 1), per_page=50, prefetch=5):
                 pass
 
         task = asyncio.create_task(consume())
@@ -197,9 +211,13 @@ async def test_max_items_stops_without_further_pages(big: FakeWhatConverts) -> N
     async with client_for(big) as wc:
         leads = [
             lead
-            async for lead in wc.leads.iterate(start_date=date(2023, 1, 1),
-                                               end_date=date(2023, 12, 31),
-                                               per_page=10, prefetch=1, max_items=25)
+            async for lead in wc.leads.iterate(
+                start_date=date(2023, 1, 1),
+                end_date=date(2023, 12, 31),
+                per_page=10,
+                prefetch=1,
+                max_items=25,
+            )
         ]
     assert len(leads) == 25
     assert big.request_count == 3
@@ -209,11 +227,13 @@ async def test_iterate_pages_yields_pages(big: FakeWhatConverts) -> None:
     async with client_for(big) as wc:
         pages = [
             page
-            async for page in wc.leads.iterate_pages(start_date=date(2023, 1, 1),
-                                                     end_date=date(2023, 3, 31), per_page=100)
+            async for page in wc.leads.iterate_pages(
+                start_date=date(2023, 1, 1), end_date=date(2023, 3, 31), per_page=100
+            )
         ]
-    total = big.data.count_leads(datetime(2023, 1, 1, tzinfo=UTC),
-                                 datetime(2023, 3, 31, 23, 59, 59, tzinfo=UTC))
+    total = big.data.count_leads(
+        datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 3, 31, 23, 59, 59, tzinfo=UTC)
+    )
     assert sum(len(p.items) for p in pages) == total
     assert [p.page_number for p in pages] == list(range(1, len(pages) + 1))
     assert all(p.total_items == total for p in pages)
@@ -223,21 +243,24 @@ async def test_filters_reach_every_window(big: FakeWhatConverts) -> None:
     async with client_for(big) as wc:
         leads = [
             lead
-            async for lead in wc.leads.iterate(start_date=date(2020, 1, 1),
-                                               end_date=date(2022, 12, 31),
-                                               lead_type="phone_call")
+            async for lead in wc.leads.iterate(
+                start_date=date(2020, 1, 1), end_date=date(2022, 12, 31), lead_type="phone_call"
+            )
         ]
     assert leads and all(lead.lead_type == "Phone Call" for lead in leads)
     assert all(r.params["lead_type"] == "phone_call" for r in big.requests)
     assert len(big.requests) == 3
 
 
-async def test_master_key_fans_out_over_profiles(master_fake: FakeWhatConverts,
-                                                 mwc: WhatConverts) -> None:
+async def test_master_key_fans_out_over_profiles(
+    master_fake: FakeWhatConverts, mwc: WhatConverts
+) -> None:
     profiles = master_fake.data.profile_ids()
     leads = [
-        lead async for lead in mwc.leads.iterate(start_date=START, end_date=END,
-                                                 profile_ids=profiles[:2])
+        lead
+        async for lead in mwc.leads.iterate(
+            start_date=START, end_date=END, profile_ids=profiles[:2]
+        )
     ]
     expected = set()
     for pid in profiles[:2]:
@@ -247,16 +270,19 @@ async def test_master_key_fans_out_over_profiles(master_fake: FakeWhatConverts,
     assert {r.params["profile_id"] for r in master_fake.requests} == {str(p) for p in profiles[:2]}
 
 
-async def test_other_lists_iterate_with_pages_of_250(master_fake: FakeWhatConverts,
-                                                     mwc: WhatConverts) -> None:
+async def test_other_lists_iterate_with_pages_of_250(
+    master_fake: FakeWhatConverts, mwc: WhatConverts
+) -> None:
     accounts = [a async for a in mwc.accounts.iterate()]
     assert {a.account_id for a in accounts} == set(master_fake.data.account_ids())
     profiles = [p async for p in mwc.profiles.iterate(accounts[0].account_id)]
     assert {p.profile_id for p in profiles} == set(
         master_fake.data.profile_ids(accounts[0].account_id)
     )
-    assert all(r.params.get("accounts_per_page", r.params.get("profiles_per_page")) == "250"
-               for r in master_fake.requests)
+    assert all(
+        r.params.get("accounts_per_page", r.params.get("profiles_per_page")) == "250"
+        for r in master_fake.requests
+    )
 
 
 @pytest.mark.parametrize(
@@ -275,7 +301,10 @@ async def test_other_lists_iterate_with_pages_of_250(master_fake: FakeWhatConver
     ],
 )
 async def test_bad_iterate_arguments_fail_before_any_request(
-    wc: WhatConverts, fake: FakeWhatConverts, kwargs: dict, parameter: str  # type: ignore[type-arg]
+    wc: WhatConverts,
+    fake: FakeWhatConverts,
+    kwargs: dict,
+    parameter: str,  # type: ignore[type-arg]
 ) -> None:
     with pytest.raises(InvalidParameterError) as info:
         wc.leads.iterate(**kwargs)

@@ -48,8 +48,9 @@ def test_status_mapping(status: int, body: bytes, cls: type[APIError]) -> None:
 
 
 def test_error_message_is_kept_and_html_is_quoted_short() -> None:
-    exc = error_for_status(400, b'{"error_message":"Date range cannot exceed 400 days."}',
-                           method="GET", url=URL)
+    exc = error_for_status(
+        400, b'{"error_message":"Date range cannot exceed 400 days."}', method="GET", url=URL
+    )
     assert exc.error_message == "Date range cannot exceed 400 days."
     html = b"<html><body>" + b"x" * 5000 + b"</body></html>"
     exc = error_for_status(502, html, method="GET", url=URL)
@@ -65,8 +66,17 @@ def test_rate_limit_carries_retry_after() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("3", 3.0), ("0.25", 0.25), (" 7 ", 7.0), ("-5", 0.0), ("soon", None), ("", None),
-     (None, None), ("nan", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 30.0)],
+    [
+        ("3", 3.0),
+        ("0.25", 0.25),
+        (" 7 ", 7.0),
+        ("-5", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 30.0),
+    ],
 )
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     now = datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc)

@@ -43,7 +43,7 @@ def test_dates_of_every_accepted_kind() -> None:
 
 @pytest.mark.parametrize("bad", ["yesterday", "2025-13-01", "", 20250101, None, [2025]])
 def test_bad_dates_name_the_parameter(bad: object) -> None:
-    with pytest.raises(InvalidParameterError, match="^start_date ") as info:
+    with pytest.raises(InvalidParameterError, match=r"^start_date ") as info:
         to_utc_datetime(bad, "start_date")
     assert info.value.parameter == "start_date"
     assert isinstance(info.value, ValueError)
@@ -61,7 +61,9 @@ def test_choices_accept_wire_values_display_strings_and_enums() -> None:
     assert check_choice("phone_call", "lead_type", allowed) == "phone_call"
     assert check_choice("Phone Call", "lead_type", allowed) == "phone_call"
     assert check_choice(LeadType.WEB_FORM, "lead_type", allowed) == "web_form"
-    with pytest.raises(InvalidParameterError, match="lead_type must be one of phone_call, web_form"):
+    with pytest.raises(
+        InvalidParameterError, match="lead_type must be one of phone_call, web_form"
+    ):
         check_choice("fax", "lead_type", allowed)
 
 
@@ -78,10 +80,21 @@ def test_encoding() -> None:
     assert format_datetime(moment) == "2025-01-02T03:04:05Z"
     assert encode_query(
         {"start_date": moment, "spam": False, "lead_type": LeadType.PHONE_CALL, "x": None, "n": 3}
-    ) == [("start_date", "2025-01-02T03:04:05Z"), ("spam", "false"), ("lead_type", "phone_call"),
-          ("n", "3")]
+    ) == [
+        ("start_date", "2025-01-02T03:04:05Z"),
+        ("spam", "false"),
+        ("lead_type", "phone_call"),
+        ("n", "3"),
+    ]
     assert encode_form(
-        {"sales_value": Decimal("750.50"), "send_notification": True,
-         "additional_fields": {"Plan": "Pro", "Seats": 3, "Skip": None}}
-    ) == [("sales_value", "750.50"), ("send_notification", "true"),
-          ("additional_fields[Plan]", "Pro"), ("additional_fields[Seats]", "3")]
+        {
+            "sales_value": Decimal("750.50"),
+            "send_notification": True,
+            "additional_fields": {"Plan": "Pro", "Seats": 3, "Skip": None},
+        }
+    ) == [
+        ("sales_value", "750.50"),
+        ("send_notification", "true"),
+        ("additional_fields[Plan]", "Pro"),
+        ("additional_fields[Seats]", "3"),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -64,8 +65,9 @@ async def test_throttle_raise_mode_raises_before_sending() -> None:
 
 async def test_throttle_wait_mode_waits_for_the_reset() -> None:
     clock = ManualClock(datetime(2026, 3, 1, 23, 0, tzinfo=UTC))
-    throttle = Throttle(LocalQuota(1, clock=clock), clock=clock, min_interval=0,
-                        on_exhausted="wait")
+    throttle = Throttle(
+        LocalQuota(1, clock=clock), clock=clock, min_interval=0, on_exhausted="wait"
+    )
     async with throttle.slot():
         pass
     async with throttle.slot():
@@ -93,7 +95,7 @@ async def test_spacing_between_request_starts() -> None:
     for _ in range(6):
         async with throttle.slot():
             starts.append(loop.time())
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps[1:]) >= 0.005
 
 

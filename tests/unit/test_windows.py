@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -31,7 +32,7 @@ def test_windows_cover_range_exactly(start: datetime, length: int) -> None:
         assert window.start <= window.end
         assert window.end - window.start < MAX_WINDOW
         assert window.start.microsecond == 0 and window.end.microsecond == 0
-    for before, after in zip(windows, windows[1:]):
+    for before, after in itertools.pairwise(windows):
         # consecutive: no gap and no shared second at the boundary
         assert after.start == before.end + SECOND
     # minimal: every window but the last is full
@@ -65,12 +66,16 @@ def test_naive_and_bad_arguments_are_refused() -> None:
         split_windows(datetime(2020, 1, 1), datetime(2021, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="order"):
         split_windows(
-            datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC), order="up"  # type: ignore[arg-type]
+            datetime(2020, 1, 1, tzinfo=UTC),
+            datetime(2021, 1, 1, tzinfo=UTC),
+            order="up",  # type: ignore[arg-type]
         )
 
 
 def test_other_offsets_are_converted_to_utc() -> None:
     plus2 = timezone(timedelta(hours=2))
-    (window,) = split_windows(datetime(2020, 1, 1, 2, tzinfo=plus2), datetime(2020, 1, 2, tzinfo=plus2))
+    (window,) = split_windows(
+        datetime(2020, 1, 1, 2, tzinfo=plus2), datetime(2020, 1, 2, tzinfo=plus2)
+    )
     assert window.start == datetime(2020, 1, 1, tzinfo=UTC)
     assert window.end == datetime(2020, 1, 1, 22, tzinfo=UTC)

@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from whatconverts_async import LeadType, WhatConverts
+from whatconverts_async import WhatConverts
 from whatconverts_async.testing import FakeWhatConverts
 
 UTC = timezone.utc
@@ -139,9 +139,7 @@ async def test_account_writes_and_delete(client: WhatConverts, recorder: FakeWha
 
 
 async def test_recording_request(client: WhatConverts, recorder: FakeWhatConverts) -> None:
-    call = next(
-        lead for lead in recorder.data.iter_leads() if lead["lead_type"] == "Phone Call"
-    )
+    call = next(lead for lead in recorder.data.iter_leads() if lead["lead_type"] == "Phone Call")
     audio = await client.recordings.get(call["lead_id"])
     (request,) = recorder.requests
     assert (request.method, request.path, request.query) == (

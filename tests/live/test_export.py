@@ -1,0 +1,245 @@
+"""Backfill export through the Python API: formats, exactly-once resume, refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from whatconverts_async import QuotaExhaustedError, ServerError
+from whatconverts_async.export import (
+    CSV_FIELDS,
+    CheckpointError,
+    ExportError,
+    export_leads,
+    read_jsonl_ids,
+)
+from whatconverts_async.testing import FakeWhatConverts
+from whatconverts_async.windows import split_windows
+
+from ._support import client_for
+
+UTC = timezone.utc
+START = date(2018, 1, 1)
+END = date(2021, 12, 31)
+END_DT = datetime(2021, 12, 31, 23, 59, 59, tzinfo=UTC)
+START_DT = datetime(2018, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def fake() -> FakeWhatConverts:  # type: ignore[misc]
+    async with FakeWhatConverts(
+        leads=6_000,
+        seed=21,
+        start=datetime(2017, 6, 1, tzinfo=UTC),
+        end=datetime(2022, 6, 1, tzinfo=UTC),
+    ) as server:
+        yield server
+
+
+def expected_leads(fake: FakeWhatConverts) -> dict[int, dict]:  # type: ignore[type-arg]
+    return {lead["lead_id"]: lead for lead in fake.data.iter_leads(START_DT, END_DT)}
+
+
+def read_jsonl(path: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_jsonl_export_matches_the_data_exactly(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake) as wc:
+        result = await export_leads(wc, out, start_date=START, end_date=END, per_page=500)
+    rows = read_jsonl(out)
+    expected = expected_leads(fake)
+    assert len(rows) == len(expected) == result.leads_written
+    assert {row["lead_id"]: row for row in rows} == expected  # every field, unknown ones too
+    assert result.windows_total == result.windows_done == 4
+    assert result.requests_used == fake.request_count
+    assert not (tmp_path / "leads.jsonl.checkpoint").exists()
+
+
+async def test_unknown_fields_survive_the_export(fake: FakeWhatConverts, tmp_path: Path) -> None:
+    lead_id = fake.data.lead_ids(START_DT, END_DT)[5]
+    fake.data.patch_lead(lead_id, {"brand_new_field": {"nested": [1, 2]}})
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake) as wc:
+        await export_leads(wc, out, start_date=START, end_date=END)
+    (row,) = [r for r in read_jsonl(out) if r["lead_id"] == lead_id]
+    assert row["brand_new_field"] == {"nested": [1, 2]}
+
+
+async def test_csv_export_has_a_stable_header_and_unbroken_rows(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    lead_id = fake.data.lead_ids(START_DT, END_DT)[0]
+    fake.data.patch_lead(
+        lead_id,
+        {
+            "notes": 'line one\nline "two", with commas',
+            "additional_fields": {"Budget": "5,000", "Zeta": "z"},
+            "mystery": "kept",
+        },
+    )
+    out = tmp_path / "leads.csv"
+    async with client_for(fake) as wc:
+        result = await export_leads(wc, out, start_date=START, end_date=END, format="csv")
+    with out.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    assert header[: len(CSV_FIELDS)] == list(CSV_FIELDS)
+    tail = header[len(CSV_FIELDS) :]
+    custom = [h for h in tail if h.startswith("additional_fields.")]
+    assert custom == sorted(custom) and "additional_fields.Budget" in custom
+    assert tail[-1] == "mystery"  # unknown fields come last
+    assert len(rows) == result.leads_written == len(expected_leads(fake))
+    assert all(len(row) == len(header) for row in rows)
+    by_id = {int(row[header.index("lead_id")]): dict(zip(header, row, strict=True)) for row in rows}
+    assert by_id[lead_id]["notes"] == 'line one\nline "two", with commas'
+    assert by_id[lead_id]["additional_fields.Budget"] == "5,000"
+    assert by_id[lead_id]["mystery"] == "kept"
+    assert set(by_id) == set(expected_leads(fake))
+    assert not list(tmp_path.glob("leads.csv.*"))
+
+
+async def test_existing_output_is_refused_unless_resume_or_force(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    out.write_text("precious\n")
+    async with client_for(fake) as wc:
+        with pytest.raises(ExportError, match="already exists"):
+            await export_leads(wc, out, start_date=START, end_date=END)
+        assert out.read_text() == "precious\n"
+        with pytest.raises(ExportError, match="no checkpoint"):
+            await export_leads(wc, out, start_date=START, end_date=END, resume=True)
+        assert fake.request_count == 0
+        await export_leads(wc, out, start_date=START, end_date=END, force=True)
+    assert "precious" not in out.read_text()
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 7, 11])
+async def test_resume_after_stopping_mid_scan_is_exactly_once(
+    fake: FakeWhatConverts, tmp_path: Path, stop_after: int
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    # The budget stops the first run after `stop_after` requests, between any two pages.
+    async with client_for(fake, daily_limit=stop_after) as wc:
+        with pytest.raises(QuotaExhaustedError):
+            await export_leads(wc, out, start_date=START, end_date=END, per_page=300, prefetch=3)
+    assert (tmp_path / "leads.jsonl.checkpoint").exists()
+    partial = read_jsonl_ids(out)
+    assert len(partial) == len(set(partial))
+    # Simulate bytes written after the last checkpoint (a crash between write and commit).
+    with out.open("ab") as handle:
+        handle.write(b'{"lead_id": 1, "torn": tr')
+    async with client_for(fake) as wc:
+        result = await export_leads(
+            wc, out, start_date=START, end_date=END, per_page=300, prefetch=3, resume=True
+        )
+    assert result.resumed
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)), "a lead was written twice"
+    assert set(ids) == set(expected_leads(fake)), "a lead was lost"
+    # Resuming re-reads at most what was in flight, never the whole range again.
+    fresh = sum(
+        max(1, math.ceil(fake.data.count_leads(w.start, w.end) / 300))
+        for w in split_windows(START_DT, END_DT)
+    )
+    assert fake.request_count - stop_after <= fresh - stop_after + 3
+
+
+async def test_a_server_failure_mid_export_is_resumable(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake, max_retries=0) as wc:
+        fake.faults.fail_next(1, 502, path_prefix="/api/v1/leads")
+        with pytest.raises(ServerError):
+            await export_leads(wc, out, start_date=START, end_date=END, per_page=300)
+    async with client_for(fake) as wc:
+        await export_leads(wc, out, start_date=START, end_date=END, per_page=300, resume=True)
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) and set(ids) == set(expected_leads(fake))
+
+
+async def test_quota_running_out_mid_export_is_resumable(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.csv"
+    async with client_for(fake, daily_limit=5) as wc:
+        with pytest.raises(QuotaExhaustedError):
+            await export_leads(wc, out, start_date=START, end_date=END, format="csv", per_page=400)
+    assert fake.request_count == 5
+    assert not out.exists()  # a CSV appears only when complete
+    assert (tmp_path / "leads.csv.checkpoint").exists()
+    async with client_for(fake) as wc:
+        result = await export_leads(
+            wc, out, start_date=START, end_date=END, format="csv", per_page=400, resume=True
+        )
+    with out.open(newline="") as handle:
+        ids = [int(row["lead_id"]) for row in csv.DictReader(handle)]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(expected_leads(fake))
+    assert result.requests_used == fake.request_count
+
+
+async def test_leads_inserted_between_crash_and_resume_are_not_duplicated(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake, daily_limit=3) as wc:
+        with pytest.raises(QuotaExhaustedError):
+            await export_leads(wc, out, start_date=START, end_date=END, per_page=300, prefetch=1)
+    before = set(expected_leads(fake))
+    # New leads land in the window being exported, shifting its pages.
+    for day in (2, 3, 4):
+        fake.data.insert_lead(datetime(2018, 1, day, tzinfo=UTC))
+    async with client_for(fake) as wc:
+        await export_leads(wc, out, start_date=START, end_date=END, per_page=300, resume=True)
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids))
+    assert before <= set(ids)
+
+
+async def test_garbled_or_mismatched_checkpoint_is_a_clear_error(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake, daily_limit=2) as wc:
+        with pytest.raises(QuotaExhaustedError):
+            await export_leads(wc, out, start_date=START, end_date=END, per_page=300)
+    checkpoint = tmp_path / "leads.jsonl.checkpoint"
+    good = checkpoint.read_text()
+    async with client_for(fake) as wc:
+        with pytest.raises(CheckpointError, match="different arguments"):
+            await export_leads(
+                wc, out, start_date=date(2018, 2, 1), end_date=END, resume=True, per_page=300
+            )
+        checkpoint.write_text(good[: len(good) // 2])
+        with pytest.raises(CheckpointError, match=r"unreadable.*--force"):
+            await export_leads(wc, out, start_date=START, end_date=END, resume=True, per_page=300)
+        checkpoint.write_text('{"version": 1, "offset": -4}')
+        with pytest.raises(CheckpointError, match="unreadable"):
+            await export_leads(wc, out, start_date=START, end_date=END, resume=True, per_page=300)
+        # the safe way forward works
+        await export_leads(wc, out, start_date=START, end_date=END, force=True)
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) == len(expected_leads(fake))
+
+
+async def test_shards_split_the_windows_exactly(fake: FakeWhatConverts, tmp_path: Path) -> None:
+    ids: list[int] = []
+    async with client_for(fake) as wc:
+        for index in range(3):
+            out = tmp_path / f"shard{index}.jsonl"
+            await export_leads(wc, out, start_date=START, end_date=END, shard=(index, 3))
+            ids += read_jsonl_ids(out)
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(expected_leads(fake))
