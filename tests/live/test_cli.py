@@ -1,0 +1,205 @@
+"""The ``whatconverts`` command as a user runs it: a subprocess, real files, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from whatconverts_async.cli import DEMO_END, DEMO_START
+from whatconverts_async.export import read_jsonl_ids
+from whatconverts_async.testing import FakeWhatConverts
+
+UTC = timezone.utc
+DEMO_LEADS = 20_000
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "whatconverts_async", *args]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli(*args), capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def demo_ids(start: datetime = datetime(2019, 1, 1, tzinfo=UTC)) -> set[int]:
+    fake = FakeWhatConverts(leads=DEMO_LEADS, seed=0, start=DEMO_START, end=DEMO_END)
+    return set(fake.data.lead_ids(start, None))
+
+
+def export_args(out: Path, *extra: str) -> list[str]:
+    return [
+        "export",
+        "leads",
+        "--demo",
+        "--demo-leads",
+        str(DEMO_LEADS),
+        "--start-date",
+        "2019-01-01",
+        "--out",
+        str(out),
+        "--per-page",
+        "400",
+        *extra,
+    ]
+
+
+def test_demo_export_jsonl_matches_the_data(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    done = run(*export_args(out))
+    assert done.returncode == 0, done.stderr
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids))
+    assert set(ids) == demo_ids()
+    assert "exported 20,000 leads" in done.stderr
+    assert "window(s)" in done.stderr  # the quota estimate came first
+    assert done.stdout == ""
+
+
+def test_demo_export_csv_matches_the_data(tmp_path: Path) -> None:
+    out = tmp_path / "leads.csv"
+    done = run(*export_args(out), "--end-date", "2020-12-31")
+    assert done.returncode == 0, done.stderr
+    with out.open(newline="", encoding="utf-8") as handle:
+        ids = [int(row["lead_id"]) for row in csv.DictReader(handle)]
+    expected = demo_ids()
+    fake = FakeWhatConverts(leads=DEMO_LEADS, seed=0, start=DEMO_START, end=DEMO_END)
+    expected = set(
+        fake.data.lead_ids(
+            datetime(2019, 1, 1, tzinfo=UTC), datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC)
+        )
+    )
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected
+
+
+def test_existing_output_is_refused_with_exit_code_2(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    out.write_text("keep me\n")
+    done = run(*export_args(out))
+    assert done.returncode == 2
+    assert "already exists" in done.stderr and "--force" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert out.read_text() == "keep me\n"
+
+
+def test_quota_exhaustion_exits_3_and_resume_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    first = run(*export_args(out, "--daily-limit", "4"))
+    assert first.returncode == 3, first.stderr
+    assert "--resume" in first.stderr and "Traceback" not in first.stderr
+    second = run(*export_args(out, "--resume"))
+    assert second.returncode == 0, second.stderr
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) and set(ids) == demo_ids()
+
+
+def test_sigkill_at_random_points_then_resume_is_exactly_once(tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    expected = demo_ids()
+    full_size = 0
+    kills = 0
+    for attempt in range(5):
+        out = tmp_path / f"leads{attempt}.jsonl"
+        process = subprocess.Popen(cli(*export_args(out, "--quiet")), stderr=subprocess.DEVNULL)
+        # Kill once the output has reached a random fraction of its final size
+        # (the first run, never killed, measures that size).
+        target = rng.uniform(0.02, 0.95) * full_size if full_size else None
+        while process.poll() is None:
+            if target is not None and out.exists() and out.stat().st_size >= target:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.005)
+        process.wait()
+        if target is None:
+            full_size = out.stat().st_size
+        for _ in range(3):
+            if not Path(f"{out}.checkpoint").exists():
+                break
+            done = run(*export_args(out, "--resume", "--quiet"))
+            assert done.returncode == 0, done.stderr
+        ids = read_jsonl_ids(out)
+        assert len(ids) == len(set(ids)), f"duplicate after kill #{attempt}"
+        assert set(ids) == expected, f"loss after kill #{attempt}"
+        assert not Path(f"{out}.checkpoint").exists()
+    assert kills >= 3
+
+
+def test_leads_get_prints_one_lead(tmp_path: Path) -> None:
+    lead_id = sorted(demo_ids())[3]
+    done = run("leads", "get", str(lead_id), "--demo", "--demo-leads", str(DEMO_LEADS))
+    assert done.returncode == 0, done.stderr
+    lead = json.loads(done.stdout)
+    assert lead["lead_id"] == lead_id and "lead_type" in lead
+
+
+async def test_auth_error_exits_4_and_quota_shows_the_local_budget(tmp_path: Path) -> None:
+    async with FakeWhatConverts(leads=100) as fake:
+        env = {
+            **os.environ,
+            "WHATCONVERTS_API_TOKEN": fake.token,
+            "WHATCONVERTS_API_SECRET": "wrong",
+            "WHATCONVERTS_BASE_URL": fake.url,
+            "WHATCONVERTS_STATE_DIR": str(tmp_path / "state"),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            *cli("leads", "get", "1"),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 4, err
+        assert b"authentication failed" in err and b"wrong" not in err
+        env["WHATCONVERTS_API_SECRET"] = fake.secret
+        proc = await asyncio.create_subprocess_exec(
+            *cli("quota"),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err
+        report = json.loads(out)
+        # the failed call above spent one request of this machine's budget for the key
+        assert report == {**report, "limit": 1000, "used": 1, "remaining": 999}
+        assert report["resets_at"].endswith("T00:00:00Z")
+        state = "".join(p.read_text() for p in (tmp_path / "state").iterdir())
+        assert fake.token not in state and fake.secret not in state
+
+
+def test_missing_credentials_is_a_usage_error() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHATCONVERTS_")}
+    done = run("quota", env=env)
+    assert done.returncode == 2
+    assert "WHATCONVERTS_API_TOKEN" in done.stderr and "--demo" in done.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["export"], ["export", "leads"], ["leads", "get"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert run(*args).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["export", "leads", "--help"], ["quota", "--help"], ["leads", "get", "--help"]],
+)
+def test_help_is_complete(args: list[str]) -> None:
+    done = run(*args)
+    assert done.returncode == 0
+    assert "usage: whatconverts" in done.stdout
