@@ -315,6 +315,13 @@ class WhatConverts:
                 connector=aiohttp.TCPConnector(limit=self._throttle.max_concurrency),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             )
+            # aiohttp silently re-sends an idempotent request once when the server closes
+            # the connection without answering. That second attempt would bypass the
+            # throttle and spend the API's daily quota unaccounted; our retry policy
+            # (which does go through the throttle) takes over instead. The switch is
+            # private in aiohttp, so it is set only where it exists.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     # -- introspection ------------------------------------------------------------

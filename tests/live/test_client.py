@@ -127,11 +127,15 @@ async def test_html_from_a_proxy_is_a_clear_error(wc: WhatConverts, fake: FakeWh
     assert "Gateway login" in (info.value.body or "")
 
 
-async def test_dropped_connections_are_retried(wc: WhatConverts, fake: FakeWhatConverts) -> None:
+async def test_dropped_connections_are_retried_and_counted_once_each(
+    wc: WhatConverts, fake: FakeWhatConverts
+) -> None:
     fake.faults.drop_next(2)
     page = await wc.leads.list(leads_per_page=2)
     assert len(page.items) == 2
-    assert fake.request_count == 3
+    assert [r.status for r in fake.requests] == [None, None, 200]
+    # every attempt the server saw went through our throttle and budget
+    assert wc.quota.used == fake.request_count == fake.requests_today(fake.token) == 3
 
 
 async def test_create_is_not_retried_after_a_dropped_connection(

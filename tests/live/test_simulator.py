@@ -6,7 +6,10 @@ import asyncio
 import base64
 import contextlib
 import math
+import os
 import re
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
@@ -1046,3 +1049,45 @@ async def test_pytest_plugin_fixture(
     body = await Api(session, whatconverts_fake).ok("leads")
     assert body["total_leads"] == 42
     assert whatconverts_fake.key_type == "master"
+
+
+async def test_default_plugin_fixture(whatconverts_fake: FakeWhatConverts) -> None:
+    assert len(whatconverts_fake.data) == 1_000 and whatconverts_fake.key_type == "profile"
+    assert whatconverts_fake.data.seed == 0
+
+
+async def test_from_config_round_trip(session: aiohttp.ClientSession) -> None:
+    f = FakeWhatConverts(leads=20, seed=2, key_type="master", daily_limit=5)
+    g = FakeWhatConverts.from_config(f.config)
+    assert g.config == f.config
+    assert (g.token, g.secret) == (f.token, f.secret)
+    assert g.data.lead_ids() == f.data.lead_ids()
+
+
+async def test_standalone_server(session: aiohttp.ClientSession) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "whatconverts_async.testing",
+        "--port",
+        "0",
+        "--leads",
+        "150",
+        "--key-type",
+        "master",
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.stdout is not None
+    try:
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 30)).decode() for _ in range(4)]
+        url = lines[0].split()[-1]
+        master = dict(part.split("=") for part in lines[3].split()[2:])
+        headers = basic(master["token"], master["secret"])
+        async with session.get(url + "accounts", headers=headers) as resp:
+            assert resp.status == 200
+        async with session.get(url + "leads", headers=headers) as resp:
+            assert (await resp.json())["total_leads"] == 150
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0

@@ -1,0 +1,86 @@
+"""Run the simulator standalone: ``python -m whatconverts_async.testing``.
+
+Example::
+
+    python -m whatconverts_async.testing --port 8080 --leads 100000 --key-type master
+    curl -u TOKEN:SECRET 'http://127.0.0.1:8080/api/v1/leads?leads_per_page=5'
+
+It prints the base URL and the (fake) credentials, then serves until Ctrl-C or
+SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from .server import FakeWhatConverts
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m whatconverts_async.testing",
+        description="Serve a local WhatConverts API v1 simulator with generated data.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    parser.add_argument("--leads", type=int, default=100_000, help="number of generated leads")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument(
+        "--key-type",
+        choices=("profile", "master"),
+        default="profile",
+        help="which key to print first (both keys always work)",
+    )
+    parser.add_argument("--accounts", type=int, default=1)
+    parser.add_argument("--profiles-per-account", type=int, default=1)
+    parser.add_argument(
+        "--daily-limit", type=int, default=None, help="requests per key per UTC day"
+    )
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeWhatConverts(
+        leads=args.leads,
+        seed=args.seed,
+        key_type=args.key_type,
+        host=args.host,
+        port=args.port,
+        accounts=args.accounts,
+        profiles_per_account=args.profiles_per_account,
+        daily_limit=args.daily_limit,
+        latency=args.latency or None,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not available on Windows
+            loop.add_signal_handler(sig, stop.set)
+    async with fake:
+        print(f"WhatConverts simulator listening on {fake.url}", flush=True)
+        print(f"  {len(fake.data):,} leads, seed {args.seed}", flush=True)
+        for label, key in (("profile key", fake.profile_key), ("master key", fake.master_key)):
+            print(f"  {label}: token={key.token} secret={key.secret}", flush=True)
+        print(f"  try: curl -u {fake.token}:{fake.secret} '{fake.url}leads'", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

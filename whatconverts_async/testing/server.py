@@ -1,0 +1,1205 @@
+"""The simulator: an aiohttp.web application that answers like the WhatConverts API v1.
+
+:class:`FakeWhatConverts` serves a generated :class:`~whatconverts_async.testing.Dataset`
+over real HTTP on loopback, checks Basic auth and key types, enforces the daily
+request limit, records every request and injects faults on demand.
+
+Example::
+
+    import base64, aiohttp
+    from whatconverts_async.testing import FakeWhatConverts
+
+    async with FakeWhatConverts(leads=5_000, key_type="master") as fake:
+        auth = base64.b64encode(f"{fake.token}:{fake.secret}".encode()).decode()
+        async with aiohttp.ClientSession(headers={"Authorization": f"Basic {auth}"}) as s:
+            async with s.get(fake.url + "leads", params={"leads_per_page": 100}) as r:
+                page = await r.json()
+        assert page["total_leads"] == 5_000
+        assert fake.requests[-1].params["leads_per_page"] == "100"
+
+Behaviour the public documentation leaves open, as this simulator implements it:
+
+* Errors are JSON ``{"error_message": "..."}``: 401 for missing or wrong credentials,
+  403 for a profile key on accounts/profiles/users/roles, 400 for bad parameters,
+  unknown ids (``invalid_id_status`` switches that to e.g. 404), and date ranges over
+  400 days, 404 for a lead without a recording, 429 once the daily limit is spent
+  (no ``Retry-After``).
+* ``leads_per_page`` above 2,500 (other page sizes above 250) is rejected, not clamped.
+* Lead lists without ``start_date``/``end_date`` are unbounded on that side; the
+  400-day limit applies only when both are given, to the effective instants (a bare
+  ``end_date`` means 23:59:59 of that day, so bare dates may span 400 calendar days).
+  Both bounds are inclusive. ``+00:00`` is accepted besides ``Z``.
+* ``spam=true``/``duplicate=true`` return only spam/duplicate leads; absent or
+  ``false``, spam and duplicate leads are included like any other.
+* Creates answer 200, not 201. POST bodies may be urlencoded, multipart or JSON;
+  ``additional_fields[Name]=value`` sets ``additional_fields["Name"]``.
+* Users: create with ``POST users`` (``email`` required, ``user_type``
+  ``master_account``/``account``, ``role_id``); edit with ``POST users/{id}`` or
+  ``POST users`` carrying ``user_id``; both answer the user object.
+* Deleting an account or profile leaves its leads readable by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import importlib
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from email.parser import BytesParser
+from email.policy import HTTP
+from types import TracebackType
+from typing import Any, Final, Literal, NamedTuple
+from urllib.parse import parse_qsl
+
+import attrs
+from aiohttp import web
+
+from .data import LEAD_TYPES, QUOTABLE_VALUES, Dataset, LeadFilter, format_timestamp
+from .faults import Faults
+
+__all__ = [
+    "ApiKey",
+    "FakeWhatConverts",
+    "RecordedRequest",
+    "SimulatorConfig",
+]
+
+UTC: Final = timezone.utc
+API_ROOT: Final = "/api/v1/"
+KeyType = Literal["profile", "master"]
+
+
+def _make_dumps() -> Callable[[Any], bytes]:
+    # orjson is several times faster on 2,500-lead pages; it is optional.
+    try:
+        fast: Any = importlib.import_module("orjson")
+    except ImportError:
+        encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+        def dumps(obj: Any) -> bytes:
+            return encoder.encode(obj).encode()
+
+        return dumps
+    fast_dumps: Callable[[Any], bytes] = fast.dumps
+    return fast_dumps
+
+
+_dumps: Final = _make_dumps()
+
+
+class ApiKey(NamedTuple):
+    """An API key: the token is the Basic-auth user, the secret the password."""
+
+    token: str
+    secret: str
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for this key."""
+        raw = f"{self.token}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request as the simulator received it (``fake.requests``).
+
+    ``status`` is the status answered, or ``None`` when the connection was dropped
+    (or the request is still being handled).
+    """
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes
+    form: dict[str, str] | None
+    content_type: str
+    key_token: str | None
+    status: int | None = None
+    received_at: float = 0.0
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Query parameters as a dict (the last value wins)."""
+        return dict(self.query)
+
+
+@attrs.frozen
+class SimulatorConfig:
+    """Everything that shapes a :class:`FakeWhatConverts`; see its constructor."""
+
+    leads: int = 30_000
+    seed: int = 0
+    key_type: KeyType = "profile"
+    start: datetime = datetime(2017, 1, 1, tzinfo=UTC)
+    end: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    accounts: int = 1
+    profiles_per_account: int = 1
+    daily_limit: int | None = None
+    clock: Callable[[], datetime] | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    invalid_id_status: int = 400
+    recording_size: int = 64 * 1024
+    max_leads_per_page: int = 2_500
+    max_page_size: int = 250
+    max_range_days: int = 400
+    latency: float | tuple[float, float] | None = None
+    lead_cache_size: int = 10_000
+
+
+@attrs.define
+class _KeyInfo:
+    secret: str
+    key_type: KeyType
+    profile_id: int | None
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Dropped(Exception):
+    pass
+
+
+_DATE_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DATETIME_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|\+00:00)$")
+_ADDITIONAL_RE: Final = re.compile(r"^additional_fields\[(.*)\]$")
+_TEXT_FILTERS: Final = (
+    "phone_number",
+    "email_address",
+    "lead_source",
+    "lead_medium",
+    "lead_campaign",
+    "lead_content",
+    "lead_keyword",
+    "user_id",
+)
+_CREATE_TEXT_FIELDS: Final = (
+    "contact_name",
+    "email_address",
+    "phone_number",
+    "notes",
+    "lead_source",
+    "lead_medium",
+    "lead_campaign",
+    "lead_content",
+    "lead_keyword",
+    "lead_url",
+    "landing_url",
+    "ip_address",
+    "user_id",
+    "message",
+    "caller_name",
+    "caller_number",
+    "tracking_number",
+    "destination_number",
+    "form_name",
+    "city",
+    "state",
+    "zip",
+    "country",
+)
+
+
+class FakeWhatConverts:
+    """A local WhatConverts API v1 over HTTP; use ``async with`` or ``start()``/``close()``.
+
+    Args:
+        leads: number of generated leads.
+        seed: seed of the data (and of random faults); same seed, same data.
+        key_type: ``"profile"`` or ``"master"``: which key ``token``/``secret`` give.
+        start, end: generated leads are dated within ``[start, end)``.
+        accounts, profiles_per_account: size of the account tree.
+        daily_limit: requests per key per UTC day; ``None`` means 1,000 for profile
+            keys and 10,000 for master keys.
+        clock: returns "now" as an aware UTC datetime (daily reset, created leads).
+        host, port: where to listen; port 0 picks a free port.
+        invalid_id_status: status for unknown ids (the API is seen using 400).
+        recording_size: size in bytes of each simulated MP3 recording.
+        max_leads_per_page, max_page_size, max_range_days: the API's limits.
+        latency: initial ``faults.latency``.
+        lead_cache_size: how many rendered leads to keep (about 3 KB each).
+    """
+
+    def __init__(
+        self,
+        leads: int = 30_000,
+        *,
+        seed: int = 0,
+        key_type: KeyType = "profile",
+        start: datetime = datetime(2017, 1, 1, tzinfo=UTC),
+        end: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+        accounts: int = 1,
+        profiles_per_account: int = 1,
+        daily_limit: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        invalid_id_status: int = 400,
+        recording_size: int = 64 * 1024,
+        max_leads_per_page: int = 2_500,
+        max_page_size: int = 250,
+        max_range_days: int = 400,
+        latency: float | tuple[float, float] | None = None,
+        lead_cache_size: int = 10_000,
+    ) -> None:
+        if key_type not in ("profile", "master"):
+            raise ValueError(f"key_type must be 'profile' or 'master', got {key_type!r}")
+        self.config = SimulatorConfig(
+            leads=leads,
+            seed=seed,
+            key_type=key_type,
+            start=start,
+            end=end,
+            accounts=accounts,
+            profiles_per_account=profiles_per_account,
+            daily_limit=daily_limit,
+            clock=clock,
+            host=host,
+            port=port,
+            invalid_id_status=invalid_id_status,
+            recording_size=recording_size,
+            max_leads_per_page=max_leads_per_page,
+            max_page_size=max_page_size,
+            max_range_days=max_range_days,
+            latency=latency,
+            lead_cache_size=lead_cache_size,
+        )
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.data: Dataset = Dataset.generate(
+            leads=leads,
+            seed=seed,
+            start=start,
+            end=end,
+            accounts=accounts,
+            profiles_per_account=profiles_per_account,
+            cache_size=lead_cache_size,
+        )
+        self.faults = Faults(seed)
+        if latency is not None:
+            self.faults.latency = latency
+        self._keys: dict[str, _KeyInfo] = {}
+        first_profile = self.data.profile_ids()[0]
+        self.master_key: ApiKey = self._new_key("master", None)
+        self.profile_key: ApiKey = self.add_profile_key(first_profile)
+        self.key_type: KeyType = key_type
+        self._requests: list[RecordedRequest] = []
+        self._generation = 0
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self._daily: dict[str, tuple[str, int]] = {}
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self._port = 0  # the bound port, known once started
+        self.app: web.Application = self._make_app()
+
+    @classmethod
+    def from_config(cls, config: SimulatorConfig) -> FakeWhatConverts:
+        """Build a simulator from a :class:`SimulatorConfig`."""
+        return cls(**attrs.asdict(config, recurse=False))
+
+    # --- keys -----------------------------------------------------------------------
+
+    def _new_key(self, key_type: KeyType, profile_id: int | None) -> ApiKey:
+        n = len(self._keys)
+        digest = hashlib.sha256(f"{self.config.seed}:{key_type}:{profile_id}:{n}".encode())
+        hexed = digest.hexdigest()
+        prefix = str(profile_id) if profile_id is not None else "master"
+        key = ApiKey(f"{prefix}-{hexed[:16]}", hexed[16:48])
+        self._keys[key.token] = _KeyInfo(key.secret, key_type, profile_id)
+        return key
+
+    def add_profile_key(self, profile_id: int) -> ApiKey:
+        """Create another profile key, scoped to ``profile_id``, and return it."""
+        if not self.data.has_profile(profile_id):
+            raise KeyError(f"unknown profile_id {profile_id}")
+        return self._new_key("profile", profile_id)
+
+    @property
+    def token(self) -> str:
+        """Token of the key of the requested ``key_type``."""
+        return self._key().token
+
+    @property
+    def secret(self) -> str:
+        """Secret of the key of the requested ``key_type``."""
+        return self._key().secret
+
+    @property
+    def key(self) -> ApiKey:
+        """The key of the requested ``key_type``."""
+        return self._key()
+
+    def _key(self) -> ApiKey:
+        return self.master_key if self.key_type == "master" else self.profile_key
+
+    @property
+    def profile_id(self) -> int:
+        """The profile the profile key is scoped to."""
+        info = self._keys[self.profile_key.token]
+        assert info.profile_id is not None
+        return info.profile_id
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API, with a trailing slash: ``http://127.0.0.1:PORT/api/v1/``."""
+        if not self._port:
+            raise RuntimeError("the simulator has not been started")
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self._port}{API_ROOT}"
+
+    async def start(self) -> FakeWhatConverts:
+        """Start listening; returns ``self``."""
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already started")
+        self._closing = asyncio.Event()
+        runner = web.AppRunner(
+            self.app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=0.5,
+            handler_cancellation=True,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.config.host, self.config.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        return self
+
+    async def close(self) -> None:
+        """Stop listening and release every resource; safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._closing.set()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> FakeWhatConverts:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- records and counters ------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received since start (or :meth:`reset_records`), in arrival order."""
+        return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        """``len(fake.requests)``."""
+        return len(self._requests)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now."""
+        return self._in_flight
+
+    def reset_records(self) -> None:
+        """Forget recorded requests and ``max_in_flight`` (daily counters stay)."""
+        self._requests.clear()
+        self._generation += 1
+        self.max_in_flight = self._in_flight
+
+    def daily_limit_for(self, token: str) -> int:
+        """The daily request limit of a key."""
+        if self.config.daily_limit is not None:
+            return self.config.daily_limit
+        return 10_000 if self._keys[token].key_type == "master" else 1_000
+
+    def requests_today(self, token: str) -> int:
+        """Authenticated requests counted today (UTC, by ``clock``) for a key."""
+        day, count = self._daily.get(token, ("", 0))
+        return count if day == self._today() else 0
+
+    def _today(self) -> str:
+        return self._clock().astimezone(UTC).strftime("%Y-%m-%d")
+
+    def now(self) -> datetime:
+        """The simulator's current time, from ``clock``, truncated to seconds."""
+        return self._clock().astimezone(UTC).replace(microsecond=0)
+
+    # --- HTTP plumbing -------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._entry)
+        return app
+
+    async def _entry(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        token = _token_of(request.headers.get("Authorization"))
+        ctype = request.content_type if request.body_exists else ""
+        form = _parse_form(ctype, request.headers.get("Content-Type", ""), body)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=list(request.rel_url.query.items()),
+            headers=request.headers,
+            body=body,
+            form=form,
+            content_type=ctype,
+            key_token=token,
+            received_at=time.monotonic(),
+        )
+        generation, index = self._generation, len(self._requests)
+        self._requests.append(record)
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        status: int | None = None
+        try:
+            response = await self._answer(request, record)
+            status = response.status
+            return response
+        except _Dropped:
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise asyncio.CancelledError from None
+        finally:
+            self._in_flight -= 1
+            if generation == self._generation:
+                self._requests[index] = attrs.evolve(record, status=status)
+
+    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        delay = self.faults.delay()
+        if delay:
+            await self._sleep(delay)
+        try:
+            key = self._authenticate(request.headers.get("Authorization"))
+            self._count(rec.key_token or "", key)
+            action = self.faults.decide(rec.path)
+            if action is not None:
+                if action.kind == "drop":
+                    raise _Dropped
+                if action.kind == "respond":
+                    return web.Response(
+                        status=action.status, body=action.body, headers=dict(action.headers)
+                    )
+                await self._sleep(action.delay)
+            return await self._dispatch(request, rec, key)
+        except _ApiError as err:
+            return _error(err.status, err.message)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def _authenticate(self, header: str | None) -> _KeyInfo:
+        creds = _credentials(header)
+        if creds is not None:
+            info = self._keys.get(creds[0])
+            if info is not None and info.secret == creds[1]:
+                return info
+        raise _ApiError(401, "Invalid API credentials.")
+
+    def _count(self, token: str, key: _KeyInfo) -> None:
+        today = self._today()
+        day, count = self._daily.get(token, (today, 0))
+        count = count + 1 if day == today else 1
+        self._daily[token] = (today, count)
+        if count > self.daily_limit_for(token):
+            raise _ApiError(429, "Daily request limit reached.")
+
+    async def _dispatch(
+        self, request: web.Request, rec: RecordedRequest, key: _KeyInfo
+    ) -> web.StreamResponse:
+        rel = rec.path[len(API_ROOT) :] if rec.path.startswith(API_ROOT) else None
+        if rel is None:
+            raise _ApiError(404, "Not found.")
+        parts = [p for p in rel.split("/") if p]
+        method = rec.method
+        params = rec.params
+        form = rec.form or {}
+        ctx = _Ctx(key, params, form, method)
+        head = parts[0] if parts else ""
+        n = len(parts)
+        if head == "leads" and n <= 2:
+            if n == 1:
+                if method == "GET":
+                    return self._list_leads(ctx)
+                if method == "POST":
+                    return self._create_lead(ctx)
+            else:
+                lead_id = self._lead_id(parts[1], key)
+                if method == "GET":
+                    return self._envelope("leads", [self.data.wire_lead(lead_id)])
+                if method == "POST":
+                    return self._edit_lead(ctx, lead_id)
+            raise _ApiError(405, "Method not allowed.")
+        if head == "recording" and n == 1:
+            if method != "GET":
+                raise _ApiError(405, "Method not allowed.")
+            return await self._recording(request, ctx)
+        if head == "accounts":
+            self._require_master(key)
+            return self._accounts(ctx, parts[1:])
+        if head == "users" and n <= 2:
+            self._require_master(key)
+            return self._users(ctx, parts[1:])
+        if head == "roles" and n <= 2:
+            self._require_master(key)
+            if method != "GET":
+                raise _ApiError(405, "Method not allowed.")
+            return self._roles(ctx, parts[1:])
+        if head == "tracking" and n >= 2 and parts[1] in ("numbers", "forms") and n <= 3:
+            return self._tracking(ctx, parts[1], parts[2:])
+        raise _ApiError(404, "Not found.")
+
+    def _require_master(self, key: _KeyInfo) -> None:
+        if key.key_type != "master":
+            raise _ApiError(403, "Agency Key is required to access this resource.")
+
+    def _invalid(self, what: str) -> _ApiError:
+        return _ApiError(self.config.invalid_id_status, f"Invalid {what} ID.")
+
+    def _lead_id(self, raw: str, key: _KeyInfo) -> int:
+        try:
+            lead_id = int(raw)
+        except ValueError:
+            raise self._invalid("lead") from None
+        if not self.data.has_lead(lead_id):
+            raise self._invalid("lead")
+        if key.profile_id is not None and self.data.lead_profile_id(lead_id) != key.profile_id:
+            raise self._invalid("lead")
+        return lead_id
+
+    def _envelope(
+        self,
+        plural: str,
+        items: Sequence[Any],
+        *,
+        page: int = 1,
+        per_page: int | None = None,
+        total: int | None = None,
+        singular_key: str | None = None,
+    ) -> web.Response:
+        total = len(items) if total is None else total
+        per_page = len(items) if per_page is None else per_page
+        pages = math.ceil(total / per_page) if per_page and total else 0
+        key = singular_key or plural
+        body = {
+            "page_number": page,
+            f"{key}_per_page": per_page,
+            "total_pages": pages,
+            f"total_{key}": total,
+            plural: list(items),
+        }
+        return _json(body)
+
+    # --- leads ---------------------------------------------------------------------
+
+    def _list_leads(self, ctx: _Ctx) -> web.Response:
+        p = ctx.params
+        per_page = _int_param(p, "leads_per_page", 25, 1, self.config.max_leads_per_page)
+        page = _int_param(p, "page_number", 1, 1, None)
+        profile_ids = self._scope(ctx)
+        lead_type = None
+        if "lead_type" in p:
+            if p["lead_type"] not in LEAD_TYPES:
+                raise _choices_error("lead_type", LEAD_TYPES)
+            lead_type = list(LEAD_TYPES).index(p["lead_type"])
+        repeat = None
+        if "lead_status" in p:
+            repeat = {"unique": False, "repeat": True}.get(p["lead_status"])
+            if repeat is None:
+                raise _choices_error("lead_status", ("unique", "repeat"))
+        quotable = None
+        if "quotable" in p:
+            if p["quotable"] not in QUOTABLE_VALUES:
+                raise _choices_error("quotable", QUOTABLE_VALUES)
+            quotable = list(QUOTABLE_VALUES).index(p["quotable"])
+        has_quote = _presence(p, "quote_value")
+        has_sales = _presence(p, "sales_value")
+        start_ts, end_ts = self._date_range(p)
+        order = _order(p, "desc")
+        spam = _flag(p, "spam")
+        duplicate = _flag(p, "duplicate")
+        if "customer_journey" in p:
+            _flag(p, "customer_journey")
+        text = tuple((name, p[name]) for name in _TEXT_FILTERS if name in p)
+        flt = LeadFilter(
+            start_ts=start_ts,
+            end_ts=end_ts,
+            profile_ids=profile_ids,
+            lead_type=lead_type,
+            repeat=repeat,
+            quotable=quotable,
+            has_quote=has_quote,
+            has_sales=has_sales,
+            spam_only=spam,
+            duplicate_only=duplicate,
+            text=text,
+        )
+        sel = self.data.select(flt)
+        ids = sel.page((page - 1) * per_page, per_page, order == "desc")
+        wire = self.data.wire_lead
+        response = self._envelope(
+            "leads", [wire(i) for i in ids], page=page, per_page=per_page, total=len(sel)
+        )
+        self._after_lead_list(ctx)
+        return response
+
+    def _after_lead_list(self, ctx: _Ctx) -> None:
+        for ins in self.faults.lead_list_served():
+            lo, hi = int(ins.start.timestamp()), int(ins.end.timestamp())
+            profile_id = ins.profile_id
+            if profile_id is None:
+                profile_id = ctx.key.profile_id or self.profile_id
+            for _ in range(ins.count):
+                ts = self.faults.random_between(lo, hi)
+                when = datetime.fromtimestamp(ts, UTC)
+                self.data.insert_lead(when, profile_id=profile_id)
+
+    def _scope(self, ctx: _Ctx) -> frozenset[int] | None:
+        """Profiles visible to the request: the key's own, or the agency filters."""
+        p, key = ctx.params, ctx.key
+        if key.profile_id is not None:
+            for name in ("account_id", "profile_id"):
+                if name in p:
+                    raise _ApiError(400, f"{name} is only supported with an Agency Key.")
+            return frozenset({key.profile_id})
+        scope: set[int] | None = None
+        if "account_id" in p:
+            account_id = _id_param(p, "account_id")
+            if not self.data.has_account(account_id):
+                raise _ApiError(400, "Invalid account ID.")
+            scope = set(self.data.profile_ids(account_id))
+        if "profile_id" in p:
+            profile_id = _id_param(p, "profile_id")
+            if not self.data.has_profile(profile_id):
+                raise _ApiError(400, "Invalid profile ID.")
+            scope = {profile_id} if scope is None else scope & {profile_id}
+        return None if scope is None else frozenset(scope)
+
+    def _date_range(self, p: Mapping[str, str]) -> tuple[int | None, int | None]:
+        start = _date_param(p, "start_date", end=False)
+        end = _date_param(p, "end_date", end=True)
+        if start is not None and end is not None:
+            if start > end:
+                raise _ApiError(400, "start_date must not be after end_date.")
+            if end - start > self.config.max_range_days * 86_400:
+                raise _ApiError(400, f"Date range cannot exceed {self.config.max_range_days} days.")
+        return start, end
+
+    def _create_lead(self, ctx: _Ctx) -> web.Response:
+        form, key = ctx.form, ctx.key
+        raw_type = form.get("lead_type")
+        if not raw_type:
+            raise _ApiError(400, "lead_type is required.")
+        if raw_type not in LEAD_TYPES:
+            raise _choices_error("lead_type", LEAD_TYPES)
+        if key.profile_id is not None:
+            profile_id = key.profile_id
+        else:
+            if not form.get("profile_id"):
+                raise _ApiError(400, "profile_id is required when using an Agency Key.")
+            profile_id = _id_param(form, "profile_id")
+            if not self.data.has_profile(profile_id):
+                raise _ApiError(400, "Invalid profile ID.")
+        if "send_notification" in form:
+            _bool_field(form, "send_notification")
+        fields: dict[str, Any] = {}
+        for name in _CREATE_TEXT_FIELDS:
+            if name in form:
+                fields[name] = form[name]
+        if "email_address" in fields:
+            fields["contact_email_address"] = fields["email_address"]
+        if "phone_number" in fields:
+            fields["contact_phone_number"] = fields["phone_number"]
+        if "quotable" in form:
+            fields["quotable"] = _quotable_field(form)
+        for name in ("quote_value", "sales_value"):
+            if name in form:
+                fields[name] = _money_field(form, name)
+        if "call_duration_seconds" in form:
+            secs = _id_param(form, "call_duration_seconds", minimum=0)
+            if raw_type == "phone_call":
+                fields["call_duration_seconds"] = secs
+                fields["call_duration"] = f"{secs} seconds"
+        extra = _additional_fields(form)
+        if extra:
+            fields["additional_fields"] = extra
+        now = self.now()
+        lead = self.data.add_lead(
+            ts=int(now.timestamp()),
+            lead_type=raw_type,
+            profile_id=profile_id,
+            fields=fields,
+            generated=False,
+        )
+        return _json({"lead_id": lead["lead_id"]})
+
+    def _edit_lead(self, ctx: _Ctx, lead_id: int) -> web.Response:
+        form = ctx.form
+        fields: dict[str, Any] = {}
+        if "quotable" in form:
+            fields["quotable"] = _quotable_field(form)
+        for name in ("quote_value", "sales_value"):
+            if name in form:
+                fields[name] = _money_field(form, name)
+        if "lead_url" in form:
+            fields["lead_url"] = form["lead_url"]
+        extra = _additional_fields(form)
+        if extra:
+            current = self.data.wire_lead(lead_id).get("additional_fields")
+            merged = dict(current) if isinstance(current, dict) else {}
+            merged.update(extra)
+            fields["additional_fields"] = merged
+        fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
+        self.data.patch_lead(lead_id, fields)
+        return _json({"lead_id": lead_id})
+
+    async def _recording(self, request: web.Request, ctx: _Ctx) -> web.StreamResponse:
+        raw = ctx.params.get("lead_id")
+        if not raw:
+            raise _ApiError(400, "lead_id is required.")
+        lead_id = self._lead_id(raw, ctx.key)
+        if self.data.lead_type_code(lead_id) != "phone_call":
+            raise _ApiError(404, "Recording not found.")
+        audio = recording_bytes(self.config.seed, lead_id, self.config.recording_size)
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "audio/mpeg",
+                "Content-Disposition": f'attachment; filename="recording-{lead_id}.mp3"',
+            },
+        )
+        response.content_length = len(audio)
+        await response.prepare(request)
+        view = memoryview(audio)
+        for offset in range(0, len(audio), 16 * 1024):
+            await response.write(view[offset : offset + 16 * 1024])
+        await response.write_eof()
+        return response
+
+    # --- accounts and profiles -----------------------------------------------------
+
+    def _accounts(self, ctx: _Ctx, parts: list[str]) -> web.Response:
+        data, m = self.data, ctx.method
+        if not parts:
+            if m == "GET":
+                items = [(data.account_created_ts(a), a) for a in data.account_ids()]
+                ids = self._created_window(ctx, items)
+                return self._paged(ctx, "accounts", [data.account(a) for a in ids])
+            if m == "POST":
+                name = _required(ctx.form, "account_name")
+                create_profile = _bool_field(ctx.form, "create_profile", default=True)
+                now = int(self.now().timestamp())
+                account_id = data.create_account(name, now=now, create_profile=create_profile)
+                return _json({"account_id": account_id, "account_name": name})
+            raise _ApiError(405, "Method not allowed.")
+        account_id = self._existing(parts[0], data.has_account, "account")
+        if len(parts) == 1:
+            if m == "GET":
+                return self._envelope("accounts", [data.account(account_id)])
+            if m == "POST":
+                name = _required(ctx.form, "account_name")
+                data.rename_account(account_id, name)
+                return _json({"account_id": account_id, "account_name": name})
+            if m == "DELETE":
+                data.delete_account(account_id)
+                return _json({"account_id": account_id})
+            raise _ApiError(405, "Method not allowed.")
+        if parts[1] != "profiles" or len(parts) > 3:
+            raise _ApiError(404, "Not found.")
+        if len(parts) == 2:
+            if m == "GET":
+                pids = data.profile_ids(account_id)
+                ids = self._created_window(ctx, [(data.profile_created_ts(p), p) for p in pids])
+                return self._paged(ctx, "profiles", [data.profile(p) for p in ids])
+            if m == "POST":
+                name = _required(ctx.form, "profile_name")
+                now = int(self.now().timestamp())
+                profile_id = data.create_profile(account_id, name, now=now)
+                return _json(data.profile(profile_id))
+            raise _ApiError(405, "Method not allowed.")
+        profile_id = self._existing(
+            parts[2],
+            lambda p: data.has_profile(p) and data.profile_account(p) == account_id,
+            "profile",
+        )
+        if m == "GET":
+            return self._envelope("profiles", [data.profile(profile_id)])
+        if m == "POST":
+            data.rename_profile(profile_id, _required(ctx.form, "profile_name"))
+            return _json(data.profile(profile_id))
+        if m == "DELETE":
+            data.delete_profile(profile_id)
+            return _json({"profile_id": profile_id})
+        raise _ApiError(405, "Method not allowed.")
+
+    def _existing(self, raw: str, exists: Callable[[int], bool], what: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self._invalid(what) from None
+        if not exists(value):
+            raise self._invalid(what)
+        return value
+
+    def _created_window(self, ctx: _Ctx, items: list[tuple[int, int]]) -> list[int]:
+        """Ids of ``(created_ts, id)`` items within the date filters, in ``order``."""
+        start, end = self._date_range(ctx.params)
+        order = _order(ctx.params, "desc")
+        kept = [
+            item
+            for item in items
+            if (start is None or item[0] >= start) and (end is None or item[0] <= end)
+        ]
+        kept.sort(reverse=order == "desc")
+        return [i for _, i in kept]
+
+    def _paged(self, ctx: _Ctx, plural: str, items: list[Any], per_name: str = "") -> web.Response:
+        per_name = per_name or plural
+        per_page = _int_param(ctx.params, f"{per_name}_per_page", 25, 1, self.config.max_page_size)
+        page = _int_param(ctx.params, "page_number", 1, 1, None)
+        chunk = items[(page - 1) * per_page : page * per_page]
+        return self._envelope(
+            plural, chunk, page=page, per_page=per_page, total=len(items), singular_key=per_name
+        )
+
+    # --- users and roles -----------------------------------------------------------
+
+    def _users(self, ctx: _Ctx, parts: list[str]) -> web.Response:
+        users, m, form = self.data.users, ctx.method, ctx.form
+        if not parts:
+            if m == "GET":
+                wanted = _choice(ctx.params, "user_type", ("master_account", "account"))
+                wanted = wanted or "master_account"
+                items = [
+                    (_wire_ts(u["date_created"]), uid)
+                    for uid, u in users.items()
+                    if u["user_type"] == f"{wanted}_user"
+                ]
+                ids = self._created_window(ctx, items)
+                return self._paged(ctx, "users", [users[i] for i in ids])
+            if m == "POST":
+                if form.get("user_id"):
+                    uid = self._existing(form["user_id"], users.__contains__, "user")
+                    return self._save_user(form, uid)
+                return self._save_user(form, None)
+            raise _ApiError(405, "Method not allowed.")
+        uid = self._existing(parts[0], users.__contains__, "user")
+        if m == "GET":
+            return self._envelope("users", [users[uid]])
+        if m == "POST":
+            return self._save_user(form, uid)
+        if m == "DELETE":
+            del users[uid]
+            return _json({"user_id": uid})
+        raise _ApiError(405, "Method not allowed.")
+
+    def _save_user(self, form: Mapping[str, str], uid: int | None) -> web.Response:
+        users = self.data.users
+        user: dict[str, Any]
+        if uid is None:
+            email = _required(form, "email")
+            user = {
+                "user_id": self.data.new_id(),
+                "user_type": "master_account_user",
+                "email": email,
+                "pending_activation": True,
+            }
+        else:
+            user = dict(users[uid])
+            if "email" in form:
+                user["email"] = _required(form, "email")
+        if "email" in form and "@" not in user["email"]:
+            raise _ApiError(400, "Invalid email.")
+        user_type = _choice(form, "user_type", ("master_account", "account"))
+        if user_type:
+            user["user_type"] = f"{user_type}_user"
+        if "role_id" in form:
+            role_id = _id_param(form, "role_id")
+            role = self.data.roles.get(role_id)
+            if role is None:
+                raise _ApiError(400, "Invalid role ID.")
+            user["role_id"] = role_id
+            user["role_name"] = role["role_name"]
+        if user["user_type"] == "account_user":
+            user.pop("role_id", None)
+            user.pop("role_name", None)
+        if uid is None:
+            user["date_created"] = format_timestamp(int(self.now().timestamp()))
+        users[user["user_id"]] = user
+        return _json(user)
+
+    def _roles(self, ctx: _Ctx, parts: list[str]) -> web.Response:
+        roles = self.data.roles
+        if parts:
+            rid = self._existing(parts[0], roles.__contains__, "role")
+            return self._envelope("roles", [roles[rid]])
+        wanted = _choice(ctx.params, "role_type", ("master_account", "account")) or "master_account"
+        order = _order(ctx.params, "asc")
+        items = sorted(
+            (r for r in roles.values() if r["role_type"] == f"{wanted}_role"),
+            key=lambda r: (r["role_name"], r["role_id"]),
+            reverse=order == "desc",
+        )
+        return self._paged(ctx, "roles", items)
+
+    # --- tracking ------------------------------------------------------------------
+
+    def _tracking(self, ctx: _Ctx, kind: str, rest: list[str]) -> web.Response:
+        items = self.data.numbers if kind == "numbers" else self.data.forms
+        if rest:
+            if kind != "forms" or ctx.method != "DELETE":
+                raise _ApiError(405 if kind == "forms" else 404, "Method not allowed.")
+            forms = self.data.forms
+            known = {x["form_id"] for x in forms}
+            form_id = self._existing(rest[0], known.__contains__, "form")
+            forms[:] = [x for x in forms if x["form_id"] != form_id]
+            return _json({"form_id": form_id})
+        if ctx.method != "GET":
+            raise _ApiError(405, "Method not allowed.")
+        scope = self._scope(ctx)
+        visible = [x for x in items if scope is None or x["profile_id"] in scope]
+        return self._paged(ctx, kind, visible)
+
+
+class _Ctx:
+    __slots__ = ("form", "key", "method", "params")
+
+    def __init__(
+        self, key: _KeyInfo, params: dict[str, str], form: dict[str, str], method: str
+    ) -> None:
+        self.key = key
+        self.params = params
+        self.form = form
+        self.method = method
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def recording_bytes(seed: int, lead_id: int, size: int) -> bytes:
+    """The simulated MP3 of a lead: an ``ID3`` header, then seeded pseudo-random bytes."""
+    header = b"ID3\x04\x00\x00\x00\x00\x00\x00"
+    rng = random.Random(f"{seed}:recording:{lead_id}")
+    return (header + rng.randbytes(max(0, size - len(header))))[: max(size, 0)]
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=_dumps(body), content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error_message": message}, status)
+
+
+def _credentials(header: str | None) -> tuple[str, str] | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _token_of(header: str | None) -> str | None:
+    creds = _credentials(header)
+    return creds[0] if creds else None
+
+
+def _parse_form(ctype: str, raw_ctype: str, body: bytes) -> dict[str, str] | None:
+    if not body and ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    if ctype == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    if ctype == "multipart/form-data":
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + raw_ctype.encode("latin-1") + b"\r\n\r\n" + body
+        )
+        form: dict[str, str] = {}
+        if not message.is_multipart():
+            return form
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str):
+                continue
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                charset = part.get_content_charset() or "utf-8"
+                form[name] = payload.decode(charset, "replace")
+        return form
+    if ctype == "application/json":
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(parsed, dict):
+            return None
+        out: dict[str, str] = {}
+        for k, v in parsed.items():
+            if isinstance(v, dict) and k == "additional_fields":
+                out.update({f"additional_fields[{ik}]": _form_text(iv) for ik, iv in v.items()})
+            else:
+                out[str(k)] = _form_text(v)
+        return out
+    return None
+
+
+def _form_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _int_param(p: Mapping[str, str], name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = p.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if value < lo or (hi is not None and value > hi):
+        limit = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise _ApiError(400, f"{name} must be an integer {limit}.")
+    return value
+
+
+def _id_param(p: Mapping[str, str], name: str, minimum: int = 1) -> int:
+    try:
+        value = int(p.get(name, ""))
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise _ApiError(400, f"{name} must be an integer >= {minimum}.")
+    return value
+
+
+def _choices_error(name: str, allowed: Sequence[str] | Mapping[str, str]) -> _ApiError:
+    return _ApiError(400, f"Invalid {name}: must be one of {', '.join(allowed)}.")
+
+
+def _choice(p: Mapping[str, str], name: str, allowed: Sequence[str]) -> str | None:
+    value = p.get(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise _choices_error(name, allowed)
+    return value
+
+
+def _order(p: Mapping[str, str], default: str) -> str:
+    return _choice(p, "order", ("asc", "desc")) or default
+
+
+def _presence(p: Mapping[str, str], name: str) -> bool | None:
+    value = _choice(p, name, ("has_value", "no_value"))
+    return None if value is None else value == "has_value"
+
+
+def _flag(p: Mapping[str, str], name: str) -> bool:
+    value = _choice(p, name, ("true", "false"))
+    return value == "true"
+
+
+def _bool_field(form: Mapping[str, str], name: str, default: bool = False) -> bool:
+    value = form.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise _ApiError(400, f"{name} must be true or false.")
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name, "").strip()
+    if not value:
+        raise _ApiError(400, f"{name} is required.")
+    return value
+
+
+def _quotable_field(form: Mapping[str, str]) -> str:
+    value = form["quotable"]
+    if value not in QUOTABLE_VALUES:
+        raise _choices_error("quotable", QUOTABLE_VALUES)
+    return QUOTABLE_VALUES[value]
+
+
+def _money_field(form: Mapping[str, str], name: str) -> float | int | None:
+    raw = form[name].strip()
+    if raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise _ApiError(400, f"{name} must be a non-negative number.")
+    return int(value) if value.is_integer() and "." not in raw else value
+
+
+def _additional_fields(form: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in form.items():
+        match = _ADDITIONAL_RE.match(name)
+        if match:
+            out[match.group(1)] = value
+    return out
+
+
+def _date_param(p: Mapping[str, str], name: str, *, end: bool) -> int | None:
+    raw = p.get(name)
+    if raw is None:
+        return None
+    try:
+        m = _DATE_RE.match(raw)
+        if m:
+            d = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
+            ts = int(d.timestamp())
+            return ts + 86_399 if end else ts
+        m = _DATETIME_RE.match(raw)
+        if m:
+            y, mo, d_, hh, mm, ss = (int(m[i]) for i in range(1, 7))
+            return int(datetime(y, mo, d_, hh, mm, ss, tzinfo=UTC).timestamp())
+    except ValueError:
+        pass
+    raise _ApiError(400, f"Invalid {name}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (ISO 8601, UTC).")
+
+
+def _wire_ts(value: str) -> int:
+    return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
