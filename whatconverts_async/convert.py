@@ -13,7 +13,7 @@ The round-trip contract (``unstructure(structure(d, cls)) == d`` for any wire ob
 * unknown keys go to ``extra`` and come back at the top level;
 * a value whose wire form cannot be rebuilt from the typed field (``[]`` read as ``{}``, a
   timestamp with an offset or fraction, a number where text was documented, ``""`` for a
-  timestamp) keeps its original in ``extra`` under the same key; it is written back while the
+  timestamp) keeps its original in ``wire_originals``; it is written back while the
   typed field still holds the value read from it, so a record changed with ``attrs.evolve``
   writes its new value.
 
@@ -73,7 +73,7 @@ M = TypeVar("M")
 _UTC = timezone.utc
 _fromisoformat = datetime.fromisoformat
 _MISSING: Any = object()
-_BOOKKEEPING = ("extra", "absent_keys")
+_BOOKKEEPING = ("extra", "absent_keys", "wire_originals")
 
 ENVELOPE_KEYS: dict[type, tuple[str, str, str]] = {
     Lead: ("leads", "leads_per_page", "total_leads"),
@@ -221,10 +221,10 @@ class _Kind:
 
 
 def _p_str(owner: str, key: str) -> Parser:
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         if v is None or type(v) is str:
             return v
-        extra[key] = v
+        originals[key] = v
         if type(v) is int or type(v) is float:
             return str(v)
         return None
@@ -233,7 +233,7 @@ def _p_str(owner: str, key: str) -> Parser:
 
 
 def _p_int(owner: str, key: str, *, required: bool = False) -> Parser:
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         if type(v) is int:
             return v
         if v is _MISSING:
@@ -247,7 +247,7 @@ def _p_int(owner: str, key: str, *, required: bool = False) -> Parser:
             number = int(v)
         if number is None and required:
             raise ValueError(f"malformed {owner}.{key}: expected an integer, got {v!r}")
-        extra[key] = v
+        originals[key] = v
         return number
 
     return parse
@@ -258,10 +258,10 @@ def _p_required_int(owner: str, key: str) -> Parser:
 
 
 def _p_bool(owner: str, key: str) -> Parser:
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         if v is None or v is True or v is False:
             return v
-        extra[key] = v
+        originals[key] = v
         if type(v) is str:
             return _TRUE_WORDS.get(v.strip().lower())
         if type(v) is int and v in (0, 1):
@@ -272,7 +272,7 @@ def _p_bool(owner: str, key: str) -> Parser:
 
 
 def _p_money(owner: str, key: str) -> Parser:
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         if v is None:
             return None
         kind = type(v)
@@ -280,7 +280,7 @@ def _p_money(owner: str, key: str) -> Parser:
             return Decimal(v)
         if kind is float:
             return _decimal_from_float(v)
-        extra[key] = v
+        originals[key] = v
         if kind is Decimal:
             return v
         if kind is str:
@@ -297,12 +297,12 @@ def _p_money(owner: str, key: str) -> Parser:
 def _p_timestamp(owner: str, key: str) -> Parser:
     name = f"{owner}.{key}"
 
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         if v is None:
             return None
         if type(v) is str:
             if not v:
-                extra[key] = v
+                originals[key] = v
                 return None
             if _is_api_form(v):
                 try:
@@ -311,7 +311,7 @@ def _p_timestamp(owner: str, key: str) -> Parser:
                     pass
             moment = parse_timestamp(v, name)
             if format_timestamp(moment) != v:
-                extra[key] = v
+                originals[key] = v
             return moment
         if isinstance(v, datetime):
             return v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC)
@@ -324,12 +324,12 @@ def _p_enum(enum_cls: type[_ApiEnum]) -> Callable[[str, str], Parser]:
     by_display = {member.value: member for member in enum_cls}
 
     def make(owner: str, key: str) -> Parser:
-        def parse(v: Any, extra: dict[str, Any]) -> Any:
+        def parse(v: Any, originals: dict[str, Any]) -> Any:
             if v is None or isinstance(v, enum_cls):
                 return v
             if type(v) is str:
                 return by_display.get(v, v)
-            extra[key] = v
+            originals[key] = v
             return None
 
         return parse
@@ -338,17 +338,17 @@ def _p_enum(enum_cls: type[_ApiEnum]) -> Callable[[str, str], Parser]:
 
 
 def _p_map(owner: str, key: str) -> Parser:
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         if isinstance(v, Mapping):
             return dict(v)
-        extra[key] = v
+        originals[key] = v
         return {}
 
     return parse
 
 
 def _p_any(owner: str, key: str) -> Parser:
-    def parse(v: Any, extra: dict[str, Any]) -> Any:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
         return v
 
     return parse
@@ -356,9 +356,9 @@ def _p_any(owner: str, key: str) -> Parser:
 
 def _p_records(item_type: type) -> Callable[[str, str], Parser]:
     def make(owner: str, key: str) -> Parser:
-        def parse(v: Any, extra: dict[str, Any]) -> Any:
+        def parse(v: Any, originals: dict[str, Any]) -> Any:
             if type(v) is not list:
-                extra[key] = v
+                originals[key] = v
                 return []
             reader = _STRUCTURE[item_type]
             items = []
@@ -452,6 +452,7 @@ def _build(cls: type) -> None:
         "        raise ValueError(f'malformed {owner}: expected an object, got {d!r:.80}')",
         "    get = d.get",
         "    extra = {}",
+        "    orig = {}",
         "    absent = 0",
     ]
     for index, (name, kind) in enumerate(zip(names, kinds, strict=True)):
@@ -459,7 +460,7 @@ def _build(cls: type) -> None:
         namespace[f"S{index}"] = cls.__dict__[name].__set__  # slot descriptor: skips frozen check
         lines.append(f"    v = get({name!r}, MISSING)")
         if kind.required:
-            lines += [f"    if not ({kind.fast}):", f"        v = P{index}(v, extra)"]
+            lines += [f"    if not ({kind.fast}):", f"        v = P{index}(v, orig)"]
         elif kind.fast == "True":
             lines += ["    if v is MISSING:", f"        absent |= {1 << index}", "        v = None"]
         else:
@@ -471,7 +472,7 @@ def _build(cls: type) -> None:
             ]
             if kind.int_to_decimal:
                 lines += ["        elif v.__class__ is int:", "            v = Decimal(v)"]
-            lines += ["        else:", f"            v = P{index}(v, extra)"]
+            lines += ["        else:", f"            v = P{index}(v, orig)"]
         lines.append(f"    f{index} = v")
     lines += [
         "    if len(d) != N - absent.bit_count():",
@@ -483,17 +484,19 @@ def _build(cls: type) -> None:
     lines += [f"    S{i}(o, f{i})" for i in range(len(names))]
     lines += [
         "    S_extra(o, extra)",
+        "    S_orig(o, orig)",
         "    S_absent(o, ABSENT.get(absent) or absent_keys(absent))",
         "    return o",
     ]
     namespace["S_extra"] = cls.__dict__["extra"].__set__
     namespace["S_absent"] = cls.__dict__["absent_keys"].__set__
+    namespace["S_orig"] = cls.__dict__["wire_originals"].__set__
     structure_fn = _compile("\n".join(lines), namespace, "structure", f"<structure {owner}>")
 
     parser_of = dict(zip(names, parsers, strict=True))
 
     def override(o: Any, key: str, raw: Any) -> bool:
-        """Whether ``raw`` from ``extra`` still describes the typed field ``key``."""
+        """Whether ``raw`` from ``wire_originals`` still describes the typed field ``key``."""
         try:
             return bool(parser_of[key](raw, {}) == getattr(o, key))
         except (ValueError, TypeError):
@@ -517,10 +520,15 @@ def _build(cls: type) -> None:
         "    if gone:",
         "        for k in gone:",
         "            out.pop(k, None)",
+        "    orig = o.wire_originals",
+        "    if orig:",
+        "        for k, v in orig.items():",
+        "            if override(o, k, v):",
+        "                out[k] = v",
         "    extra = o.extra",
         "    if extra:",
         "        for k, v in extra.items():",
-        "            if k not in KNOWN or override(o, k, v):",
+        "            if k not in KNOWN:",
         "                out[k] = v",
         "    return out",
     ]

@@ -60,7 +60,7 @@ Format = Literal["jsonl", "csv"]
 CSV_FIELDS: tuple[str, ...] = tuple(
     field.name
     for field in attrs.fields(Lead)
-    if field.name not in ("extra", "absent_keys", "additional_fields")
+    if field.name not in ("extra", "absent_keys", "wire_originals", "additional_fields")
 )
 
 

@@ -8,8 +8,8 @@ nothing the API sends is thrown away:
   ``to_dict()`` leaves them out instead of inventing ``null``;
 * where a wire value cannot be rebuilt exactly from its typed field (``"lead_analysis": []``
   read as ``{}``, a timestamp written with ``+00:00``, a number where a string was documented),
-  the original value is also kept in ``extra`` under its own key and wins in ``to_dict()`` for as
-  long as the typed field still holds the value read from it.
+  the original value is kept in ``wire_originals`` and wins in ``to_dict()`` for as long as
+  the typed field still holds the value read from it. ``extra`` holds only unknown keys.
 
 So ``Lead.from_dict(d).to_dict() == d`` for every wire lead ``d``, which is what lossless
 exports rely on. Two records are equal when they hold the same data and would write the same
@@ -159,7 +159,7 @@ class _WireRecord:
         record: Any = type(self)
         for field in attrs.fields(record):
             value = getattr(self, field.name)
-            if field.name == "absent_keys" or value is None:
+            if field.name in ("absent_keys", "wire_originals") or value is None:
                 continue
             if isinstance(value, (dict, list)) and not value:
                 continue
@@ -301,6 +301,7 @@ class Lead(_WireRecord):
     extra: dict[str, Any] = attrs.field(factory=dict)
     """Wire keys this model does not know, plus originals of values that need them to round-trip."""
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
     """Known keys that were missing from the wire object; :meth:`to_dict` leaves them out."""
 
 
@@ -321,6 +322,7 @@ class Profile(_WireRecord):
     account_id: int | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -339,6 +341,7 @@ class Account(_WireRecord):
     profiles: list[Profile] = attrs.field(factory=list)
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -358,6 +361,7 @@ class User(_WireRecord):
     date_created: datetime | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -374,6 +378,7 @@ class Role(_WireRecord):
     role_name: str | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -409,6 +414,7 @@ class TrackingNumber(_WireRecord):
     pending_activation: bool | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -430,6 +436,7 @@ class TrackingForm(_WireRecord):
     account_id: int | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -204,7 +204,8 @@ def test_compact_example_page() -> None:
     assert lead.call_duration_seconds == 95
     assert lead.spam is False and lead.duplicate is False
     assert lead.lead_campaign is None and lead.device_make == ""
-    assert lead.extra == {"lead_analysis": [], "additional_fields": []}
+    assert lead.extra == {}
+    assert lead.wire_originals == {"lead_analysis": [], "additional_fields": []}
     assert "zip" in lead.absent_keys and "lead_id" not in lead.absent_keys
     assert_identical(unstructure_lead(lead), LEADS_ENVELOPE["leads"][0])
     assert_identical(unstructure_page(page, Lead), LEADS_ENVELOPE)
@@ -254,7 +255,7 @@ def test_null_and_empty_string_stay_distinct() -> None:
 
 def test_handmade_lead_writes_every_known_field() -> None:
     out = Lead(lead_id=5, contact_name="Jo").to_dict()
-    names = {f.name for f in attrs.fields(Lead)} - {"extra", "absent_keys"}
+    names = {f.name for f in attrs.fields(Lead)} - {"extra", "absent_keys", "wire_originals"}
     assert set(out) == names
     assert out["contact_name"] == "Jo" and out["lead_analysis"] == {} and out["notes"] is None
 
