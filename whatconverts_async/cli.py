@@ -7,6 +7,7 @@
       whatconverts export leads --start-date 2015-01-01 --out leads.csv --format csv --resume
     whatconverts quota
     whatconverts leads get 123
+    whatconverts merge shard0.jsonl shard1.jsonl --out leads.jsonl
 
 Exit codes: 0 done, 1 other error, 2 usage error, 3 daily budget spent (the export is
 resumable with ``--resume``), 4 authentication failed. Errors are one line on stderr;
@@ -81,6 +82,26 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt")
     group.add_argument("--max-retries", type=int, default=5, help="retries per request")
+    group.add_argument(
+        "--quota-redis",
+        default=_env_default("WHATCONVERTS_QUOTA_REDIS"),
+        metavar="URL",
+        help="share the daily budget through Redis, e.g. redis://localhost:6379/0 "
+        "(env WHATCONVERTS_QUOTA_REDIS; needs the [redis] extra)",
+    )
+    group.add_argument(
+        "--quota-key-id",
+        default=_env_default("WHATCONVERTS_QUOTA_KEY_ID"),
+        help="name of the shared budget in Redis (default: derived from the token)",
+    )
+    group.add_argument(
+        "--quota-fallback",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="when Redis is unreachable, spend at most this fraction of the daily limit "
+        "locally instead of stopping (default: stop)",
+    )
     group.add_argument(
         "--demo",
         action="store_true",
@@ -180,6 +201,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_connection(quota)
 
+    merge = commands.add_parser(
+        "merge",
+        help="merge the JSONL outputs of sharded exports into one file",
+        description=(
+            "Merge JSONL files written by `export leads --shard I/N` workers into one file "
+            "ordered by date, checking that no lead appears twice."
+        ),
+    )
+    merge.add_argument("parts", nargs="+", type=Path, help="the shard outputs (JSONL)")
+    merge.add_argument("--out", required=True, type=Path, help="merged output (.jsonl or .csv)")
+    merge.add_argument("--order", choices=("asc", "desc"), default="asc")
+    merge.add_argument("--force", action="store_true", help="overwrite an existing output")
+
     lead_cmd = commands.add_parser("leads", help="single leads")
     lead_actions = lead_cmd.add_subparsers(dest="action", metavar="ACTION")
     lead_actions.required = True
@@ -231,12 +265,35 @@ async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatC
     secret = os.environ.get("WHATCONVERTS_API_SECRET", "")
     if not token or not secret:
         raise UsageError("set WHATCONVERTS_API_TOKEN and WHATCONVERTS_API_SECRET, or try --demo")
-    quota = _state_quota(token, key_type, limit if limit is not None else DAILY_LIMITS[key_type])
+    daily = limit if limit is not None else DAILY_LIMITS[key_type]
+    if args.quota_redis:
+        from .quota import RedisQuota
+
+        digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+        try:
+            shared = RedisQuota(
+                args.quota_redis,
+                key_id=args.quota_key_id or f"{key_type}-{digest}",
+                limit=daily,
+                fallback_fraction=args.quota_fallback,
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        quota: Any = shared
+    else:
+        shared = None
+        quota = _state_quota(token, key_type, daily)
     kwargs: dict[str, Any] = {"quota": quota, **common}
     if args.base_url:
         kwargs["base_url"] = args.base_url
-    async with WhatConverts(token, secret, **kwargs) as wc:
-        yield wc
+    try:
+        async with WhatConverts(token, secret, **kwargs) as wc:
+            if shared is not None:
+                await shared.refresh()
+            yield wc
+    finally:
+        if shared is not None:
+            await shared.aclose()
 
 
 class _Progress:
@@ -391,7 +448,21 @@ async def _lead_get(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _merge(args: argparse.Namespace, err: TextIO) -> int:
+    from .export import merge_jsonl
+
+    fmt: Literal["jsonl", "csv"] = "csv" if args.out.suffix.lower() == ".csv" else "jsonl"
+    written = merge_jsonl(args.parts, args.out, order=args.order, format=fmt, force=args.force)
+    print(
+        f"whatconverts: merged {written:,} leads from {len(args.parts)} files into {args.out}",
+        file=err,
+    )
+    return EXIT_OK
+
+
 async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "merge":
+        return _merge(args, err)
     if args.command == "export":
         return await _export(args, err)
     if args.command == "quota":

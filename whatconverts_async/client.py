@@ -206,8 +206,13 @@ class WhatConverts:
                     "daily_limit", f"must be an integer >= 0, got {limit!r}"
                 )
             quota = LocalQuota(limit, clock=self._clock)
-        elif daily_limit is not None:
-            raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
+        else:
+            bind = getattr(quota, "set_default_limit", None)
+            if bind is not None:
+                # A shared quota created without a limit takes this client's.
+                bind(DAILY_LIMITS[self.key_type.value] if daily_limit is None else daily_limit)
+            elif daily_limit is not None:
+                raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
         self._credentials = _Credentials(api_token, api_secret)
         self.timeout = float(timeout)
         policy = retry_policy or RetryPolicy()

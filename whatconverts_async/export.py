@@ -26,10 +26,11 @@ Example::
 from __future__ import annotations
 
 import csv
+import heapq
 import json
 import os
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,8 @@ __all__ = [
     "ExportResult",
     "export_leads",
     "jsonl_to_csv",
+    "merge_jsonl",
+    "read_jsonl_ids",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -484,3 +487,60 @@ def _lead_id(lead: Lead) -> int:
 def read_jsonl_ids(path: str | os.PathLike[str]) -> list[int]:
     """The lead ids of an exported JSONL file, in file order (handy for checks)."""
     return [int(record["lead_id"]) for record in _read_jsonl(Path(path))]
+
+
+def merge_jsonl(
+    parts: Sequence[str | os.PathLike[str]],
+    target: str | os.PathLike[str],
+    *,
+    order: Literal["asc", "desc"] = "asc",
+    format: Format = "jsonl",
+    force: bool = False,
+) -> int:
+    """Merge JSONL exports (e.g. the shards of a sharded backfill) into one file.
+
+    Each part is read in a stream; the output is ordered by ``date_created`` (then
+    ``lead_id``) like a single export with the same ``order``, written to a temporary
+    file and renamed into place. A lead id found twice raises :class:`ExportError`
+    (shards of one export never overlap, so a repeat means mismatched inputs).
+    Returns the number of leads written.
+    """
+    out = Path(target)
+    if out.exists() and not force:
+        raise ExportError(f"{out} already exists; pass force=True (--force) to overwrite")
+    sources = [Path(p) for p in parts]
+    for source in sources:
+        if not source.is_file():
+            raise ExportError(f"{source} is not a file")
+        if Path(f"{source}.checkpoint").exists():
+            raise ExportError(f"{source} is an unfinished export (it has a checkpoint)")
+    descending = order == "desc"
+
+    def keyed(path: Path) -> Iterator[tuple[tuple[str, int], bytes]]:
+        with path.open("rb") as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    yield (str(record.get("date_created") or ""), int(record["lead_id"])), line
+
+    streams = [keyed(source) for source in sources]
+    merged = heapq.merge(*streams, key=lambda item: item[0], reverse=descending)
+    data = out.with_name(out.name + (".partial" if format == "csv" else ".tmp"))
+    seen: set[int] = set()
+    written = 0
+    with data.open("wb") as handle:
+        for (_, lead_id), line in merged:
+            if lead_id in seen:
+                raise ExportError(f"lead {lead_id} appears in more than one input")
+            seen.add(lead_id)
+            handle.write(line if line.endswith(b"\n") else line + b"\n")
+            written += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    if format == "csv":
+        jsonl_to_csv(data, out)
+        data.unlink()
+    else:
+        os.replace(data, out)
+        _fsync_dir(out.parent)
+    return written

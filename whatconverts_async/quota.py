@@ -1,13 +1,19 @@
-"""Daily budgets shared beyond one client: across runs of the command line on one machine.
+"""Daily budgets shared beyond one client.
 
-:class:`FileQuota` keeps today's count in a small JSON file guarded by an advisory lock,
-so successive (or parallel) ``whatconverts`` commands on one machine spend one budget.
-The file holds the UTC day and a count, never a credential.
+* :class:`RedisQuota` shares one daily budget between processes and machines (a sharded
+  backfill, several services on one master key) through Redis: taking a request is one
+  atomic Lua script, the count lives in a key per UTC day that expires at the reset.
+  Install the extra: ``pip install 'whatconverts-async[redis]'``.
+* :class:`FileQuota` keeps today's count in a small JSON file guarded by an advisory
+  lock, so successive (or parallel) ``whatconverts`` commands on one machine spend one
+  budget. The file holds the UTC day and a count, never a credential.
+
+Neither holds a credential of the WhatConverts API: ``key_id`` is a name you choose.
 
 Example::
 
-    quota = FileQuota(Path("~/.cache/whatconverts-async/quota-main.json").expanduser(), 1000)
-    async with WhatConverts(token, secret, quota=quota) as wc:
+    quota = RedisQuota("redis://localhost:6379/0", key_id="master-key-1")
+    async with quota, WhatConverts(token, secret, key_type="master", quota=quota) as wc:
         ...
 """
 
@@ -15,13 +21,229 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
+import math
 import os
+import time
 from datetime import date, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
-from .throttle import Clock, SystemClock, next_utc_midnight
+import yarl
 
-__all__ = ["FileQuota"]
+from .errors import WhatConvertsError
+from .throttle import Clock, LocalQuota, SystemClock, next_utc_midnight
+
+__all__ = ["FileQuota", "QuotaUnavailableError", "RedisQuota"]
+
+logger = logging.getLogger("whatconverts_async")
+
+# Atomic in Redis: read today's count, refuse at the limit, else count one more. The
+# first request of a day sets the key to expire at the reset instant.
+_TAKE = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then
+  return {0, used}
+end
+used = redis.call('INCR', KEYS[1])
+if used == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return {1, used}
+"""
+
+
+class QuotaUnavailableError(WhatConvertsError):
+    """The shared quota store cannot be reached, so no budget can be taken safely.
+
+    Raised instead of spending budget nobody accounts for (fail closed). Pass
+    ``fallback_fraction`` to :class:`RedisQuota` to run on a local share instead.
+    """
+
+
+def _redacted(url: str) -> str:
+    parsed = yarl.URL(url)
+    if parsed.password is not None or parsed.user is not None:
+        parsed = parsed.with_user(None)
+    return str(parsed)
+
+
+class RedisQuota:
+    """A daily request budget shared through Redis by every process that uses ``key_id``.
+
+    Args:
+        url: a Redis URL (``redis://host:6379/0``, ``rediss://`` for TLS). A password in
+            it is never logged.
+        key_id: a name for the API key whose budget this is (not the token or secret).
+        limit: requests per UTC day; None takes the client's (1,000 for profile keys,
+            10,000 for master keys, or its ``daily_limit``).
+        fallback_fraction: None (default) fails closed with
+            :class:`QuotaUnavailableError` when Redis is unreachable. A fraction such as
+            ``0.1`` instead lets this process spend up to that share of the daily limit
+            from a local budget while Redis is down (retrying Redis every 30 s).
+        clock: the clock that decides the UTC day (tests pass a fake one).
+        prefix: the Redis key prefix; the count is ``{prefix}:{key_id}:{YYYY-MM-DD}``.
+
+    ``used``/``remaining`` are the values seen at the last request (or :meth:`refresh`).
+
+    Example::
+
+        async with RedisQuota("redis://localhost:6379/0", key_id="agency") as quota:
+            async with WhatConverts(token, secret, key_type="master", quota=quota) as wc:
+                ...
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_id: str,
+        limit: int | None = None,
+        fallback_fraction: float | None = None,
+        clock: Clock | None = None,
+        prefix: str = "whatconverts:quota",
+        socket_timeout: float = 5.0,
+    ) -> None:
+        try:
+            import redis.asyncio as redis_asyncio
+        except ImportError:  # pragma: no cover - depends on the extra
+            raise ImportError(
+                "RedisQuota needs redis-py: pip install 'whatconverts-async[redis]'"
+            ) from None
+        if not isinstance(key_id, str) or not key_id.strip() or ":" in key_id:
+            raise ValueError("key_id must be a non-empty name without ':'")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
+        if fallback_fraction is not None and not 0 < fallback_fraction <= 1:
+            raise ValueError(f"fallback_fraction must be in (0, 1], got {fallback_fraction!r}")
+        self.key_id = key_id
+        self.url = _redacted(url)
+        self._limit = limit
+        self._fraction = fallback_fraction
+        self._clock: Clock = clock or SystemClock()
+        self._prefix = prefix
+        self._redis: Any = redis_asyncio.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
+        self._script: Any = self._redis.register_script(_TAKE)
+        self._errors: tuple[type[BaseException], ...] = (
+            redis_asyncio.ConnectionError,
+            redis_asyncio.TimeoutError,
+            OSError,
+        )
+        self._used = 0
+        self._day: date | None = None
+        self._fallback: LocalQuota | None = None
+        self._retry_redis_at = 0.0
+
+    def set_default_limit(self, limit: int) -> None:
+        """Take the client's daily limit when none was given here."""
+        if self._limit is None:
+            self._limit = limit
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed per UTC day."""
+        if self._limit is None:
+            raise RuntimeError("RedisQuota has no limit yet: pass limit= or give it to a client")
+        return self._limit
+
+    def _key(self, day: date) -> str:
+        return f"{self._prefix}:{self.key_id}:{day.isoformat()}"
+
+    def _roll(self) -> date:
+        today = self._clock.now().date()
+        if today != self._day:
+            self._day = today
+            self._used = 0
+        return today
+
+    @property
+    def used(self) -> int:
+        """Requests spent today by every user of this budget, as last seen."""
+        self._roll()
+        return self._used
+
+    @property
+    def remaining(self) -> int:
+        """Requests left today, as last seen."""
+        return max(0, self.limit - self.used)
+
+    @property
+    def resets_at(self) -> datetime:
+        """The next UTC midnight."""
+        return next_utc_midnight(self._clock.now())
+
+    async def refresh(self) -> int:
+        """Read today's shared count from Redis; returns the requests left."""
+        today = self._roll()
+        try:
+            raw = await self._redis.get(self._key(today))
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        self._used = int(raw or 0)
+        return self.remaining
+
+    async def try_acquire(self) -> bool:
+        """Take one request from today's shared budget (atomically); False when spent."""
+        today = self._roll()
+        if self._fallback is not None and time.monotonic() < self._retry_redis_at:
+            return await self._fallback.try_acquire()
+        now = self._clock.now()
+        ttl = max(1, math.ceil((next_utc_midnight(now) - now).total_seconds()))
+        try:
+            granted, used = await self._script(keys=[self._key(today)], args=[self.limit, ttl])
+        except self._errors as exc:
+            if self._fraction is None:
+                raise self._unavailable(exc) from None
+            return await self._fall_back(exc)
+        if self._fallback is not None:
+            logger.warning("quota store %s is reachable again", self.url)
+            self._fallback = None
+        self._used = int(used)
+        return bool(granted)
+
+    async def _fall_back(self, exc: BaseException) -> bool:
+        if self._fallback is None:
+            assert self._fraction is not None
+            share = math.floor(self.limit * self._fraction)
+            logger.warning(
+                "quota store %s unreachable (%s); spending at most %d requests of a local "
+                "budget until it is back",
+                self.url,
+                type(exc).__name__,
+                share,
+            )
+            self._fallback = LocalQuota(share, clock=self._clock)
+        self._retry_redis_at = time.monotonic() + 30.0
+        return await self._fallback.try_acquire()
+
+    def _unavailable(self, exc: BaseException) -> QuotaUnavailableError:
+        return QuotaUnavailableError(
+            f"the shared quota store {self.url} is unreachable ({type(exc).__name__}); no "
+            "request was sent. Fix Redis, or pass fallback_fraction to run on a local share"
+        )
+
+    async def aclose(self) -> None:
+        """Close the Redis connection pool."""
+        await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisQuota:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisQuota(url={self.url!r}, key_id={self.key_id!r}, limit={self._limit})"
 
 
 class FileQuota:

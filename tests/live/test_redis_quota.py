@@ -1,0 +1,274 @@
+"""One daily budget shared through a real Redis server by tasks, clients and processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from whatconverts_async import QuotaExhaustedError
+from whatconverts_async.export import read_jsonl_ids
+from whatconverts_async.testing import FakeWhatConverts
+
+redis_asyncio = pytest.importorskip("redis.asyncio")
+from whatconverts_async.quota import QuotaUnavailableError, RedisQuota  # noqa: E402
+
+from ._support import client_for  # noqa: E402
+
+UTC = timezone.utc
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("WHATCONVERTS_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (.ci/run installs it)")
+        pytest.skip("no redis-server binary here: apt-get install redis-server to run these")
+    port = _free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def key_id() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+class ManualClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    async def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+async def test_concurrent_takers_never_exceed_the_limit(redis_url: str) -> None:
+    name = key_id()
+    async with (
+        RedisQuota(redis_url, key_id=name, limit=50) as a,
+        RedisQuota(redis_url, key_id=name, limit=50) as b,
+    ):
+        results = await asyncio.gather(*(q.try_acquire() for q in [a, b] * 60))
+        assert results.count(True) == 50
+        assert await a.refresh() == 0 and await b.refresh() == 0
+        assert a.used == b.used == 50
+
+
+async def test_processes_share_one_budget(redis_url: str) -> None:
+    name = key_id()
+    code = (
+        "import asyncio, sys\n"
+        "from whatconverts_async.quota import RedisQuota\n"
+        "async def main():\n"
+        f"    async with RedisQuota({redis_url!r}, key_id={name!r}, limit=120) as q:\n"
+        "        got = sum([await q.try_acquire() for _ in range(60)])\n"
+        "    print(got)\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    granted = [int(p.communicate(timeout=60)[0]) for p in procs]
+    assert sum(granted) == 120
+
+
+async def test_budget_resets_at_utc_midnight_with_a_test_clock(redis_url: str) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC))
+    name = key_id()
+    async with RedisQuota(redis_url, key_id=name, limit=2, clock=clock) as quota:
+        assert [await quota.try_acquire() for _ in range(3)] == [True, True, False]
+        assert quota.remaining == 0
+        assert quota.resets_at == datetime(2026, 3, 2, tzinfo=UTC)
+        ttl = await quota._redis.ttl(f"whatconverts:quota:{name}:2026-03-01")
+        assert 0 < ttl <= 60  # the day's key expires at the reset instant
+        clock.current = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)
+        assert quota.remaining == 2
+        assert await quota.try_acquire()
+        assert await quota.refresh() == 1
+
+
+async def test_wait_mode_client_continues_after_the_shared_reset(redis_url: str) -> None:
+    from whatconverts_async import FastClock
+
+    clock = FastClock(day_seconds=0.5, start=datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC))
+    fake = FakeWhatConverts(leads=50, clock=clock.now)
+    quota = RedisQuota(redis_url, key_id=key_id(), limit=2, clock=clock)
+    async with (
+        fake,
+        quota,
+        client_for(fake, quota=quota, on_quota_exhausted="wait", clock=clock) as wc,
+    ):
+        for _ in range(5):
+            await wc.leads.list(leads_per_page=1)
+    assert fake.request_count == 5
+
+
+async def test_client_takes_its_limit_and_stops_at_it(redis_url: str) -> None:
+    fake = FakeWhatConverts(leads=20)
+    quota = RedisQuota(redis_url, key_id=key_id())
+    async with fake, quota, client_for(fake, quota=quota, daily_limit=3) as wc:
+        assert wc.quota.limit == 3
+        for _ in range(3):
+            await wc.leads.list(leads_per_page=1)
+        with pytest.raises(QuotaExhaustedError):
+            await wc.leads.list(leads_per_page=1)
+    assert fake.request_count == 3
+
+
+async def test_unreachable_redis_fails_closed() -> None:
+    url = f"redis://:hunter2@127.0.0.1:{_free_port()}/0"
+    fake = FakeWhatConverts(leads=20)
+    quota = RedisQuota(url, key_id="down", socket_timeout=0.5)
+    async with fake, quota, client_for(fake, quota=quota) as wc:
+        with pytest.raises(QuotaUnavailableError) as info:
+            await wc.leads.list(leads_per_page=1)
+        assert fake.request_count == 0
+    assert "hunter2" not in str(info.value) and "hunter2" not in repr(quota)
+    assert "127.0.0.1" in str(info.value)
+
+
+async def test_unreachable_redis_with_fallback_spends_only_the_stated_share() -> None:
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    async with FakeWhatConverts(leads=20) as fake:
+        quota = RedisQuota(url, key_id="down", limit=20, fallback_fraction=0.1, socket_timeout=0.5)
+        async with quota, client_for(fake, quota=quota) as wc:
+            await wc.leads.list(leads_per_page=1)
+            await wc.leads.list(leads_per_page=1)
+            with pytest.raises(QuotaExhaustedError):
+                await wc.leads.list(leads_per_page=1)
+        assert fake.request_count == 2
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="key_id"):
+        RedisQuota("redis://127.0.0.1:1/0", key_id="a:b")
+    with pytest.raises(ValueError, match="fallback_fraction"):
+        RedisQuota("redis://127.0.0.1:1/0", key_id="a", fallback_fraction=1.5)
+
+
+async def _run_workers(
+    fake: FakeWhatConverts, redis_url: str, name: str, tmp_path: Path, budget: int
+) -> list[int]:
+    env = {
+        **os.environ,
+        "WHATCONVERTS_API_TOKEN": fake.token,
+        "WHATCONVERTS_API_SECRET": fake.secret,
+        "WHATCONVERTS_BASE_URL": fake.url,
+        "WHATCONVERTS_STATE_DIR": str(tmp_path / "state"),
+    }
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "whatconverts_async",
+            "export",
+            "leads",
+            "--start-date",
+            "2017-01-01",
+            "--end-date",
+            "2025-12-31",
+            "--per-page",
+            "250",
+            "--out",
+            str(tmp_path / f"shard{i}.jsonl"),
+            "--shard",
+            f"{i}/4",
+            "--quiet",
+            "--quota-redis",
+            redis_url,
+            "--quota-key-id",
+            name,
+            "--daily-limit",
+            str(budget),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    codes = []
+    for proc in procs:
+        _, err = await proc.communicate()
+        assert fake.secret.encode() not in err
+        codes.append(proc.returncode)
+    return codes  # type: ignore[return-value]
+
+
+async def test_four_sharded_workers_share_a_budget_of_200(redis_url: str, tmp_path: Path) -> None:
+    async with FakeWhatConverts(leads=8_000, seed=13) as fake:
+        codes = await _run_workers(fake, redis_url, key_id(), tmp_path, 200)
+        assert codes == [0, 0, 0, 0]
+        assert fake.request_count <= 200
+        merged = tmp_path / "all.jsonl"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "whatconverts_async",
+                "merge",
+                *(str(tmp_path / f"shard{i}.jsonl") for i in range(4)),
+                "--out",
+                str(merged),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        ids = read_jsonl_ids(merged)
+        expected = fake.data.lead_ids(
+            datetime(2017, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC)
+        )
+        assert ids == expected  # every lead once, in date order
+
+
+async def test_four_workers_with_too_small_a_budget_stop_together(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with FakeWhatConverts(leads=8_000, seed=13) as fake:
+        codes = await _run_workers(fake, redis_url, key_id(), tmp_path, 12)
+        assert fake.request_count <= 12
+        assert 3 in codes and set(codes) <= {0, 3}
