@@ -33,6 +33,7 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     InvalidParameterError,
+    WhatConvertsError,
     error_for_status,
     malformed,
 )
@@ -162,7 +163,7 @@ class WhatConverts:
                 "key_type", f"must be 'profile' or 'master', got {key_type!r}"
             ) from None
         self.base_url = self._check_base_url(base_url, allow_insecure)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise InvalidParameterError(
                 "timeout", f"must be a number of seconds > 0, got {timeout!r}"
             )
@@ -187,7 +188,7 @@ class WhatConverts:
         if (
             isinstance(min_interval, bool)
             or not isinstance(min_interval, (int, float))
-            or min_interval < 0
+            or not min_interval >= 0
         ):
             raise InvalidParameterError("min_interval", f"must be >= 0, got {min_interval!r}")
         if (
@@ -197,6 +198,22 @@ class WhatConverts:
         ):
             raise InvalidParameterError(
                 "max_response_bytes", f"must be an integer >= 1, got {max_response_bytes!r}"
+            )
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise InvalidParameterError(
+                "retry_policy", f"must be a RetryPolicy, got {type(retry_policy).__name__}"
+            )
+        if clock is not None and not (
+            callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))
+        ):
+            raise InvalidParameterError(
+                "clock", "must have now() and async sleep(seconds), like FastClock"
+            )
+        # Checked on the type: isinstance() against the protocol would read properties
+        # such as ``limit``, which a shared quota may not know before it meets a client.
+        if quota is not None and not callable(getattr(type(quota), "try_acquire", None)):
+            raise InvalidParameterError(
+                "quota", f"must implement the Quota protocol, got {type(quota).__name__}"
             )
         self._clock: Clock = clock or SystemClock()
         if quota is None:
@@ -431,7 +448,15 @@ class WhatConverts:
         async def attempt() -> Any:
             nonlocal attempts
             attempts += 1
-            return await self._send_once(method, url, query, pairs, attempts, reader)
+            try:
+                return await self._send_once(method, url, query, pairs, attempts, reader)
+            except APIConnectionError:
+                if self._closed:
+                    # close() cut this request off: say so at once instead of retrying.
+                    raise RuntimeError(
+                        f"this WhatConverts client was closed during {describe()}"
+                    ) from None
+                raise
 
         retrying = self.retry_policy.retrying(idempotent=idempotent, describe=describe)
         return await retrying(attempt)
@@ -457,6 +482,8 @@ class WhatConverts:
         async with self._throttle.slot():
             started = time.perf_counter()
             status = 0
+            failure: WhatConvertsError | None = None
+            location: str | None = None
             try:
                 async with session.request(
                     method,
@@ -465,6 +492,7 @@ class WhatConverts:
                     data=data,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    allow_redirects=False,
                 ) as response:
                     status = response.status
                     if reader is not None and 200 <= status < 300 and not _is_json(response):
@@ -473,37 +501,59 @@ class WhatConverts:
                         return result
                     body = await self._read_body(response, method, shown)
                     retry_after = response.headers.get("Retry-After")
+                    location = response.headers.get("Location")
                     content_type = response.content_type
-            except aiohttp.ConnectionTimeoutError as exc:
-                raise APITimeoutError(
-                    f"timed out connecting after {self.timeout:g} s",
-                    method=method,
-                    url=shown,
-                    request_sent=False,
-                ) from exc
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                raise APITimeoutError(
-                    f"no complete answer within {self.timeout:g} s", method=method, url=shown
-                ) from exc
-            except aiohttp.ClientConnectorError as exc:
-                raise APIConnectionError(
-                    f"could not connect: {type(exc).__name__}",
-                    method=method,
-                    url=shown,
-                    request_sent=False,
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise APIConnectionError(
-                    f"connection failed: {type(exc).__name__}", method=method, url=shown
-                ) from exc
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                failure = self._connection_failure(exc, method, shown)
             finally:
                 if status == 0:
                     self._log(method, url, None, started, attempt)
+            if failure is not None:
+                if status:
+                    self._log(method, url, status, started, attempt)
+                # Raised outside the ``except`` block on purpose: aiohttp's exceptions
+                # carry the request (``request_info.headers``, with the Authorization
+                # header) in their attributes and repr, so they must not be reachable as
+                # ``__cause__`` or ``__context__`` of what we raise. The message keeps
+                # their type name (and, for an unreadable answer, the parser's reason).
+                raise failure
         self._log(method, url, status, started, attempt)
+        if 300 <= status < 400:
+            # Redirects are not followed: each hop would be a request the budget never
+            # saw, and an API answering with one is misconfigured (or not the API).
+            why = f"redirected (status {status}) to {location or 'nowhere'}; check base_url"
+            raise malformed(status, body, method=method, url=shown, why=why)
         payload = self._decode(status, body, content_type, retry_after, method, shown)
         if reader is not None:
             raise malformed(status, body, method=method, url=shown, why="expected a file, got JSON")
         return payload
+
+    def _connection_failure(self, exc: BaseException, method: str, url: str) -> WhatConvertsError:
+        """Our exception for an aiohttp/timeout failure, without keeping a reference to it."""
+        name = type(exc).__name__
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return APITimeoutError(
+                f"timed out connecting after {self.timeout:g} s ({name})",
+                method=method,
+                url=url,
+                request_sent=False,
+            )
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            return APITimeoutError(
+                f"no complete answer within {self.timeout:g} s ({name})", method=method, url=url
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return APIConnectionError(
+                f"could not connect: {name}", method=method, url=url, request_sent=False
+            )
+        if isinstance(exc, aiohttp.ClientResponseError):
+            # The answer arrived but is not HTTP we can parse (a broken proxy, a
+            # non-HTTP service): unreadable, like a body that is not JSON. Only the
+            # parser's first line is quoted; the request (and its headers) are not.
+            reason = str(getattr(exc, "message", "") or "").strip().splitlines()
+            why = f"unreadable HTTP answer ({name}: {reason[0][:120] if reason else 'no reason'})"
+            return malformed(0, b"", method=method, url=url, why=why)
+        return APIConnectionError(f"connection failed: {name}", method=method, url=url)
 
     async def _read_body(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         cap = self.max_response_bytes

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import hashlib
 import heapq
 import json
 import os
@@ -42,6 +43,7 @@ from .errors import WhatConvertsError
 from .models import Lead
 from .pagination import WindowJob, window_pages
 from .params import format_datetime, to_utc_datetime
+from .resources._base import check_prefetch
 
 __all__ = [
     "CSV_FIELDS",
@@ -56,7 +58,13 @@ __all__ = [
     "read_jsonl_ids",
 ]
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 Format = Literal["jsonl", "csv"]
 
 # Known lead fields in a fixed order: the CSV header starts with these.
@@ -94,7 +102,10 @@ class Checkpoint:
     def save(self, path: Path) -> None:
         """Replace the checkpoint at ``path`` atomically (temp file, fsync, rename)."""
         temp = path.with_name(path.name + ".tmp")
-        data = json.dumps(attrs.asdict(self), sort_keys=True).encode()
+        # The checksum turns a damaged or hand-edited checkpoint into a clear refusal
+        # instead of a resume from the wrong place.
+        body = attrs.asdict(self)
+        data = json.dumps({**body, "checksum": _checksum(body)}, sort_keys=True).encode()
         with temp.open("wb") as handle:
             handle.write(data)
             handle.flush()
@@ -109,6 +120,8 @@ class Checkpoint:
             raw = json.loads(path.read_bytes())
             if not isinstance(raw, dict) or raw.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("unknown checkpoint version")
+            if raw.pop("checksum", None) != _checksum(raw):
+                raise ValueError("checksum mismatch: the file was changed or damaged")
             checkpoint = cls(**raw)
             numbers = (
                 checkpoint.window,
@@ -121,7 +134,11 @@ class Checkpoint:
                 checkpoint.query, dict
             ):
                 raise ValueError("fields out of range")
-            if checkpoint.window_offset > checkpoint.offset or checkpoint.next_page < 1:
+            if (
+                checkpoint.window_offset > checkpoint.offset
+                or checkpoint.next_page < 1
+                or checkpoint.window > checkpoint.windows_total
+            ):
                 raise ValueError("inconsistent offsets")
         except (OSError, ValueError, TypeError) as exc:
             raise CheckpointError(
@@ -349,9 +366,7 @@ async def export_leads(
             f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
             "interrupted export or force=True (--force) to overwrite"
         )
-    elif force:
-        for leftover in leftovers:
-            leftover.unlink(missing_ok=True)
+    check_prefetch(prefetch)
 
     start = to_utc_datetime(start_date, "start_date")
     if checkpoint is not None:
@@ -382,6 +397,10 @@ async def export_leads(
     if checked_shard is not None:
         index, count = checked_shard
         jobs = jobs[index::count]
+    if force:
+        # Only now that every argument has been checked: a typo must not cost the old file.
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
     if checkpoint is None:
         checkpoint = Checkpoint(format=format, query=query, windows_total=len(jobs))
     elif checkpoint.query != query or checkpoint.windows_total != len(jobs):
@@ -464,8 +483,11 @@ async def export_leads(
 
     if format == "csv":
         jsonl_to_csv(data_path, target)
-        data_path.unlink()
+    # Checkpoint first: a crash after this point leaves a complete output, not a
+    # checkpoint that points at a data file already gone.
     checkpoint_path.unlink()
+    if format == "csv":
+        data_path.unlink(missing_ok=True)
     _fsync_dir(target.parent)
     return ExportResult(
         path=target,

@@ -5,8 +5,9 @@ Guarantees (for one scan):
 * **Quota-efficient.** The first page of a window says how many pages there are
   (``total_pages``); exactly those are asked for. An empty window costs one request.
 * **No skips, no repeats.** An item key (the lead id) already yielded in the current
-  window is never yielded again. If a window's total changes between its pages, or a
-  page holds fewer items than the totals promise, the window is read again from its
+  window is never yielded again. If a window's total changes between its pages, a
+  page holds fewer items than the totals promise, or a page repeats items of an earlier
+  page of the same reading, the window is read again from its
   first page (only unseen items come out), at most ``max_rereads`` times; then
   :class:`PaginationError` is raised rather than silently losing items. Memory holds
   one window's keys, not the whole scan's.
@@ -28,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .errors import WhatConvertsError
+from .errors import InvalidParameterError, WhatConvertsError
 from .models import Page
 
 __all__ = [
@@ -75,6 +76,15 @@ def _check_envelope(first: Page[Any], label: str) -> None:
         )
 
 
+def _check_page_number(page: Page[Any], asked: int, label: str) -> None:
+    # A server that ignores page_number (or clamps it) would hand back a page already
+    # read; its items would all be dropped as repeats and the page asked for lost.
+    if page.items and page.page_number != asked:
+        raise PaginationError(
+            f"{label}: asked for page {asked}, the answer is page {page.page_number}"
+        )
+
+
 async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
     pending = [task for task in tasks if not task.done()]
     for task in pending:
@@ -99,22 +109,32 @@ async def window_pages(
     ``expected_total`` seen before, and the keys already taken as ``seen``: if the total
     has changed since, the job is read again from page 1, skipping those keys.
     """
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+        # With no page in flight the loop below would end each window after its first
+        # page: silent loss, so refuse it before the first request.
+        raise InvalidParameterError("prefetch", f"must be an integer >= 1, got {prefetch!r}")
     seen = set() if seen is None else seen
     first_page = start_page
     for reading in range(max_rereads + 1):
         first = await job.fetch(first_page)
+        _check_page_number(first, first_page, job.label)
         if first_page == 1:
             _check_envelope(first, job.label)
         total = first.total_items if expected_total is None else expected_total
         expected_total = None
         per_page = first.per_page
         unsettled: str | None = None
+        # Keys met in this reading: a later page repeating one (while the total holds)
+        # means the list moved under us, or the server ignores paging. Either way the
+        # window is read again rather than fetching page after page of repeats.
+        met: set[Hashable] = set()
         expected = _expected_items(first_page, per_page, total)
         if first.total_items != total:
             unsettled = f"total changed from {total} to {first.total_items}"
         elif len(first.items) != expected:
             unsettled = f"page {first_page} has {len(first.items)} items, expected {expected}"
         else:
+            _repeats(first, met, key)
             yield _fresh(first, seen, key)
         if unsettled is None:
             ahead: collections.deque[tuple[int, asyncio.Task[Page[T]]]] = collections.deque()
@@ -129,6 +149,7 @@ async def window_pages(
                         break
                     number, task = ahead.popleft()
                     page = await task
+                    _check_page_number(page, number, job.label)
                     expected = _expected_items(number, per_page, total)
                     if page.total_items != total:
                         unsettled = f"total changed from {total} to {page.total_items}"
@@ -136,6 +157,8 @@ async def window_pages(
                         unsettled = (
                             f"page {number} has {len(page.items)} items, expected {expected}"
                         )
+                    elif _repeats(page, met, key):
+                        unsettled = f"page {number} repeats items of earlier pages"
                     if unsettled is not None:
                         break
                     yield _fresh(page, seen, key)
@@ -149,6 +172,17 @@ async def window_pages(
                 f"{job.label}: results kept changing while being read ({unsettled}); "
                 f"gave up after {max_rereads + 1} readings"
             )
+
+
+def _repeats(page: Page[T], reading: set[Hashable], key: Callable[[T], Hashable] | None) -> bool:
+    """Whether ``page`` holds a key already met in this reading; records its keys."""
+    if key is None:
+        return False
+    keys = [key(item) for item in page.items]
+    if not reading.isdisjoint(keys):
+        return True
+    reading.update(keys)
+    return False
 
 
 def _fresh(page: Page[T], seen: set[Hashable], key: Callable[[T], Hashable] | None) -> Page[T]:

@@ -30,7 +30,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from .errors import APIConnectionError, RateLimitError, ServerError
+from .errors import APIConnectionError, InvalidParameterError, RateLimitError, ServerError
 
 __all__ = ["RetryPolicy", "is_retryable"]
 
@@ -54,11 +54,16 @@ class RetryPolicy:
     max_retry_after: float = 120.0
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+        retries = self.max_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise InvalidParameterError("max_retries", f"must be an integer >= 0, got {retries!r}")
         for name in ("base_wait", "max_wait", "max_total", "max_retry_after"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            # ``not value >= 0`` also refuses NaN, which would make every wait NaN.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise InvalidParameterError(
+                    name, f"must be a number of seconds >= 0, got {value!r}"
+                )
 
     def backoff(self, attempt: int) -> float:
         """The full-jitter wait before retry number ``attempt`` (1-based)."""
@@ -71,11 +76,26 @@ class RetryPolicy:
             return exc.retry_after
         return self.backoff(attempt)
 
-    def retrying(self, *, idempotent: bool, describe: Callable[[], str]) -> AsyncRetrying:
-        """A fresh tenacity controller for one request."""
+    def retrying(
+        self,
+        *,
+        idempotent: bool,
+        describe: Callable[[], str],
+        refused_statuses: frozenset[int] = frozenset(),
+    ) -> AsyncRetrying:
+        """A fresh tenacity controller for one request.
+
+        ``refused_statuses`` are 5xx statuses that, for this endpoint, mean the request was
+        refused before any processing, so even a non-idempotent request may be repeated.
+        """
 
         def should_retry(exc: BaseException) -> bool:
-            return is_retryable(exc, idempotent=idempotent, max_retry_after=self.max_retry_after)
+            return is_retryable(
+                exc,
+                idempotent=idempotent,
+                max_retry_after=self.max_retry_after,
+                refused_statuses=refused_statuses,
+            )
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -101,7 +121,13 @@ class RetryPolicy:
         )
 
 
-def is_retryable(exc: BaseException, *, idempotent: bool, max_retry_after: float) -> bool:
+def is_retryable(
+    exc: BaseException,
+    *,
+    idempotent: bool,
+    max_retry_after: float,
+    refused_statuses: frozenset[int] = frozenset(),
+) -> bool:
     """Whether ``exc`` is a transient failure worth another attempt (pure).
 
     >>> is_retryable(APIConnectionError("x", method="POST", url="u", request_sent=False),
@@ -113,6 +139,8 @@ def is_retryable(exc: BaseException, *, idempotent: bool, max_retry_after: float
     if isinstance(exc, RateLimitError):
         # A 429 is a refusal before any processing, so even a create is safe to repeat.
         return exc.retry_after is None or exc.retry_after <= max_retry_after
+    if isinstance(exc, ServerError) and exc.status in refused_statuses:
+        return True
     if not idempotent:
         return False
     if isinstance(exc, ServerError):

@@ -250,14 +250,19 @@ async def test_wait_mode_sleeps_through_resets_and_finishes(tmp_path: Path) -> N
 
     # An artificial day of 0.2 s: the budget of 4 refills many times during the export.
     clock = FastClock(day_seconds=0.2, start=datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC))
-    fake = FakeWhatConverts(leads=3_000, seed=4, start=datetime(2018, 1, 1, tzinfo=UTC),
-                            end=datetime(2020, 1, 1, tzinfo=UTC), clock=clock.now,
-                            daily_limit=4)
+    fake = FakeWhatConverts(
+        leads=3_000,
+        seed=4,
+        start=datetime(2018, 1, 1, tzinfo=UTC),
+        end=datetime(2020, 1, 1, tzinfo=UTC),
+        clock=clock.now,
+        daily_limit=4,
+    )
     out = tmp_path / "leads.jsonl"
-    async with fake, client_for(fake, daily_limit=4, on_quota_exhausted="wait",
-                                clock=clock) as wc:
-        result = await export_leads(wc, out, start_date=date(2018, 1, 1),
-                                    end_date=date(2019, 12, 31), per_page=250)
+    async with fake, client_for(fake, daily_limit=4, on_quota_exhausted="wait", clock=clock) as wc:
+        result = await export_leads(
+            wc, out, start_date=date(2018, 1, 1), end_date=date(2019, 12, 31), per_page=250
+        )
     ids = read_jsonl_ids(out)
     assert len(ids) == len(set(ids)) == 3_000
     assert result.requests_used == fake.request_count > 4

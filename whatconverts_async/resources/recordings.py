@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
+from ..errors import InvalidParameterError
 from ..params import check_id
 from ._base import Resource
 
@@ -59,8 +60,15 @@ class RecordingsResource(Resource):
             await wc.recordings.download(lead_id, "call.mp3")
         """
         check_id(lead_id, "lead_id")
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise InvalidParameterError("path", f"must be a file path, got {path!r}")
         target = Path(path)
         directory = target.parent if str(target.parent) else Path(".")
+        # Checked before the request, so a typo in the path does not spend budget.
+        if target.is_dir():
+            raise InvalidParameterError("path", f"{target} is a directory, not a file name")
+        if not directory.is_dir():
+            raise InvalidParameterError("path", f"folder {directory} does not exist")
         fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
         os.close(fd)
         temp = Path(temp_name)

@@ -37,6 +37,17 @@ Behaviour the public documentation leaves open, as this simulator implements it:
   ``master_account``/``account``, ``role_id``); edit with ``POST users/{id}`` or
   ``POST users`` carrying ``user_id``; both answer the user object.
 * Deleting an account or profile leaves its leads readable by id.
+* Webhooks (``fake.webhooks``, :mod:`whatconverts_async.testing.webhooks`): a lead created
+  or edited through the API or an inbound Endpoint is POSTed, in the background, to every
+  subscribed URL as its full wire object plus ``"trigger"`` (``"new"``/``"update"``).
+* Inbound Endpoints (``fake.endpoint_url(profile_id)``): ``POST /endpoints/<token>`` with a
+  CSV (``text/csv``) or JSON array (``application/json``) body, in the format the Endpoint
+  was created with (else 415). No API key and no daily quota; faults apply. The whole batch
+  is refused with 400 ``{"error_message": "Row N: ..."}`` when a row is bad (unknown or
+  missing columns, a bad date or number, a ``Profile ID`` other than the Endpoint's);
+  otherwise 200 ``{"rows": n, "created": [...], "updated": [...], "ignored": n}``. A row
+  whose ``Lead ID`` exists updates that lead (``on_existing="update"``, the default),
+  or creates a new one (``"create"``), or is ignored (``"ignore"``). Unknown token: 404.
 """
 
 from __future__ import annotations
@@ -45,12 +56,15 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import csv
 import hashlib
 import importlib
+import io
 import json
 import math
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -63,11 +77,21 @@ from urllib.parse import parse_qsl
 import attrs
 from aiohttp import web
 
-from .data import LEAD_TYPES, QUOTABLE_VALUES, Dataset, LeadFilter, format_timestamp
+from .data import (
+    LEAD_TYPES,
+    QUOTABLE_VALUES,
+    Dataset,
+    EndpointRow,
+    LeadFilter,
+    format_timestamp,
+    parse_endpoint_row,
+)
 from .faults import Faults
+from .webhooks import WebhookDelivery, WebhookSender
 
 __all__ = [
     "ApiKey",
+    "FakeEndpoint",
     "FakeWhatConverts",
     "RecordedRequest",
     "SimulatorConfig",
@@ -75,6 +99,7 @@ __all__ = [
 
 UTC: Final = timezone.utc
 API_ROOT: Final = "/api/v1/"
+ENDPOINT_ROOT: Final = "/endpoints/"
 KeyType = Literal["profile", "master"]
 
 
@@ -156,6 +181,22 @@ class SimulatorConfig:
     max_range_days: int = 400
     latency: float | tuple[float, float] | None = None
     lead_cache_size: int = 10_000
+
+
+@attrs.define
+class FakeEndpoint:
+    """An inbound Endpoint of the simulator (``fake.endpoints[token]``).
+
+    ``lead_ids`` lists the leads it created or updated, ``rows`` the rows it accepted.
+    """
+
+    token: str
+    profile_id: int
+    format: Literal["csv", "json"] = "csv"
+    on_existing: Literal["update", "create", "ignore"] = "update"
+    default_lead_type: str = "other"
+    rows: int = 0
+    lead_ids: list[int] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -306,6 +347,10 @@ class FakeWhatConverts:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._port = 0  # the bound port, known once started
+        self.webhooks = WebhookSender(self.data.wire_lead)
+        """Outbound webhooks: ``subscribe(url)``, ``deliveries``, ``drain()``."""
+        self.endpoints: dict[str, FakeEndpoint] = {}
+        """Inbound Endpoints by token (see :meth:`endpoint_url`)."""
         self.app: web.Application = self._make_app()
 
     @classmethod
@@ -393,10 +438,63 @@ class FakeWhatConverts:
     async def close(self) -> None:
         """Stop listening and release every resource; safe to call twice."""
         runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._closing.set()
-        await runner.cleanup()
+        if runner is not None:
+            self._closing.set()
+            await runner.cleanup()
+        # After the handlers are done, so no delivery is scheduled behind our back.
+        await self.webhooks.close()
+
+    # --- webhooks and endpoints ------------------------------------------------------
+
+    async def send_webhook(
+        self,
+        url: str,
+        lead_id: int,
+        *,
+        trigger: str = "new",
+        headers: Mapping[str, str] | None = None,
+    ) -> WebhookDelivery:
+        """POST one webhook delivery of ``lead_id`` to ``url`` now; returns the delivery.
+
+        The body is the lead's wire object plus ``"trigger"``, as WhatConverts sends it.
+        """
+        if not self.data.has_lead(lead_id):
+            raise KeyError(f"unknown lead_id {lead_id}")
+        return await self.webhooks.send(url, lead_id, trigger=trigger, headers=headers)
+
+    def endpoint_url(
+        self,
+        profile_id: int | None = None,
+        *,
+        format: Literal["csv", "json"] = "csv",
+        on_existing: Literal["update", "create", "ignore"] = "update",
+        default_lead_type: str = "other",
+    ) -> str:
+        """Create an inbound Endpoint for ``profile_id`` and return its secret URL.
+
+        ``http://127.0.0.1:PORT/endpoints/<random token>``; ``profile_id`` defaults to the
+        profile key's profile. ``default_lead_type`` (snake form) applies to rows without a
+        ``Lead Type`` column.
+        """
+        pid = self.profile_id if profile_id is None else profile_id
+        if not self.data.has_profile(pid):
+            raise KeyError(f"unknown profile_id {pid}")
+        if format not in ("csv", "json"):
+            raise ValueError(f"format must be 'csv' or 'json', got {format!r}")
+        if on_existing not in ("update", "create", "ignore"):
+            raise ValueError(f"on_existing must be update, create or ignore, got {on_existing!r}")
+        if default_lead_type not in LEAD_TYPES:
+            raise ValueError(f"default_lead_type must be one of {', '.join(LEAD_TYPES)}")
+        token = secrets.token_urlsafe(24)
+        self.endpoints[token] = FakeEndpoint(
+            token=token,
+            profile_id=pid,
+            format=format,
+            on_existing=on_existing,
+            default_lead_type=default_lead_type,
+        )
+        root = self.url[: -len(API_ROOT)]
+        return f"{root}{ENDPOINT_ROOT}{token}"
 
     async def __aenter__(self) -> FakeWhatConverts:
         return await self.start()
@@ -496,6 +594,8 @@ class FakeWhatConverts:
         delay = self.faults.delay()
         if delay:
             await self._sleep(delay)
+        if rec.path.startswith(ENDPOINT_ROOT):
+            return await self._endpoint_entry(rec)
         try:
             key = self._authenticate(request.headers.get("Authorization"))
             self._count(rec.key_token or "", key)
@@ -511,6 +611,80 @@ class FakeWhatConverts:
             return await self._dispatch(request, rec, key)
         except _ApiError as err:
             return _error(err.status, err.message)
+
+    async def _endpoint_entry(self, rec: RecordedRequest) -> web.StreamResponse:
+        try:
+            action = self.faults.decide(rec.path)
+            if action is not None:
+                if action.kind == "drop":
+                    raise _Dropped
+                if action.kind == "respond":
+                    return web.Response(
+                        status=action.status, body=action.body, headers=dict(action.headers)
+                    )
+                await self._sleep(action.delay)
+            return self._endpoint(rec)
+        except _ApiError as err:
+            return _error(err.status, err.message)
+
+    def _endpoint(self, rec: RecordedRequest) -> web.Response:
+        endpoint = self.endpoints.get(rec.path[len(ENDPOINT_ROOT) :])
+        if endpoint is None:
+            raise _ApiError(404, "Endpoint not found.")
+        if rec.method != "POST":
+            raise _ApiError(405, "Method not allowed.")
+        json_body = rec.content_type in ("application/json", "text/json")
+        if json_body != (endpoint.format == "json"):
+            expected = "JSON (application/json)" if endpoint.format == "json" else "CSV (text/csv)"
+            raise _ApiError(415, f"This endpoint expects {expected}.")
+        raw_rows = _json_rows(rec.body) if json_body else _csv_rows(rec.body)
+        parsed: list[EndpointRow] = []
+        for number, raw in enumerate(raw_rows, start=1):
+            try:
+                row = parse_endpoint_row(raw)
+            except ValueError as exc:
+                raise _ApiError(400, f"Row {number}: {exc}") from None
+            if row.profile_id != endpoint.profile_id:
+                raise _ApiError(
+                    400, f"Row {number}: Profile ID {row.profile_id} is not this endpoint's."
+                )
+            parsed.append(row)
+        created: list[int] = []
+        updated: list[int] = []
+        ignored = 0
+        for row in parsed:
+            exists = row.lead_id is not None and self.data.has_lead(row.lead_id)
+            if exists and endpoint.on_existing == "ignore":
+                ignored += 1
+                continue
+            if exists and endpoint.on_existing == "update" and row.lead_id is not None:
+                fields = dict(row.fields)
+                if row.lead_type is not None:
+                    fields["lead_type"] = LEAD_TYPES[row.lead_type]
+                if "additional_fields" in fields:
+                    current = self.data.wire_lead(row.lead_id).get("additional_fields")
+                    merged = dict(current) if isinstance(current, dict) else {}
+                    merged.update(fields["additional_fields"])
+                    fields["additional_fields"] = merged
+                fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
+                self.data.patch_lead(row.lead_id, fields)
+                updated.append(row.lead_id)
+                self.webhooks.notify(row.lead_id, "update")
+                continue
+            lead = self.data.add_lead(
+                ts=row.date_created,
+                lead_type=row.lead_type or endpoint.default_lead_type,
+                profile_id=row.profile_id,
+                fields=row.fields,
+                generated=False,
+            )
+            created.append(int(lead["lead_id"]))
+            self.webhooks.notify(int(lead["lead_id"]), "new")
+        endpoint.rows += len(parsed)
+        endpoint.lead_ids.extend(created + updated)
+        return _json(
+            {"rows": len(parsed), "created": created, "updated": updated, "ignored": ignored}
+        )
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -759,6 +933,7 @@ class FakeWhatConverts:
             fields=fields,
             generated=False,
         )
+        self.webhooks.notify(int(lead["lead_id"]), "new")
         return _json({"lead_id": lead["lead_id"]})
 
     def _edit_lead(self, ctx: _Ctx, lead_id: int) -> web.Response:
@@ -779,6 +954,7 @@ class FakeWhatConverts:
             fields["additional_fields"] = merged
         fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
         self.data.patch_lead(lead_id, fields)
+        self.webhooks.notify(lead_id, "update")
         return _json({"lead_id": lead_id})
 
     async def _recording(self, request: web.Request, ctx: _Ctx) -> web.StreamResponse:
@@ -1074,6 +1250,44 @@ def _parse_form(ctype: str, raw_ctype: str, body: bytes) -> dict[str, str] | Non
                 out[str(k)] = _form_text(v)
         return out
     return None
+
+
+def _csv_rows(body: bytes) -> list[dict[str, str]]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _ApiError(400, "The file must be UTF-8 text.") from None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        lines = [line for line in reader if line]
+    except csv.Error as exc:
+        raise _ApiError(400, f"Unreadable CSV: {exc}.") from None
+    if not lines:
+        raise _ApiError(400, "The file is empty.")
+    header, rows = lines[0], lines[1:]
+    if not rows:
+        raise _ApiError(400, "The file has no rows.")
+    out = []
+    for number, cells in enumerate(rows, start=1):
+        if len(cells) != len(header):
+            raise _ApiError(400, f"Row {number}: {len(cells)} cells for {len(header)} columns.")
+        out.append(dict(zip(header, cells, strict=True)))
+    return out
+
+
+def _json_rows(body: bytes) -> list[dict[str, Any]]:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise _ApiError(400, "The body is not valid JSON.") from None
+    if isinstance(parsed, dict):
+        parsed = [parsed]
+    if not isinstance(parsed, list) or not parsed:
+        raise _ApiError(400, "The body must be a non-empty JSON array of objects.")
+    for number, item in enumerate(parsed, start=1):
+        if not isinstance(item, dict):
+            raise _ApiError(400, f"Row {number}: must be a JSON object.")
+    return parsed
 
 
 def _form_text(value: Any) -> str:

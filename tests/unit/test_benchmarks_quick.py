@@ -1,0 +1,86 @@
+"""The benchmarks still run: ``python -m benchmarks --quick`` produces every figure.
+
+Only the presence and sign of the figures are checked, never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import BENCHMARKS, main
+
+EXPECTED_FIGURES: dict[str, tuple[str, ...]] = {
+    "throughput": (
+        "ceiling_leads_per_s",
+        "baseline_leads_per_s",
+        "baseline_orjson_leads_per_s",
+        "library_prefetch1_json_leads_per_s",
+        "library_default_json_leads_per_s",
+        "library_prefetch1_orjson_leads_per_s",
+        "library_default_orjson_leads_per_s",
+        "library_prefetch1_json_ratio",
+        "library_default_json_ratio",
+        "library_prefetch1_orjson_ratio",
+        "library_default_orjson_ratio",
+    ),
+    "latency": tuple(
+        f"{prefix}prefetch{p}_{what}"
+        for prefix in ("", "small_")
+        for p in (1, 4, 8)
+        for what in ("wall_s", "ideal_s", "efficiency", "speedup")
+    ),
+    "memory": ("growth_mb_10000", "growth_mb_20000", "growth_ratio", "peak_rss_mb_20000"),
+    "quota": ("dense_requests", "dense_optimum", "sparse_start_requests", "sparse_start_optimum"),
+    "throttle": ("bare_us", "throttle_no_spacing_us", "throttle_1ms_spacing_us"),
+    "export": (
+        "export_leads_per_s",
+        "export_peak_rss_mb",
+        "baseline_leads_per_s",
+        "baseline_peak_rss_mb",
+        "ratio",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    output: Path = tmp_path_factory.mktemp("bench") / "results.json"
+    assert main(["--quick", "--output", str(output)]) == 0
+    data: dict[str, object] = json.loads(output.read_text())
+    return data
+
+
+def test_every_benchmark_reported(results: dict[str, object]) -> None:
+    benchmarks = results["benchmarks"]
+    assert isinstance(benchmarks, dict)
+    assert set(benchmarks) == set(BENCHMARKS)
+    meta = results["meta"]
+    assert isinstance(meta, dict)
+    assert meta["mode"] == "quick"
+    assert meta["machine"]["nproc"] >= 1
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_figures_present_and_positive(results: dict[str, object], name: str) -> None:
+    bench = results["benchmarks"]
+    assert isinstance(bench, dict)
+    figures = bench[name]["figures"]
+    for key in EXPECTED_FIGURES[name]:
+        assert key in figures, f"{name}: {key} missing"
+    for key, value in figures.items():
+        assert isinstance(value, (int, float)) and math.isfinite(value), f"{name}.{key}"
+        if key != "overhead_us":  # a difference of two timings may round to <= 0
+            assert value > 0, f"{name}.{key} = {value}"
+    for target in bench[name]["targets"]:
+        assert set(target) == {"name", "value", "op", "limit", "met"}
+
+
+def test_unknown_benchmark_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--quick", "--only", "nope", "--output", str(tmp_path / "r.json")])
+    assert exc.value.code == 2
+    assert not (tmp_path / "r.json").exists()

@@ -1,0 +1,698 @@
+"""Sending leads into WhatConverts through an Endpoint (offline conversions, CRM sales, ...).
+
+An Endpoint is set up per profile in the WhatConverts app (Tracking → Integrations →
+Automations → Endpoints). WhatConverts generates an **Endpoint URL**, which is the only
+credential: anyone holding it can add leads. :class:`EndpointClient` POSTs batches of
+:class:`OfflineLead` rows to it as CSV (the documented template) or JSON.
+
+Example::
+
+    from datetime import date
+    from decimal import Decimal
+    from whatconverts_async.endpoints import EndpointClient, OfflineLead
+
+    async with EndpointClient(os.environ["WHATCONVERTS_ENDPOINT_URL"]) as ep:
+        result = await ep.send([
+            OfflineLead(profile_id=80022, date=date(2026, 3, 10), email_address="a@example.com",
+                        sales_value=Decimal("1200"), additional_fields={"Plan": "Pro"}),
+        ])
+        print(result.status, result.rows)
+
+What is documented and what is assumed:
+
+* CSV columns (``Profile ID`` and ``Date`` mandatory, the optional columns, custom fields as
+  ``[additional_field]Name``) are documented. ``Lead Type`` is not in the documented list; it
+  is sent only when you set :attr:`OfflineLead.lead_type` (the Endpoint's rules otherwise
+  apply their default lead type).
+* The JSON template is not public: this module sends an array of objects keyed by the same
+  column names as the CSV header. Check it against the template your Endpoint offers for
+  download before relying on ``format="json"``.
+* The method (POST with the file as the raw body), the response and batch limits are not
+  documented either; any 2xx answer counts as accepted.
+
+Endpoints are not API requests: no daily budget is spent and no API key is used. Failures
+are retried with the client's :class:`~whatconverts_async.retry.RetryPolicy`, but a POST
+that may have reached WhatConverts is never repeated (rows would be added twice): only a
+connection that could not be opened, a 429, and a 503 (the server refused to handle the
+request) are retried; a dropped connection after sending, a timeout while waiting for the
+answer, and 500/502/504 raise at once.
+
+The Endpoint URL is never logged or shown in full: ``repr()``, errors and log lines show only
+``scheme://host/…``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import datetime as _dt
+import io
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+from typing import Any, Literal
+
+import aiohttp
+import attrs
+import yarl
+
+from .client import USER_AGENT, _is_loopback
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidParameterError,
+    error_for_status,
+)
+from .models import LeadType, Quotable
+from .retry import RetryPolicy
+
+__all__ = [
+    "ADDITIONAL_FIELD_PREFIX",
+    "COLUMNS",
+    "EndpointClient",
+    "EndpointResult",
+    "OfflineLead",
+    "encode_csv",
+    "encode_json",
+    "mask_endpoint_url",
+]
+
+logger = logging.getLogger("whatconverts_async")
+
+ADDITIONAL_FIELD_PREFIX = "[additional_field]"
+"""Header prefix of a custom field column: ``[additional_field]Plan``."""
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("profile_id", "Profile ID"),
+    ("date", "Date"),
+    ("lead_id", "Lead ID"),
+    ("lead_type", "Lead Type"),
+    ("email_address", "Email Address"),
+    ("phone_number", "Phone Number"),
+    ("lead_source", "Source"),
+    ("lead_medium", "Medium"),
+    ("lead_campaign", "Campaign"),
+    ("lead_content", "Content"),
+    ("lead_keyword", "Keyword"),
+    ("quote_value", "Quote Value"),
+    ("sales_value", "Sales Value"),
+    ("spotted_keywords", "Spotted Keywords"),
+    ("lead_score", "Lead Score"),
+    ("quotable", "Quotable"),
+    ("ip_address", "IP"),
+    ("gclid", "GCLID"),
+    ("msclkid", "MSCLKID"),
+    ("facebook_click_id", "FBCLID"),
+    ("facebook_browser_id", "FBPID"),
+    ("lead_url", "Lead Page"),
+    ("landing_url", "Landing Page"),
+    ("operating_system", "Operating System"),
+    ("browser", "Browser"),
+    ("device_type", "Device Type"),
+    ("device_make", "Device Make"),
+    ("phone_name", "Number Name"),
+    ("tracking_number", "Tracking Number"),
+    ("destination_number", "Destination Number"),
+    ("caller_name", "Caller Name"),
+    ("caller_city", "Caller City"),
+    ("caller_zip", "Caller Zip"),
+    ("caller_state", "Caller State"),
+    ("caller_country", "Caller Country"),
+    ("call_duration_seconds", "Duration (Seconds)"),
+    ("answer_status", "Answer Status"),
+    ("line_type", "Line Type"),
+    ("call_transcription", "Call Transcription"),
+    ("voicemail_transcription", "Voicemail Transcription"),
+    ("message", "Message"),
+    ("form_name", "Form Name"),
+    ("category", "Category"),
+    ("action", "Action"),
+    ("label", "Label"),
+    ("order_id", "Order ID"),
+    ("tax", "Tax"),
+    ("shipping", "Shipping"),
+    ("sender_name", "Sender Name"),
+    ("subject", "Subject"),
+)
+"""``(OfflineLead attribute, CSV column)`` in header order (the documented template's order)."""
+
+_MONEY = frozenset({"quote_value", "sales_value", "tax", "shipping"})
+_INTS = {"lead_id": 1, "lead_score": 0, "call_duration_seconds": 0}  # name → minimum
+_SPECIAL = frozenset({"profile_id", "date", "lead_type", "quotable", "additional_fields"})
+_MAX_RESPONSE = 1024 * 1024
+
+Format = Literal["csv", "json"]
+_CONTENT_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+@attrs.frozen(kw_only=True)
+class OfflineLead:
+    """One row for an Endpoint: a lead (or a sale, a quote...) that happened outside the site.
+
+    Only ``profile_id`` and ``date`` are required. Attribute names are the API's lead field
+    names; the CSV column of each is in :data:`COLUMNS` (``lead_source`` → ``Source``,
+    ``lead_url`` → ``Lead Page``, ``call_duration_seconds`` → ``Duration (Seconds)``, ...).
+
+    Checked when the row is built (:class:`~whatconverts_async.errors.InvalidParameterError`
+    naming the field): ``profile_id`` a positive int; ``date`` a ``date`` (sent as
+    ``YYYY-MM-DD``) or an **aware** ``datetime`` (converted to UTC, sent as
+    ``YYYY-MM-DDTHH:MM:SSZ``; a naive one is refused rather than guessed); money
+    (``quote_value``, ``sales_value``, ``tax``, ``shipping``) finite and non-negative, given as
+    ``Decimal`` (an int or numeric string is converted; floats are refused as inexact);
+    ``lead_id``, ``lead_score``, ``call_duration_seconds`` ints; ``quotable`` and ``lead_type``
+    enum members or their snake/display strings; text fields ``str``; ``additional_fields`` a
+    mapping of names to text (numbers are converted to text).
+
+    >>> row = OfflineLead(profile_id=80022, date=_dt.date(2026, 3, 10), sales_value=1200,
+    ...                   quotable="yes", additional_fields={"Plan": "Pro"})
+    >>> row.sales_value, row.quotable
+    (Decimal('1200'), <Quotable.YES: 'Yes'>)
+    >>> row.to_row()
+    {'Profile ID': 80022, 'Date': '2026-03-10', 'Sales Value': Decimal('1200'), \
+'Quotable': 'Yes', '[additional_field]Plan': 'Pro'}
+    >>> OfflineLead(profile_id=80022, date=_dt.datetime(2026, 3, 10, 9, 30))
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.errors.InvalidParameterError: date must be a date or an aware datetime \
+(a naive datetime is ambiguous; add tzinfo), got datetime.datetime(2026, 3, 10, 9, 30)
+    """
+
+    profile_id: int
+    date: _dt.date
+    lead_id: int | None = None
+    lead_type: LeadType | None = None
+    email_address: str | None = None
+    phone_number: str | None = None
+    lead_source: str | None = None
+    lead_medium: str | None = None
+    lead_campaign: str | None = None
+    lead_content: str | None = None
+    lead_keyword: str | None = None
+    quote_value: Decimal | None = None
+    sales_value: Decimal | None = None
+    spotted_keywords: str | None = None
+    lead_score: int | None = None
+    quotable: Quotable | None = None
+    ip_address: str | None = None
+    gclid: str | None = None
+    msclkid: str | None = None
+    facebook_click_id: str | None = None
+    facebook_browser_id: str | None = None
+    lead_url: str | None = None
+    landing_url: str | None = None
+    operating_system: str | None = None
+    browser: str | None = None
+    device_type: str | None = None
+    device_make: str | None = None
+    phone_name: str | None = None
+    tracking_number: str | None = None
+    destination_number: str | None = None
+    caller_name: str | None = None
+    caller_city: str | None = None
+    caller_zip: str | None = None
+    caller_state: str | None = None
+    caller_country: str | None = None
+    call_duration_seconds: int | None = None
+    answer_status: str | None = None
+    line_type: str | None = None
+    call_transcription: str | None = None
+    voicemail_transcription: str | None = None
+    message: str | None = None
+    form_name: str | None = None
+    category: str | None = None
+    action: str | None = None
+    label: str | None = None
+    order_id: str | None = None
+    tax: Decimal | None = None
+    shipping: Decimal | None = None
+    sender_name: str | None = None
+    subject: str | None = None
+    additional_fields: Mapping[str, str] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        # Check and normalise every field here, so each error names its field.
+        set_ = object.__setattr__
+        set_(self, "profile_id", _check_int(self.profile_id, "profile_id", 1, required=True))
+        set_(self, "date", _check_date(self.date))
+        if self.lead_type is not None:
+            set_(self, "lead_type", _check_enum(LeadType, self.lead_type, "lead_type"))
+        if self.quotable is not None:
+            set_(self, "quotable", _check_enum(Quotable, self.quotable, "quotable"))
+        for name, minimum in _INTS.items():
+            set_(self, name, _check_int(getattr(self, name), name, minimum))
+        for name in _MONEY:
+            set_(self, name, _check_money(getattr(self, name), name))
+        for name, _column in COLUMNS:
+            if name in _SPECIAL or name in _MONEY or name in _INTS:
+                continue
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidParameterError(
+                    name, f"must be a string or None, got {type(value).__name__}"
+                )
+        set_(self, "additional_fields", _check_additional(self.additional_fields))
+
+    def to_row(self) -> dict[str, Any]:
+        """The columns this row fills, in header order: ``{"Profile ID": 80022, ...}``.
+
+        Values are ``int``, ``Decimal`` or ``str`` (``Date`` already formatted, enums as
+        their display strings); unset fields are left out.
+        """
+        row: dict[str, Any] = {}
+        for name, column in COLUMNS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "date":
+                value = _format_date(value)
+            elif isinstance(value, (LeadType, Quotable)):
+                value = value.value
+            row[column] = value
+        for key, text in self.additional_fields.items():
+            row[ADDITIONAL_FIELD_PREFIX + key] = text
+        return row
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def _check_int(value: Any, name: str, minimum: int, *, required: bool = False) -> int | None:
+    if value is None:
+        if required:
+            raise InvalidParameterError(name, "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterError(name, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise InvalidParameterError(name, f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _check_date(value: Any) -> _dt.date:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidParameterError(
+                "date",
+                "must be a date or an aware datetime (a naive datetime is ambiguous; "
+                f"add tzinfo), got {value!r}",
+            )
+        return value.astimezone(_dt.timezone.utc)
+    if isinstance(value, _dt.date):
+        return value
+    if value is None:
+        raise InvalidParameterError("date", "is required")
+    raise InvalidParameterError(
+        "date", f"must be a date or an aware datetime, got {type(value).__name__}"
+    )
+
+
+def _check_enum(enum_cls: Any, value: Any, name: str) -> Any:
+    try:
+        return enum_cls.from_filter(value)
+    except ValueError as exc:
+        raise InvalidParameterError(name, str(exc).split(" ", 1)[1]) from None
+
+
+def _check_money(value: Any, name: str) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, float)):
+        raise InvalidParameterError(
+            name, f"must be a Decimal, int or numeric string, got {value!r}"
+        )
+    amount: Any = value
+    if isinstance(value, (int, str)):
+        try:
+            amount = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            amount = None
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        raise InvalidParameterError(name, f"must be a finite number >= 0, got {value!r}")
+    return amount if amount != 0 else Decimal(0)
+
+
+def _check_additional(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(
+            "additional_fields", f"must be a mapping of names to text, got {type(value).__name__}"
+        )
+    out: dict[str, str] = {}
+    for key, text in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidParameterError("additional_fields", f"names must be text, got {key!r}")
+        if isinstance(text, bool) or not isinstance(text, (str, int, Decimal)):
+            raise InvalidParameterError(
+                f"additional_fields[{key!r}]", f"must be text, got {type(text).__name__}"
+            )
+        out[key] = text if isinstance(text, str) else _plain_number(text)
+    return out
+
+
+def _format_date(value: _dt.date) -> str:
+    if isinstance(value, _dt.datetime):
+        return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.isoformat()
+
+
+def _plain_number(value: int | Decimal) -> str:
+    """``1200``, ``1200.50``: never an exponent."""
+    return str(value) if isinstance(value, int) else format(value, "f")
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+
+def _checked_batch(leads: Iterable[OfflineLead] | OfflineLead) -> list[OfflineLead]:
+    if isinstance(leads, OfflineLead):
+        return [leads]
+    if isinstance(leads, (str, bytes, Mapping)) or not isinstance(leads, Iterable):
+        raise InvalidParameterError("leads", "must be an iterable of OfflineLead")
+    batch = list(leads)
+    if not batch:
+        raise InvalidParameterError("leads", "must not be empty")
+    for index, lead in enumerate(batch):
+        if not isinstance(lead, OfflineLead):
+            raise InvalidParameterError(
+                f"leads[{index}]", f"must be an OfflineLead, got {type(lead).__name__}"
+            )
+    return batch
+
+
+def _header(rows: list[dict[str, Any]]) -> list[str]:
+    used = {column for row in rows for column in row}
+    header = [column for _name, column in COLUMNS if column in used]
+    seen: dict[str, None] = {}
+    for row in rows:
+        for column in row:
+            if column.startswith(ADDITIONAL_FIELD_PREFIX):
+                seen.setdefault(column)
+    return header + list(seen)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return _plain_number(value)
+    return str(value)
+
+
+def encode_csv(leads: Iterable[OfflineLead] | OfflineLead) -> bytes:
+    """The CSV file (UTF-8, CRLF line ends) an Endpoint takes for ``leads``.
+
+    The header has ``Profile ID`` and ``Date`` and only the other columns some row fills,
+    in :data:`COLUMNS` order, then the custom fields in order of first use. Values with commas,
+    quotes or newlines are quoted as RFC 4180 says.
+
+    >>> encode_csv([OfflineLead(profile_id=1, date=_dt.date(2026, 3, 10),
+    ...                         sales_value=Decimal("1200.50"), message='say "hi", now')])
+    b'Profile ID,Date,Sales Value,Message\\r\\n1,2026-03-10,1200.50,"say ""hi"", now"\\r\\n'
+    """
+    rows = [lead.to_row() for lead in _checked_batch(leads)]
+    header = _header(rows)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _cell(row[c]) for c in header])
+    return out.getvalue().encode("utf-8")
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return _plain_number(value)  # exact digits, as a JSON number
+    return json.dumps(value, ensure_ascii=False)
+
+
+def encode_json(leads: Iterable[OfflineLead] | OfflineLead) -> bytes:
+    """The JSON body for ``leads``: an array of objects keyed by the CSV column names.
+
+    Numbers (ids, money, durations) are JSON numbers written with their exact digits; an
+    unset field is left out of its object. The key names are an assumption (the Endpoint JSON
+    template is not public); compare them with the template your Endpoint offers.
+
+    >>> encode_json([OfflineLead(profile_id=1, date=_dt.date(2026, 3, 10),
+    ...                          quote_value=Decimal("99.90"), additional_fields={"Plan": "Pro"})])
+    b'[{"Profile ID":1,"Date":"2026-03-10","Quote Value":99.90,"[additional_field]Plan":"Pro"}]'
+    """
+    parts = []
+    for lead in _checked_batch(leads):
+        items = (
+            f"{json.dumps(k, ensure_ascii=False)}:{_json_value(v)}"
+            for k, v in lead.to_row().items()
+        )
+        parts.append("{" + ",".join(items) + "}")
+    return ("[" + ",".join(parts) + "]").encode("utf-8")
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def mask_endpoint_url(url: str | yarl.URL) -> str:
+    """The Endpoint URL as it may be shown: scheme, host and port only.
+
+    >>> mask_endpoint_url("https://app.whatconverts.com/endpoint/abc123?key=s3cret")
+    'https://app.whatconverts.com/…'
+    """
+    parsed = yarl.URL(url) if isinstance(url, str) else url
+    if not parsed.absolute or not parsed.host:
+        return "<endpoint url>"
+    return f"{parsed.origin()}/…"
+
+
+@attrs.frozen(kw_only=True)
+class EndpointResult:
+    """What an Endpoint answered to one :meth:`EndpointClient.send`.
+
+    ``status`` the HTTP status (2xx), ``rows`` the rows sent, ``attempts`` the attempts made
+    (retries included), ``response`` the decoded JSON answer, or its text when it was not
+    JSON (the Endpoint's answer is not documented; do not depend on its shape).
+
+    >>> EndpointResult(status=200, rows=2, attempts=1, response={"rows": 2})
+    EndpointResult(status=200, rows=2, attempts=1, response={'rows': 2})
+    """
+
+    status: int
+    rows: int
+    attempts: int
+    response: Any = None
+
+
+class EndpointClient:
+    """Sends :class:`OfflineLead` batches to one WhatConverts Endpoint URL.
+
+    Args:
+        endpoint_url: the URL WhatConverts generated for the Endpoint (a secret).
+        format: ``"csv"`` (default; the documented template) or ``"json"``: must match the
+            format chosen when the Endpoint was set up.
+        timeout: seconds for one attempt (default 30).
+        max_retries: retries of failures that are safe to repeat (default 5); see the module
+            docstring for which those are.
+        session: an ``aiohttp.ClientSession`` you own; it is never closed here.
+        retry_policy: backoff settings (``max_retries`` overrides its count).
+        allow_insecure: allow plain ``http://`` to a host that is not loopback.
+
+    ``repr()`` and every error or log line show only ``scheme://host/…`` of the URL.
+
+    Example::
+
+        async with EndpointClient(url, format="json", max_retries=3) as ep:
+            await ep.send(rows)
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        format: Format = "csv",
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        session: aiohttp.ClientSession | None = None,
+        retry_policy: RetryPolicy | None = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        self._url = self._check_url(endpoint_url, allow_insecure)
+        self.shown_url = mask_endpoint_url(self._url)
+        if format not in _CONTENT_TYPES:
+            raise InvalidParameterError("format", f"must be 'csv' or 'json', got {format!r}")
+        self.format: Format = format
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise InvalidParameterError(
+                "timeout", f"must be a number of seconds > 0, got {timeout!r}"
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidParameterError(
+                "max_retries", f"must be an integer >= 0, got {max_retries!r}"
+            )
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidParameterError("session", "must be an aiohttp.ClientSession")
+        self.timeout = float(timeout)
+        policy = retry_policy or RetryPolicy()
+        self.retry_policy = attrs.evolve(policy, max_retries=max_retries)
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+
+    @staticmethod
+    def _check_url(endpoint_url: Any, allow_insecure: bool) -> yarl.URL:
+        if not isinstance(endpoint_url, str) or not endpoint_url.strip():
+            raise InvalidParameterError("endpoint_url", "must be a non-empty string")
+        try:
+            url = yarl.URL(endpoint_url.strip())
+        except (ValueError, TypeError):
+            raise InvalidParameterError("endpoint_url", "is not a valid URL") from None
+        shown = mask_endpoint_url(url)
+        if url.scheme not in ("https", "http") or not url.host:
+            raise InvalidParameterError("endpoint_url", f"must be an http(s) URL, got {shown}")
+        if url.scheme == "http" and not allow_insecure and not _is_loopback(url.host):
+            raise InvalidParameterError(
+                "endpoint_url",
+                f"uses plain http to {url.host}: the URL is the credential and would travel "
+                "in clear text; use https, or pass allow_insecure=True if you really mean it",
+            )
+        return url
+
+    def __repr__(self) -> str:
+        return f"EndpointClient(url={self.shown_url!r}, format={self.format!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> EndpointClient:
+        self._get_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it. Safe to call twice."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this EndpointClient is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+            # Never let aiohttp re-send a request on its own (see client.py).
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+        return self._session
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def encode(self, leads: Iterable[OfflineLead] | OfflineLead) -> tuple[bytes, str]:
+        """The body and content type :meth:`send` would POST for ``leads`` (nothing is sent)."""
+        body = encode_csv(leads) if self.format == "csv" else encode_json(leads)
+        return body, _CONTENT_TYPES[self.format]
+
+    async def send(self, leads: Iterable[OfflineLead] | OfflineLead) -> EndpointResult:
+        """POST ``leads`` (one batch, one request) to the Endpoint.
+
+        Raises :class:`~whatconverts_async.errors.InvalidParameterError` before sending for an
+        empty batch or an item that is not an :class:`OfflineLead`; the API client's errors
+        otherwise (``APIConnectionError`` with ``request_sent``, ``APITimeoutError``,
+        ``RateLimitError``, ``ServerError``, ``NotFoundError`` for an unknown Endpoint, ...).
+        """
+        batch = _checked_batch(leads)
+        body, content_type = self.encode(batch)
+        attempts = 0
+
+        async def attempt() -> tuple[int, Any]:
+            nonlocal attempts
+            attempts += 1
+            return await self._post_once(body, content_type, attempts, len(batch))
+
+        # 503 ("Service Unavailable") is a refusal before any handling, like a 429, so
+        # it is the one 5xx after which rows can be sent again without duplicates.
+        retrying = self.retry_policy.retrying(
+            idempotent=False,
+            describe=lambda: f"POST {self.shown_url}",
+            refused_statuses=frozenset({503}),
+        )
+        outcome: tuple[int, Any] = await retrying(attempt)
+        status, response = outcome
+        return EndpointResult(status=status, rows=len(batch), attempts=attempts, response=response)
+
+    async def _post_once(
+        self, body: bytes, content_type: str, attempt: int, rows: int
+    ) -> tuple[int, Any]:
+        session = self._get_session()
+        shown = self.shown_url
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            async with session.post(
+                self._url,
+                data=body,
+                headers={"Content-Type": content_type, "Accept": "application/json, */*;q=0.5"},
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                payload = await self._read(response)
+                retry_after = response.headers.get("Retry-After")
+                is_json = response.content_type in ("application/json", "text/json")
+        # Raised "from None": aiohttp's own messages may quote the full URL.
+        except aiohttp.ConnectionTimeoutError:
+            raise APITimeoutError(
+                f"timed out connecting after {self.timeout:g} s",
+                method="POST",
+                url=shown,
+                request_sent=False,
+            ) from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            raise APITimeoutError(
+                f"no complete answer within {self.timeout:g} s", method="POST", url=shown
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"could not connect: {type(exc).__name__}",
+                method="POST",
+                url=shown,
+                request_sent=False,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(
+                f"connection failed: {type(exc).__name__}", method="POST", url=shown
+            ) from None
+        finally:
+            logger.debug(
+                "POST %s (%d rows, %s) -> %s in %.1f ms (attempt %d)",
+                shown,
+                rows,
+                self.format,
+                status if status is not None else "no answer",
+                (time.perf_counter() - started) * 1000,
+                attempt,
+            )
+        if not 200 <= status < 300:
+            raise error_for_status(
+                status, payload, method="POST", url=shown, retry_after=retry_after
+            )
+        decoded: Any = payload.decode("utf-8", "replace")
+        if is_json or decoded[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                decoded = json.loads(payload)
+        if isinstance(decoded, dict) and "error_message" in decoded:
+            raise error_for_status(status, payload, method="POST", url=shown, payload=decoded)
+        return status, decoded
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > _MAX_RESPONSE:
+                break  # the answer is informative only; keep its start
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,380 @@
+"""Receiving WhatConverts webhooks: parse a delivery, or serve them with aiohttp.
+
+WhatConverts POSTs a JSON object to your URL when a lead is created or updated: the lead
+(the same vocabulary as ``GET leads``) plus ``"trigger"`` (``"new"``, ``"update"``, ...).
+:func:`parse_webhook` turns such a body into a :class:`WebhookEvent` holding a
+:class:`~whatconverts_async.models.Lead`; :func:`webhook_app` and :func:`webhook_handler`
+serve deliveries with aiohttp and call your coroutine once per delivery.
+
+>>> event = parse_webhook(b'{"trigger": "new", "lead_id": 153928, "lead_type": "Chat",'
+...                       b' "last_updated": "2025-02-01T14:10:00Z", "lead_state": "In Progess"}')
+>>> event.trigger, event.lead.lead_id, event.lead.lead_type, event.in_progress
+(<WebhookTrigger.NEW: 'new'>, 153928, <LeadType.CHAT: 'Chat'>, True)
+>>> event.key
+'153928:new:2025-02-01T14:10:00Z'
+
+Serving them (see :func:`webhook_app` for the status codes)::
+
+    async def on_lead(event: WebhookEvent) -> None:
+        if await seen_before(event.key):   # WhatConverts may deliver twice
+            return
+        await save(event.lead)
+
+    app = webhook_app(on_lead, shared_secret=os.environ["WEBHOOK_SECRET"])
+    web.run_app(app, port=8080)
+
+WhatConverts signs nothing, so the only authentication available is a secret you put into
+the webhook URL you configure (``https://you.example/hooks?secret=...``) or, behind a proxy
+that can add headers, an ``X-Webhook-Secret`` header. Query strings end up in access logs:
+run the server with ``access_log=None`` or a format without the request line (``%r``).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from .convert import format_timestamp, structure_lead, unstructure_lead
+from .errors import WhatConvertsError
+from .models import Lead
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "SECRET_HEADER",
+    "SECRET_QUERY_PARAMETER",
+    "WebhookError",
+    "WebhookEvent",
+    "WebhookHandler",
+    "WebhookTrigger",
+    "parse_webhook",
+    "webhook_app",
+    "webhook_handler",
+]
+
+logger = logging.getLogger("whatconverts_async.webhooks")
+
+DEFAULT_MAX_BODY = 1024 * 1024
+"""Largest delivery body accepted by :func:`webhook_app` (1 MiB); larger ones get 413."""
+
+SECRET_QUERY_PARAMETER = "secret"
+"""Query parameter that may carry the shared secret (``?secret=...``)."""
+
+SECRET_HEADER = "X-Webhook-Secret"
+"""Header that may carry the shared secret."""
+
+WebhookHandler = Callable[["WebhookEvent"], Awaitable[object]]
+"""Your coroutine function: called with each :class:`WebhookEvent`; its result is ignored."""
+
+_IN_PROGRESS = frozenset({"in progress", "in progess"})  # the docs' own spelling too
+
+
+class WebhookError(WhatConvertsError, ValueError):
+    """A webhook body that is not a lead delivery: not JSON, not an object, a missing or
+    invalid ``lead_id``, an unreadable timestamp, a non-string ``trigger``, ...
+
+    The only exception :func:`parse_webhook` raises.
+
+    >>> parse_webhook(b"[]")
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.webhooks.WebhookError: malformed webhook: expected a JSON object, got list
+    """
+
+
+class WebhookTrigger(str, enum.Enum):
+    """Why a webhook was sent. Compares equal to the wire string.
+
+    ``"new"`` is documented; ``"update"`` is the presumed value of the Update Lead trigger.
+    A value this list does not know is kept as a plain ``str`` on
+    :attr:`WebhookEvent.trigger`.
+
+    >>> WebhookTrigger.NEW == "new"
+    True
+    """
+
+    NEW = "new"
+    UPDATE = "update"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+@attrs.frozen(kw_only=True)
+class WebhookEvent:
+    """One webhook delivery: the ``trigger`` and the :class:`~whatconverts_async.models.Lead`.
+
+    ``trigger`` is not a lead field: it is taken out of the body, so ``event.lead.extra`` holds
+    only the lead's unknown fields, and :meth:`to_dict` puts it back. ``trigger`` is ``None``
+    when the body has none.
+
+    >>> event = parse_webhook('{"trigger": "update", "lead_id": 7, "sales_value": 750}')
+    >>> event.trigger == "update", event.lead.sales_value, event.to_dict()
+    (True, Decimal('750'), {'trigger': 'update', 'lead_id': 7, 'sales_value': 750})
+    """
+
+    trigger: WebhookTrigger | str | None
+    lead: Lead
+
+    @property
+    def lead_id(self) -> int:
+        """The lead's id (``event.lead.lead_id``)."""
+        return self.lead.lead_id
+
+    @property
+    def key(self) -> str:
+        """A key equal for repeated deliveries of the same event, to drop duplicates.
+
+        ``"<lead_id>:<trigger>:<last_updated>"``; when the body has no ``last_updated``, a
+        digest of the whole body takes its place (so only an identical body matches).
+
+        >>> parse_webhook('{"trigger": "new", "lead_id": 1}').key  # doctest: +ELLIPSIS
+        '1:new:sha256-...'
+        """
+        trigger = "" if self.trigger is None else str(self.trigger)
+        stamp = self.lead.last_updated
+        if stamp is not None:
+            return f"{self.lead.lead_id}:{trigger}:{format_timestamp(stamp)}"
+        body = json.dumps(self.to_dict(), sort_keys=True, default=str, ensure_ascii=True)
+        digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+        return f"{self.lead.lead_id}:{trigger}:sha256-{digest}"
+
+    @property
+    def in_progress(self) -> bool:
+        """True when ``lead_state`` or ``call_status`` says the lead is still in progress.
+
+        Accepts the documentation's own spelling ``"In Progess"`` besides ``"In Progress"``.
+        """
+        for value in (self.lead.lead_state, self.lead.call_status):
+            if isinstance(value, str) and value.strip().lower() in _IN_PROGRESS:
+                return True
+        return False
+
+    @classmethod
+    def from_dict(cls, payload: Any) -> WebhookEvent:
+        """Build the event from an already decoded body (for frameworks that decode JSON).
+
+        Same rules and the same :class:`WebhookError` as :func:`parse_webhook`.
+
+        >>> WebhookEvent.from_dict({"trigger": "new", "lead_id": "42"}).lead_id
+        42
+        """
+        if not isinstance(payload, dict):
+            raise WebhookError(
+                f"malformed webhook: expected a JSON object, got {_json_type(payload)}"
+            )
+        if not all(isinstance(k, str) for k in payload):
+            raise WebhookError("malformed webhook: object keys must be strings")
+        data = dict(payload)
+        raw_trigger = data.pop("trigger", None)
+        trigger: WebhookTrigger | str | None
+        if raw_trigger is None:
+            trigger = None
+        elif isinstance(raw_trigger, str):
+            try:
+                trigger = WebhookTrigger(raw_trigger)
+            except ValueError:
+                trigger = raw_trigger
+        else:
+            raise WebhookError(
+                f"malformed webhook: trigger must be a string, got {_json_type(raw_trigger)}"
+            )
+        try:
+            lead = structure_lead(data)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise WebhookError(f"malformed webhook: {exc}") from None
+        if lead.lead_id < 1:
+            raise WebhookError(f"malformed webhook: lead_id must be positive, got {lead.lead_id}")
+        return cls(trigger=trigger, lead=lead)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The delivery body again: ``trigger`` first (when there was one), then the lead."""
+        body: dict[str, Any] = {}
+        if self.trigger is not None:
+            body["trigger"] = str(self.trigger)
+        body.update(unstructure_lead(self.lead))
+        return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_webhook(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
+    """Read one webhook delivery body (JSON text) into a :class:`WebhookEvent`.
+
+    Every lead type and every field ``GET leads`` knows is read into the typed
+    :class:`~whatconverts_async.models.Lead`; unknown fields land in ``lead.extra``. Only a
+    body that cannot be a lead raises, always :class:`WebhookError`: not UTF-8 JSON, not an
+    object, ``lead_id`` missing or not a positive integer, an unreadable ``date_created`` or
+    ``last_updated``, a ``trigger`` that is not a string.
+
+    >>> parse_webhook(b'{"trigger": "new", "lead_id": 153928, "lead_type": "Phone Call",'
+    ...               b' "quote_value": null, "brand_new": 1}').lead.extra
+    {'brand_new': 1}
+    >>> parse_webhook(b'{"trigger": "new"}')
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.webhooks.WebhookError: malformed webhook: malformed Lead: lead_id missing
+    """
+    if isinstance(body, (bytearray, memoryview)):
+        body = bytes(body)
+    if not isinstance(body, (bytes, str)):
+        raise WebhookError(f"malformed webhook: expected bytes or str, got {type(body).__name__}")
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        # UnicodeDecodeError is a ValueError; deep nesting raises RecursionError.
+        raise WebhookError(f"malformed webhook: not JSON ({type(exc).__name__})") from None
+    return WebhookEvent.from_dict(payload)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+def _reply(status: int, message: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": True} if message is None else {"ok": False, "error": message}
+    return web.json_response(body, status=status)
+
+
+def _check_options(shared_secret: str | None, max_body: int) -> bytes | None:
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+        raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
+    if shared_secret is None:
+        return None
+    if not isinstance(shared_secret, str) or not shared_secret:
+        raise ValueError("shared_secret must be a non-empty string or None")
+    return shared_secret.encode("utf-8")
+
+
+def _authorised(request: web.Request, secret: bytes) -> bool:
+    ok = False
+    for candidate in (
+        request.query.get(SECRET_QUERY_PARAMETER),
+        request.headers.get(SECRET_HEADER),
+    ):
+        if candidate is not None:
+            # compare_digest on bytes: constant time for the same length, any characters.
+            ok |= hmac.compare_digest(candidate.encode("utf-8", "replace"), secret)
+    return ok
+
+
+async def _read_capped(request: web.Request, max_body: int) -> bytes | None:
+    length = request.content_length
+    if length is not None and length > max_body:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > max_body:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def webhook_handler(
+    handler: WebhookHandler,
+    *,
+    shared_secret: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An aiohttp request handler that serves webhook deliveries, to mount in your own app.
+
+    Register it for every method so other methods get a proper 405::
+
+        app.router.add_route("*", "/hooks/whatconverts", webhook_handler(on_lead, shared_secret=s))
+
+    Answers, in the order checked:
+
+    * **405** for any method but POST;
+    * **401** when ``shared_secret`` is set and neither ``?secret=`` nor the
+      ``X-Webhook-Secret`` header matches it (compared in constant time);
+    * **413** for a body over ``max_body`` bytes (default 1 MiB);
+    * **400** ``{"ok": false, "error": "..."}`` for a body :func:`parse_webhook` rejects;
+    * **500** when ``handler`` raises (logged with the lead id, never the secret), so
+      WhatConverts may deliver again; an ``aiohttp.web.HTTPException`` raised by ``handler``
+      is passed through as its own answer;
+    * **200** ``{"ok": true}`` once ``handler`` has returned.
+    """
+    if not callable(handler):
+        raise TypeError("handler must be an async function taking a WebhookEvent")
+    secret = _check_options(shared_secret, max_body)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            response = _reply(405, "method not allowed; use POST")
+            response.headers["Allow"] = "POST"
+            return response
+        if secret is not None and not _authorised(request, secret):
+            logger.warning("webhook refused: missing or wrong secret (path %s)", request.path)
+            return _reply(401, "missing or wrong secret")
+        body = await _read_capped(request, max_body)
+        if body is None:
+            return _reply(413, f"body larger than {max_body} bytes")
+        try:
+            event = parse_webhook(body)
+        except WebhookError as exc:
+            logger.warning("webhook refused (path %s): %s", request.path, exc)
+            return _reply(400, str(exc)[:200])
+        try:
+            await handler(event)
+        except web.HTTPException:
+            raise
+        except Exception:
+            logger.exception(
+                "webhook handler failed for lead %s (trigger %s, path %s)",
+                event.lead_id,
+                event.trigger,
+                request.path,
+            )
+            return _reply(500, "handler failed")
+        logger.debug(
+            "webhook handled: lead %s, trigger %s (path %s)",
+            event.lead_id,
+            event.trigger,
+            request.path,
+        )
+        return _reply(200)
+
+    return handle
+
+
+def webhook_app(
+    handler: WebhookHandler,
+    *,
+    shared_secret: str | None = None,
+    path: str = "/",
+    max_body: int = DEFAULT_MAX_BODY,
+) -> web.Application:
+    """An ``aiohttp.web.Application`` that serves webhook deliveries at ``path``.
+
+    Status codes as in :func:`webhook_handler`. Run it on its own, or mount it in an existing
+    app with ``parent.add_subapp("/hooks/", webhook_app(...))``.
+
+    >>> async def on_lead(event: WebhookEvent) -> None:
+    ...     print(event.trigger, event.lead_id)
+    >>> app = webhook_app(on_lead, shared_secret="s3cret", path="/whatconverts")
+    >>> [r.resource.canonical for r in app.router.routes()]
+    ['/whatconverts']
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"path must start with '/', got {path!r}")
+    route = webhook_handler(handler, shared_secret=shared_secret, max_body=max_body)
+    # The body is read by the handler under its own cap, so aiohttp's cap is set to match.
+    app = web.Application(client_max_size=max_body)
+    app.router.add_route("*", path, route)
+    return app
