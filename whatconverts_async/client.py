@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import aiohttp
 import yarl
 
+from .convert import no_cyclic_gc
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -590,7 +591,8 @@ class WhatConverts:
         if not body.strip():
             raise malformed(status, body, method=method, url=url, why="empty body")
         try:
-            payload = _loads(body)
+            with no_cyclic_gc():
+                payload = _loads(body)
         except ValueError:
             why = f"not JSON (content type {content_type or 'missing'})"
             raise malformed(status, body, method=method, url=url, why=why) from None

@@ -32,8 +32,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast, get_args, get_origin
@@ -594,6 +596,25 @@ def _keys_for(
     return items_key, per_page_key, total_key
 
 
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building objects that form no cycles.
+
+    Decoding and structuring a 2,500-lead page allocate about 25,000 containers; without
+    the pause the collector runs dozens of times per page, each time walking every object
+    still alive (the pages in flight included). Reference counting still frees everything,
+    and the pause lasts one page at most.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def structure_page(
     envelope: Mapping[str, Any],
     item_type: type[M],
@@ -630,7 +651,8 @@ def structure_page(
         items: list[Any] = [converter.structure(item, item_type) for item in raw_items]
     else:
         try:
-            items = [reader(item) for item in raw_items]
+            with no_cyclic_gc():
+                items = [reader(item) for item in raw_items]
         except ValueError:
             for index, item in enumerate(raw_items):
                 try:
