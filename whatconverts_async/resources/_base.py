@@ -51,6 +51,7 @@ class Resource:
                 plural,
                 per_page_key or f"{plural}_per_page",
                 total_key or f"total_{plural}",
+                consume=True,
             ),
         )
 
