@@ -188,8 +188,24 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _encode(lead: Lead) -> bytes:
-    return (json.dumps(lead.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+def _encode_json(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+try:  # orjson writes the same compact UTF-8 JSON several times faster, when installed.
+    import orjson
+
+    def _encode(lead: Lead) -> bytes:
+        record = lead.to_dict()
+        try:
+            return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # e.g. an integer beyond 64 bits in an unknown field
+            return _encode_json(record)
+
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def _encode(lead: Lead) -> bytes:
+        return _encode_json(lead.to_dict())
 
 
 def _ids_between(path: Path, start: int, stop: int) -> set[Hashable]:
