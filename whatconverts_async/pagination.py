@@ -85,7 +85,7 @@ def _check_page_number(page: Page[Any], asked: int, label: str) -> None:
         )
 
 
-async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+async def _cancel_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
     pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
@@ -102,49 +102,72 @@ async def window_pages(
     start_page: int = 1,
     expected_total: int | None = None,
     seen: set[Hashable] | None = None,
+    first: asyncio.Future[Page[T]] | None = None,
+    on_all_scheduled: Callable[[], None] | None = None,
 ) -> AsyncIterator[Page[T]]:
     """The pages of one job, with the guarantees of this module.
 
     To resume a job part-way (after a crash), pass the ``start_page`` to read next, the
     ``expected_total`` seen before, and the keys already taken as ``seen``: if the total
     has changed since, the job is read again from page 1, skipping those keys.
+
+    ``first`` is a fetch of the first page already under way (see :func:`stream_pages`);
+    ``on_all_scheduled`` is called once every page of the job has been asked for while a
+    prefetch slot is still free, so the caller may start the next job's first page.
     """
     if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
         # With no page in flight the loop below would end each window after its first
         # page: silent loss, so refuse it before the first request.
         raise InvalidParameterError("prefetch", f"must be an integer >= 1, got {prefetch!r}")
+    seeded = bool(seen)
     seen = set() if seen is None else seen
     first_page = start_page
     for reading in range(max_rereads + 1):
-        first = await job.fetch(first_page)
-        _check_page_number(first, first_page, job.label)
+        if first is not None:
+            started, first = first, None
+            head = await started
+        else:
+            head = await job.fetch(first_page)
+        first_page_obj: Page[T] = head
+        _check_page_number(first_page_obj, first_page, job.label)
         if first_page == 1:
-            _check_envelope(first, job.label)
-        total = first.total_items if expected_total is None else expected_total
+            _check_envelope(first_page_obj, job.label)
+        total = first_page_obj.total_items if expected_total is None else expected_total
         expected_total = None
-        per_page = first.per_page
+        per_page = first_page_obj.per_page
         unsettled: str | None = None
         # Keys met in this reading: a later page repeating one (while the total holds)
         # means the list moved under us, or the server ignores paging. Either way the
         # window is read again rather than fetching page after page of repeats.
-        met: set[Hashable] = set()
+        # On a first, unseeded reading the keys met so far are exactly ``seen``, so that
+        # set serves both purposes and a dense window keeps one set of ids, not two.
+        met: set[Hashable] = seen if reading == 0 and not seeded else set()
         expected = _expected_items(first_page, per_page, total)
-        if first.total_items != total:
-            unsettled = f"total changed from {total} to {first.total_items}"
-        elif len(first.items) != expected:
-            unsettled = f"page {first_page} has {len(first.items)} items, expected {expected}"
+        if first_page_obj.total_items != total:
+            unsettled = f"total changed from {total} to {first_page_obj.total_items}"
+        elif len(first_page_obj.items) != expected:
+            unsettled = (
+                f"page {first_page} has {len(first_page_obj.items)} items, expected {expected}"
+            )
         else:
-            _repeats(first, met, key)
-            yield _fresh(first, seen, key)
+            _repeats(first_page_obj, met, key, record=met is not seen)
+        last_page = math.ceil(total / per_page) if total else 0
         if unsettled is None:
+            if on_all_scheduled is not None and last_page <= first_page and prefetch > 1:
+                # A one-page job: the next job's first page can load while this one is used.
+                on_all_scheduled()
+                on_all_scheduled = None
+            yield _fresh(first_page_obj, seen, key)
             ahead: collections.deque[tuple[int, asyncio.Task[Page[T]]]] = collections.deque()
             next_page = first_page + 1
-            last_page = math.ceil(total / per_page) if total else 0
             try:
                 while True:
                     while next_page <= last_page and len(ahead) < prefetch:
                         ahead.append((next_page, asyncio.ensure_future(job.fetch(next_page))))
                         next_page += 1
+                    if on_all_scheduled is not None and len(ahead) < prefetch:
+                        on_all_scheduled()
+                        on_all_scheduled = None
                     if not ahead:
                         break
                     number, task = ahead.popleft()
@@ -157,7 +180,7 @@ async def window_pages(
                         unsettled = (
                             f"page {number} has {len(page.items)} items, expected {expected}"
                         )
-                    elif _repeats(page, met, key):
+                    elif _repeats(page, met, key, record=met is not seen):
                         unsettled = f"page {number} repeats items of earlier pages"
                     if unsettled is not None:
                         break
@@ -174,14 +197,22 @@ async def window_pages(
             )
 
 
-def _repeats(page: Page[T], reading: set[Hashable], key: Callable[[T], Hashable] | None) -> bool:
-    """Whether ``page`` holds a key already met in this reading; records its keys."""
+def _repeats(
+    page: Page[T],
+    reading: set[Hashable],
+    key: Callable[[T], Hashable] | None,
+    *,
+    record: bool = True,
+) -> bool:
+    """Whether ``page`` holds a key already met in this reading; records its keys unless
+    ``reading`` is the ``seen`` set, which :func:`_fresh` fills."""
     if key is None:
         return False
     keys = [key(item) for item in page.items]
     if not reading.isdisjoint(keys):
         return True
-    reading.update(keys)
+    if record:
+        reading.update(keys)
     return False
 
 
@@ -205,11 +236,39 @@ async def stream_pages(
     prefetch: int = 4,
     key: Callable[[T], Hashable] | None = None,
     max_rereads: int = 3,
+    lookahead: bool = True,
 ) -> AsyncIterator[Page[T]]:
-    """Pages of every job in order, each job paginated with the guarantees above."""
-    for job in jobs:
-        async for page in window_pages(job, prefetch=prefetch, key=key, max_rereads=max_rereads):
-            yield page
+    """Pages of every job in order, each job paginated with the guarantees above.
+
+    With ``lookahead``, the next job's first page is fetched as soon as every page of the
+    current job has been asked for and a prefetch slot is free: no extra request (that
+    page is needed anyway), one round trip less per window. Turn it off when the caller
+    may stop early (``max_items``), where that page could be a request spent for nothing.
+    """
+    queue = list(jobs)
+    pending: asyncio.Future[Page[T]] | None = None
+    try:
+        for index, job in enumerate(queue):
+            started, pending = pending, None
+            following = queue[index + 1] if lookahead and index + 1 < len(queue) else None
+
+            def start_following(following: WindowJob[T] | None = following) -> None:
+                nonlocal pending
+                if following is not None and pending is None:
+                    pending = asyncio.ensure_future(following.fetch(1))
+
+            async for page in window_pages(
+                job,
+                prefetch=prefetch,
+                key=key,
+                max_rereads=max_rereads,
+                first=started,
+                on_all_scheduled=start_following if following is not None else None,
+            ):
+                yield page
+    finally:
+        if pending is not None:
+            await _cancel_all([pending])
 
 
 async def iterate_items(

@@ -310,3 +310,33 @@ async def test_bad_iterate_arguments_fail_before_any_request(
         wc.leads.iterate(**kwargs)
     assert info.value.parameter == parameter
     assert fake.request_count == 0
+
+
+async def test_next_window_loads_while_the_current_one_is_consumed() -> None:
+    import time
+
+    async with FakeWhatConverts(leads=600, seed=8, start=START, end=END) as fake:
+        end = datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC)
+        windows = split_windows(START, end)
+        finished: list[float] = []  # when the consumer was done with each window's page
+        async with client_for(fake) as wc:
+            async for page in wc.leads.iterate_pages(start_date=START, end_date=end, prefetch=2):
+                assert page.items
+                await asyncio.sleep(0.05)  # the consumer's own work on the page
+                finished.append(time.monotonic())
+        # one page per window, every window once: no request spent on the look-ahead
+        assert fake.request_count == len(windows) == len(finished)
+        arrivals = [r.received_at for r in fake.requests]
+        # window k+1 was requested before the consumer was done with window k
+        assert all(arrivals[k + 1] < finished[k] for k in range(len(windows) - 1))
+        assert fake.max_in_flight <= 2
+
+
+async def test_no_look_ahead_when_max_items_may_stop_the_scan() -> None:
+    async with FakeWhatConverts(leads=600, seed=8, start=START, end=END) as fake:
+        async with client_for(fake) as wc:
+            first = [
+                lead async for lead in wc.leads.iterate(start_date=START, end_date=END, max_items=1)
+            ]
+        assert len(first) == 1
+        assert fake.request_count == 1

@@ -93,7 +93,7 @@ class Resource:
         key: Callable[[T], Hashable] | None,
         max_items: int | None,
     ) -> PageStream[T]:
-        pages = stream_pages(jobs, prefetch=prefetch, key=key)
+        pages = stream_pages(jobs, prefetch=prefetch, key=key, lookahead=max_items is None)
         return PageStream(iterate_items(pages, max_items=max_items))
 
     def _page_stream(
