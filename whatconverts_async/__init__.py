@@ -26,6 +26,7 @@ from .errors import (
     QuotaExhaustedError,
     RateLimitError,
     ServerError,
+    UpdateNotAppliedError,
     WhatConvertsError,
 )
 from .models import (
@@ -80,6 +81,7 @@ __all__ = [
     "SystemClock",
     "TrackingForm",
     "TrackingNumber",
+    "UpdateNotAppliedError",
     "User",
     "WhatConverts",
     "WhatConvertsError",

@@ -492,7 +492,15 @@ class WhatConverts:
                     params=list(query) or None,
                     data=data,
                     headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    timeout=(
+                        # A streamed file may take longer than `timeout` in all; what must
+                        # not exceed it is connecting, or silence between two chunks.
+                        aiohttp.ClientTimeout(
+                            total=None, sock_connect=self.timeout, sock_read=self.timeout
+                        )
+                        if reader is not None
+                        else aiohttp.ClientTimeout(total=self.timeout)
+                    ),
                     allow_redirects=False,
                 ) as response:
                     status = response.status

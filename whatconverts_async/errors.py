@@ -5,6 +5,7 @@ The tree::
     WhatConvertsError
     ├── InvalidParameterError (also a ValueError)   bad argument, raised before any request
     ├── QuotaExhaustedError                          the local daily budget is spent
+    ├── UpdateNotAppliedError                        an edit did not show in the lead
     ├── APIConnectionError                           the request got no HTTP answer
     │   └── APITimeoutError                          ... because it took too long
     └── APIError                                     the API answered with an error
@@ -51,6 +52,7 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "ServerError",
+    "UpdateNotAppliedError",
     "WhatConvertsError",
     "error_for_status",
     "parse_retry_after",
@@ -94,6 +96,19 @@ class QuotaExhaustedError(WhatConvertsError):
             message
             or f"daily request budget of {limit} is spent; it resets at {resets_at.isoformat()}"
         )
+
+
+class UpdateNotAppliedError(WhatConvertsError):
+    """An edit was accepted, but the lead read back does not show it.
+
+    ``lead_id`` and ``fields`` (the names that differ) say what to look at; the API may
+    have changed how it takes that field.
+    """
+
+    def __init__(self, lead_id: int, fields: list[str]) -> None:
+        self.lead_id = lead_id
+        self.fields = fields
+        super().__init__(f"lead {lead_id} was edited but reads back without: {', '.join(fields)}")
 
 
 class APIConnectionError(WhatConvertsError):

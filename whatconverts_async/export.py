@@ -25,7 +25,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
+import fcntl
 import hashlib
 import heapq
 import json
@@ -34,13 +37,13 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 from .client import WhatConverts
 from .errors import WhatConvertsError
-from .models import Lead
+from .models import Lead, Page
 from .pagination import WindowJob, window_pages
 from .params import format_datetime, to_utc_datetime
 from .resources._base import check_prefetch
@@ -58,6 +61,7 @@ __all__ = [
     "read_jsonl_ids",
 ]
 
+R = TypeVar("R")
 CHECKPOINT_VERSION = 2
 
 
@@ -363,163 +367,222 @@ async def export_leads(
     data_path = target if format == "jsonl" else target.with_name(target.name + ".partial")
     leftovers = [p for p in dict.fromkeys((target, checkpoint_path, data_path)) if p.exists()]
 
-    started = time.monotonic()
-    sent_before = client.throttle.requests_sent
-    checkpoint: Checkpoint | None = None
-    if resume and checkpoint_path.exists():
-        checkpoint = Checkpoint.load(checkpoint_path)
-        if checkpoint.format != format:
-            raise CheckpointError(
-                f"the checkpoint is for a {checkpoint.format} export, not {format}"
-            )
-    elif resume and target.exists():
-        raise ExportError(
-            f"{target} exists but has no checkpoint: it is complete or was not written by an "
-            "export; use force=True (--force) to overwrite it"
+    if checked_shard is not None and end_date is None and not resume:
+        raise InvalidParameterError(
+            "end_date",
+            "is required with shard: every worker must split the very same range, and an "
+            "open end would be fixed at a different moment in each",
         )
-    elif leftovers and not force and not resume:
-        raise ExportError(
-            f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
-            "interrupted export or force=True (--force) to overwrite"
-        )
-    check_prefetch(prefetch)
-
-    start = to_utc_datetime(start_date, "start_date")
-    if checkpoint is not None:
-        end = to_utc_datetime(checkpoint.query["end_date"], "end_date")
-        if end_date is not None and to_utc_datetime(end_date, "end_date", end_of_day=True) != end:
-            raise CheckpointError(
-                f"end_date differs from the checkpoint's ({checkpoint.query['end_date']}); "
-                "resume with the same arguments"
-            )
-    else:
-        end = (
-            to_utc_datetime(end_date, "end_date", end_of_day=True)
-            if end_date is not None
-            else client._clock.now().replace(microsecond=0)
-        )
-    query = _query(
-        start=start, end=end, order=order, per_page=per_page, shard=checked_shard, filters=filters
-    )
-    jobs: list[WindowJob[Lead]] = client.leads._jobs(
-        start_date=start,
-        end_date=end,
-        order=order,
-        per_page=per_page,
-        account_ids=None,
-        profile_ids=None,
-        filters=filters,
-    )
-    if checked_shard is not None:
-        index, count = checked_shard
-        jobs = jobs[index::count]
-    if force:
-        # Only now that every argument has been checked: a typo must not cost the old file.
-        for leftover in leftovers:
-            leftover.unlink(missing_ok=True)
-    if checkpoint is None:
-        checkpoint = Checkpoint(format=format, query=query, windows_total=len(jobs))
-    elif checkpoint.query != query or checkpoint.windows_total != len(jobs):
-        raise CheckpointError(
-            "the checkpoint was made with different arguments "
-            f"({json.dumps(checkpoint.query, sort_keys=True)}); resume with the same ones"
-        )
-    resumed = checkpoint.offset > 0 or checkpoint.window > 0
-    estimate = max(0, len(jobs) - checkpoint.window)
-
-    if not checkpoint_path.exists():
-        # The checkpoint exists before the first byte of output, so an export that dies
-        # at any moment can be resumed.
-        checkpoint.save(checkpoint_path)
-    data_path.touch(exist_ok=True)
-    if data_path.stat().st_size < checkpoint.offset:
-        raise CheckpointError(
-            f"{data_path} is shorter than the checkpoint records; it was changed outside the "
-            "export. Start over with --force (or force=True)"
-        )
-    previous_requests = checkpoint.requests_used
-
-    def progress(label: str) -> None:
-        if on_progress is not None:
-            on_progress(
-                ExportProgress(
-                    windows_done=checkpoint.window,
-                    windows_total=len(jobs),
-                    leads_written=checkpoint.leads_written,
-                    requests_used=checkpoint.requests_used,
-                    requests_left=client.quota.remaining,
-                    window_label=label,
+    # One export per output at a time: two writers on one file would break exactly-once.
+    with _exclusive(target.with_name(target.name + ".lock")):
+        started = time.monotonic()
+        sent_before = client.throttle.requests_sent
+        checkpoint: Checkpoint | None = None
+        if resume and checkpoint_path.exists():
+            checkpoint = Checkpoint.load(checkpoint_path)
+            if checkpoint.format != format:
+                raise CheckpointError(
+                    f"the checkpoint is for a {checkpoint.format} export, not {format}"
                 )
+        elif resume and target.exists():
+            raise ExportError(
+                f"{target} exists but has no checkpoint: it is complete or was not written by an "
+                "export; use force=True (--force) to overwrite it"
             )
+        elif leftovers and not force and not resume:
+            raise ExportError(
+                f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
+                "interrupted export or force=True (--force) to overwrite"
+            )
+        check_prefetch(prefetch)
 
-    with data_path.open("r+b") as handle:
-        # Anything after the last checkpoint was never committed: drop it.
-        handle.truncate(checkpoint.offset)
-        handle.seek(checkpoint.offset)
-        progress("")
-        while checkpoint.window < len(jobs):
-            job = jobs[checkpoint.window]
-            resuming_window = checkpoint.next_page > 1
-            seen = (
-                _ids_between(data_path, checkpoint.window_offset, checkpoint.offset)
-                if checkpoint.offset > checkpoint.window_offset
-                else set()
+        start = to_utc_datetime(start_date, "start_date")
+        if checkpoint is not None:
+            end = to_utc_datetime(checkpoint.query["end_date"], "end_date")
+            if (
+                end_date is not None
+                and to_utc_datetime(end_date, "end_date", end_of_day=True) != end
+            ):
+                raise CheckpointError(
+                    f"end_date differs from the checkpoint's ({checkpoint.query['end_date']}); "
+                    "resume with the same arguments"
+                )
+        else:
+            end = (
+                to_utc_datetime(end_date, "end_date", end_of_day=True)
+                if end_date is not None
+                else client._clock.now().replace(microsecond=0)
             )
-            pages = window_pages(
-                job,
-                prefetch=prefetch,
-                key=_lead_id,
-                start_page=checkpoint.next_page,
-                expected_total=checkpoint.window_total if resuming_window else None,
-                seen=seen,
+        query = _query(
+            start=start,
+            end=end,
+            order=order,
+            per_page=per_page,
+            shard=checked_shard,
+            filters=filters,
+        )
+        jobs: list[WindowJob[Lead]] = client.leads._jobs(
+            start_date=start,
+            end_date=end,
+            order=order,
+            per_page=per_page,
+            account_ids=None,
+            profile_ids=None,
+            filters=filters,
+        )
+        if checked_shard is not None:
+            index, count = checked_shard
+            jobs = jobs[index::count]
+        if force:
+            # Only now that every argument has been checked: a typo must not cost the old file.
+            for leftover in leftovers:
+                leftover.unlink(missing_ok=True)
+        if checkpoint is None:
+            checkpoint = Checkpoint(format=format, query=query, windows_total=len(jobs))
+        elif checkpoint.query != query or checkpoint.windows_total != len(jobs):
+            raise CheckpointError(
+                "the checkpoint was made with different arguments "
+                f"({json.dumps(checkpoint.query, sort_keys=True)}); resume with the same ones"
             )
-            async for page in pages:
-                if page.items:
-                    handle.write(b"".join(_encode(lead) for lead in page.items))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                checkpoint.next_page = page.page_number + 1
-                checkpoint.window_total = page.total_items
-                checkpoint.offset = handle.tell()
-                checkpoint.leads_written += len(page.items)
+        resumed = checkpoint.offset > 0 or checkpoint.window > 0
+        estimate = max(0, len(jobs) - checkpoint.window)
+
+        if not checkpoint_path.exists():
+            # The checkpoint exists before the first byte of output, so an export that dies
+            # at any moment can be resumed.
+            checkpoint.save(checkpoint_path)
+        data_path.touch(exist_ok=True)
+        if data_path.stat().st_size < checkpoint.offset:
+            raise CheckpointError(
+                f"{data_path} is shorter than the checkpoint records; it was changed outside the "
+                "export. Start over with --force (or force=True)"
+            )
+        previous_requests = checkpoint.requests_used
+
+        def progress(label: str) -> None:
+            if on_progress is not None:
+                on_progress(
+                    ExportProgress(
+                        windows_done=checkpoint.window,
+                        windows_total=len(jobs),
+                        leads_written=checkpoint.leads_written,
+                        requests_used=checkpoint.requests_used,
+                        requests_left=client.quota.remaining,
+                        window_label=label,
+                    )
+                )
+
+        with data_path.open("r+b") as handle:
+            # Anything after the last checkpoint was never committed: drop it.
+            handle.truncate(checkpoint.offset)
+            handle.seek(checkpoint.offset)
+            progress("")
+            while checkpoint.window < len(jobs):
+                job = jobs[checkpoint.window]
+                resuming_window = checkpoint.next_page > 1
+                seen = (
+                    await _in_thread(
+                        _ids_between, data_path, checkpoint.window_offset, checkpoint.offset
+                    )
+                    if checkpoint.offset > checkpoint.window_offset
+                    else set()
+                )
+                pages = window_pages(
+                    job,
+                    prefetch=prefetch,
+                    key=_lead_id,
+                    start_page=checkpoint.next_page,
+                    expected_total=checkpoint.window_total if resuming_window else None,
+                    seen=seen,
+                )
+                async for page in pages:
+                    data = b"".join(_encode(lead) for lead in page.items)
+
+                    def commit(page: Page[Lead] = page, data: bytes = data) -> None:
+                        # Data first, durable, then the checkpoint that points past it.
+                        if data:
+                            handle.write(data)
+                            handle.flush()
+                            os.fsync(handle.fileno())
+                        checkpoint.next_page = page.page_number + 1
+                        checkpoint.window_total = page.total_items
+                        checkpoint.offset = handle.tell()
+                        checkpoint.leads_written += len(page.items)
+                        checkpoint.requests_used = previous_requests + (
+                            client.throttle.requests_sent - sent_before
+                        )
+                        checkpoint.save(checkpoint_path)
+
+                    await _in_thread(commit)
+                    progress(job.label)
+                checkpoint.window += 1
+                checkpoint.next_page = 1
+                checkpoint.window_total = None
+                checkpoint.window_offset = checkpoint.offset
                 checkpoint.requests_used = previous_requests + (
                     client.throttle.requests_sent - sent_before
                 )
-                checkpoint.save(checkpoint_path)
+                await _in_thread(checkpoint.save, checkpoint_path)
                 progress(job.label)
-            checkpoint.window += 1
-            checkpoint.next_page = 1
-            checkpoint.window_total = None
-            checkpoint.window_offset = checkpoint.offset
-            checkpoint.requests_used = previous_requests + (
-                client.throttle.requests_sent - sent_before
-            )
-            checkpoint.save(checkpoint_path)
-            progress(job.label)
 
-    if format == "csv":
-        jsonl_to_csv(data_path, target)
-    # Checkpoint first: a crash after this point leaves a complete output, not a
-    # checkpoint that points at a data file already gone.
-    checkpoint_path.unlink()
-    if format == "csv":
-        data_path.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
-    return ExportResult(
-        path=target,
-        format=format,
-        leads_written=checkpoint.leads_written,
-        requests_used=checkpoint.requests_used,
-        windows_done=checkpoint.window,
-        windows_total=len(jobs),
-        resumed=resumed,
-        elapsed=time.monotonic() - started,
-        requests_estimate=estimate,
-    )
+        if format == "csv":
+            await _in_thread(jsonl_to_csv, data_path, target)
+        # Checkpoint first: a crash after this point leaves a complete output, not a
+        # checkpoint that points at a data file already gone.
+        checkpoint_path.unlink()
+        if format == "csv":
+            data_path.unlink(missing_ok=True)
+        _fsync_dir(target.parent)
+        return ExportResult(
+            path=target,
+            format=format,
+            leads_written=checkpoint.leads_written,
+            requests_used=checkpoint.requests_used,
+            windows_done=checkpoint.window,
+            windows_total=len(jobs),
+            resumed=resumed,
+            elapsed=time.monotonic() - started,
+            requests_estimate=estimate,
+        )
 
 
 def _lead_id(lead: Lead) -> int:
     return lead.lead_id
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``lock_path`` (created, and removed when done)."""
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportError(
+                f"another export is writing {lock_path.with_suffix('')} right now; wait for "
+                "it to finish (or stop it) before resuming"
+            ) from None
+        try:
+            yield
+        finally:
+            # Removed while still locked, so no other export can have locked this file.
+            lock_path.unlink(missing_ok=True)
+    finally:
+        os.close(handle)
+
+
+async def _in_thread(function: Callable[..., R], *args: Any) -> R:
+    """Run blocking file work (writes, fsyncs, the CSV pass) off the event loop.
+
+    If the caller is cancelled meanwhile, the work is still waited for before the
+    cancellation goes on, so the file and its checkpoint never part ways.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await work
+        raise
 
 
 def read_jsonl_ids(path: str | os.PathLike[str]) -> list[int]:

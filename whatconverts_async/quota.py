@@ -63,10 +63,10 @@ class QuotaUnavailableError(WhatConvertsError):
 
 
 def _redacted(url: str) -> str:
+    """Scheme, host, port and database only: a password may sit in the user part or in
+    the query string (``?password=``), so neither is ever shown."""
     parsed = yarl.URL(url)
-    if parsed.password is not None or parsed.user is not None:
-        parsed = parsed.with_user(None)
-    return str(parsed)
+    return str(parsed.with_user(None).with_query(None).with_fragment(None))
 
 
 class RedisQuota:
@@ -81,7 +81,9 @@ class RedisQuota:
         fallback_fraction: None (default) fails closed with
             :class:`QuotaUnavailableError` when Redis is unreachable. A fraction such as
             ``0.1`` instead lets this process spend up to that share of the daily limit
-            from a local budget while Redis is down (retrying Redis every 30 s).
+            from a local budget while Redis is down (one share per UTC day, however often
+            Redis comes and goes); what it spent is added to the shared count once Redis
+            is back. Redis is tried again every ``reconnect_after`` seconds.
         clock: the clock that decides the UTC day (tests pass a fake one).
         prefix: the Redis key prefix; the count is ``{prefix}:{key_id}:{YYYY-MM-DD}``.
 
@@ -104,6 +106,7 @@ class RedisQuota:
         clock: Clock | None = None,
         prefix: str = "whatconverts:quota",
         socket_timeout: float = 5.0,
+        reconnect_after: float = 30.0,
     ) -> None:
         try:
             import redis.asyncio as redis_asyncio
@@ -137,7 +140,11 @@ class RedisQuota:
         self._used = 0
         self._day: date | None = None
         self._fallback: LocalQuota | None = None
+        self._fallback_day: date | None = None
+        self._unsynced = 0
+        self._redis_down = False
         self._retry_redis_at = 0.0
+        self._reconnect_after = reconnect_after
 
     def set_default_limit(self, limit: int) -> None:
         """Take the client's daily limit when none was given here."""
@@ -190,36 +197,54 @@ class RedisQuota:
     async def try_acquire(self) -> bool:
         """Take one request from today's shared budget (atomically); False when spent."""
         today = self._roll()
-        if self._fallback is not None and time.monotonic() < self._retry_redis_at:
-            return await self._fallback.try_acquire()
+        if self._fallback_day != today:
+            self._fallback, self._fallback_day, self._unsynced = None, today, 0
+        if self._redis_down and time.monotonic() < self._retry_redis_at:
+            return await self._take_locally()
         now = self._clock.now()
         ttl = max(1, math.ceil((next_utc_midnight(now) - now).total_seconds()))
+        key = self._key(today)
         try:
-            granted, used = await self._script(keys=[self._key(today)], args=[self.limit, ttl])
+            if self._unsynced:
+                # What was spent while Redis was away counts against the shared budget.
+                await self._redis.incrby(key, self._unsynced)
+                await self._redis.expire(key, ttl)
+                self._unsynced = 0
+            granted, used = await self._script(keys=[key], args=[self.limit, ttl])
         except self._errors as exc:
             if self._fraction is None:
                 raise self._unavailable(exc) from None
-            return await self._fall_back(exc)
-        if self._fallback is not None:
+            self._went_down(exc)
+            return await self._take_locally()
+        if self._redis_down:
             logger.warning("quota store %s is reachable again", self.url)
-            self._fallback = None
+            self._redis_down = False
         self._used = int(used)
         return bool(granted)
 
-    async def _fall_back(self, exc: BaseException) -> bool:
+    def _went_down(self, exc: BaseException) -> None:
+        if not self._redis_down:
+            assert self._fraction is not None
+            logger.warning(
+                "quota store %s unreachable (%s); spending at most %d requests of a local "
+                "share today until it is back",
+                self.url,
+                type(exc).__name__,
+                math.floor(self.limit * self._fraction),
+            )
+        self._redis_down = True
+        self._retry_redis_at = time.monotonic() + self._reconnect_after
+
+    async def _take_locally(self) -> bool:
+        # One local share per UTC day, however often Redis comes and goes.
         if self._fallback is None:
             assert self._fraction is not None
             share = math.floor(self.limit * self._fraction)
-            logger.warning(
-                "quota store %s unreachable (%s); spending at most %d requests of a local "
-                "budget until it is back",
-                self.url,
-                type(exc).__name__,
-                share,
-            )
             self._fallback = LocalQuota(share, clock=self._clock)
-        self._retry_redis_at = time.monotonic() + 30.0
-        return await self._fallback.try_acquire()
+        granted = await self._fallback.try_acquire()
+        if granted:
+            self._unsynced += 1
+        return granted
 
     def _unavailable(self, exc: BaseException) -> QuotaUnavailableError:
         return QuotaUnavailableError(

@@ -10,8 +10,8 @@ serve deliveries with aiohttp and call your coroutine once per delivery.
 ...                       b' "last_updated": "2025-02-01T14:10:00Z", "lead_state": "In Progess"}')
 >>> event.trigger, event.lead.lead_id, event.lead.lead_type, event.in_progress
 (<WebhookTrigger.NEW: 'new'>, 153928, <LeadType.CHAT: 'Chat'>, True)
->>> event.key
-'153928:new:2025-02-01T14:10:00Z'
+>>> event.key  # doctest: +ELLIPSIS
+'153928:new:2025-02-01T14:10:00Z:sha256-...'
 
 Serving them (see :func:`webhook_app` for the status codes)::
 
@@ -132,19 +132,19 @@ class WebhookEvent:
     def key(self) -> str:
         """A key equal for repeated deliveries of the same event, to drop duplicates.
 
-        ``"<lead_id>:<trigger>:<last_updated>"``; when the body has no ``last_updated``, a
-        digest of the whole body takes its place (so only an identical body matches).
+        ``"<lead_id>:<trigger>:<last_updated>:<digest>"``, the digest being of the whole
+        body: a redelivery (same body) matches, while two different updates of one lead
+        never do, even within the same second or with an unchanged ``last_updated``.
 
         >>> parse_webhook('{"trigger": "new", "lead_id": 1}').key  # doctest: +ELLIPSIS
-        '1:new:sha256-...'
+        '1:new::sha256-...'
         """
         trigger = "" if self.trigger is None else str(self.trigger)
         stamp = self.lead.last_updated
-        if stamp is not None:
-            return f"{self.lead.lead_id}:{trigger}:{format_timestamp(stamp)}"
+        when = "" if stamp is None else format_timestamp(stamp)
         body = json.dumps(self.to_dict(), sort_keys=True, default=str, ensure_ascii=True)
         digest = hashlib.sha256(body.encode()).hexdigest()[:32]
-        return f"{self.lead.lead_id}:{trigger}:sha256-{digest}"
+        return f"{self.lead.lead_id}:{trigger}:{when}:sha256-{digest}"
 
     @property
     def in_progress(self) -> bool:

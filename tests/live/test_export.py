@@ -268,3 +268,36 @@ async def test_wait_mode_sleeps_through_resets_and_finishes(tmp_path: Path) -> N
     assert result.requests_used == fake.request_count > 4
     # the server never had to refuse: the client waited for each reset instead
     assert all(r.status == 200 for r in fake.requests)
+
+
+async def test_two_exports_cannot_write_one_output_at_once(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    import asyncio
+
+    out = tmp_path / "leads.jsonl"
+    fake.faults.latency = 0.05
+    async with client_for(fake) as wc:
+        started = asyncio.Event()
+        first = asyncio.create_task(
+            export_leads(
+                wc, out, start_date=START, end_date=END, on_progress=lambda _: started.set()
+            )
+        )
+        await started.wait()
+        with pytest.raises(ExportError, match="another export is writing"):
+            await export_leads(wc, out, start_date=START, end_date=END, resume=True)
+        await first
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) == len(expected_leads(fake))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.jsonl"]
+
+
+async def test_shards_need_a_fixed_end(fake: FakeWhatConverts, tmp_path: Path) -> None:
+    from whatconverts_async import InvalidParameterError
+
+    async with client_for(fake) as wc:
+        with pytest.raises(InvalidParameterError) as info:
+            await export_leads(wc, tmp_path / "s.jsonl", start_date=START, shard=(0, 2))
+    assert info.value.parameter == "end_date"
+    assert fake.request_count == 0

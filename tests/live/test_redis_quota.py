@@ -272,3 +272,63 @@ async def test_four_workers_with_too_small_a_budget_stop_together(
         codes = await _run_workers(fake, redis_url, key_id(), tmp_path, 12)
         assert fake.request_count <= 12
         assert 3 in codes and set(codes) <= {0, 3}
+
+
+async def test_fallback_share_is_one_per_day_and_synced_back(tmp_path: Path) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (.ci/run installs it)")
+        pytest.skip("no redis-server binary here: apt-get install redis-server to run this")
+    port = _free_port()
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return server
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    server = start()
+    url = f"redis://127.0.0.1:{port}/0?password=unused-but-secret"
+    name = key_id()
+    quota = RedisQuota(
+        url, key_id=name, limit=20, fallback_fraction=0.25, socket_timeout=0.5, reconnect_after=0.0
+    )
+    try:
+        async with quota:
+            assert [await quota.try_acquire() for _ in range(4)] == [True] * 4
+            for _ in range(3):  # Redis goes away and comes back, three times
+                server.terminate()
+                server.wait(timeout=10)
+                await quota.try_acquire()
+                await quota.try_acquire()
+                server = start()
+                # The restarted Redis is empty: the count it had is gone, but what this
+                # process spent locally is added back when it returns.
+                assert await quota.try_acquire()
+            # one local share (5 of 20) for the whole day, not one per outage
+            assert quota._fallback is not None and quota._fallback.used == 5
+            assert "unused-but-secret" not in repr(quota)
+            # the last outage spent 1 locally (the share ran out after it); the restarted,
+            # empty Redis got that 1 back plus the request after it
+            assert await quota.refresh() == 20 - 2
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

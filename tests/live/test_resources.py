@@ -282,3 +282,64 @@ async def test_users_roles_and_tracking(mwc: WhatConverts, master_fake: FakeWhat
     assert forms.items and all(f.form_id for f in forms.items)
     assert len([f async for f in mwc.tracking.iterate_forms()]) == forms.total_items
     assert len([n async for n in mwc.tracking.iterate_numbers()]) == numbers.total_items
+
+
+async def test_an_edit_the_api_did_not_apply_is_reported(
+    wc: WhatConverts, fake: FakeWhatConverts
+) -> None:
+    from whatconverts_async import UpdateNotAppliedError
+
+    lead_id = fake.data.lead_ids()[1]
+    # The edit is "accepted" but never reaches the data (as if a field were ignored).
+    fake.faults.fail_next(1, 200, body=f'{{"lead_id": {lead_id}}}', path_prefix="/api/v1/leads/")
+    with pytest.raises(UpdateNotAppliedError) as info:
+        await wc.leads.update(
+            lead_id, additional_fields={"Stage": "Won"}, lead_url="https://x.example/"
+        )
+    assert info.value.lead_id == lead_id
+    assert info.value.fields == ["lead_url", "additional_fields[Stage]"]
+
+
+async def test_a_delete_that_may_have_arrived_is_not_repeated(
+    mwc: WhatConverts, master_fake: FakeWhatConverts
+) -> None:
+    account = await mwc.accounts.create(account_name="Temp")
+    master_fake.reset_records()
+    master_fake.faults.fail_next(1, 502, path_prefix="/api/v1/accounts/")
+    with pytest.raises(ServerError):
+        await mwc.accounts.delete(account.account_id)
+    assert master_fake.request_count == 1
+
+
+async def test_a_slow_recording_download_is_not_cut_off_by_the_request_timeout(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    async def recording(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "audio/mpeg"})
+        await response.prepare(request)
+        for _ in range(5):  # 1 s in all, but never more than 0.2 s of silence
+            await response.write(b"x" * 1000)
+            await asyncio.sleep(0.2)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/recording", recording)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with WhatConverts(
+            "t", "s", base_url=f"http://127.0.0.1:{port}/api/v1/", timeout=0.6, max_retries=0
+        ) as wc:
+            target = await wc.recordings.download(5, tmp_path / "slow.mp3")
+            assert target.read_bytes() == b"x" * 5000
+            assert wc.quota.used == 1
+    finally:
+        await runner.cleanup()

@@ -137,7 +137,7 @@ def test_documented_payload_is_typed() -> None:
     assert lead.date_created is not None and lead.date_created.tzinfo is not None
     assert lead.extra == {}
     assert event.in_progress
-    assert event.key == "153928:new:2025-02-01T14:10:00Z"
+    assert event.key.startswith("153928:new:2025-02-01T14:10:00Z:sha256-")
 
 
 def test_docs_typo_in_progess_and_unknown_fields_are_kept() -> None:
@@ -182,6 +182,14 @@ def test_malformed_bodies(body: bytes, fragment: str) -> None:
     with pytest.raises(WebhookError, match="malformed webhook") as info:
         parse_webhook(body)
     assert fragment in str(info.value)
+
+
+def test_different_updates_in_the_same_second_have_different_keys() -> None:
+    base = {"trigger": "update", "lead_id": 7, "last_updated": "2025-02-01T14:10:00Z"}
+    one = parse_webhook(json.dumps({**base, "sales_value": 10}))
+    two = parse_webhook(json.dumps({**base, "sales_value": 20}))
+    assert one.key != two.key
+    assert one.key == parse_webhook(json.dumps({**base, "sales_value": 10})).key
 
 
 def test_key_identifies_duplicates() -> None:

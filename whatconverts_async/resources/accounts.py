@@ -127,5 +127,7 @@ class AccountsResource(ListResource):
         """
         check_id(account_id, "account_id")
         path = f"accounts/{account_id}"
-        payload = await self._client._request("DELETE", path)
+        # Not retried once it may have arrived: a repeated delete of a deleted account would
+        # answer "Invalid ... ID." and report a success as NotFoundError.
+        payload = await self._client._request("DELETE", path, idempotent=False)
         return self._read(payload, path, lambda: int(payload.get("account_id", account_id)))

@@ -29,13 +29,13 @@ Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetim
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, UpdateNotAppliedError
 from ..models import Lead, Page
-from ..pagination import PageStream, WindowJob
+from ..pagination import PageStream, PaginationError, WindowJob
 from ..params import (
     check_bool,
     check_choice,
@@ -257,12 +257,27 @@ class LeadsResource(Resource):
                 label = f"leads {window.start:%Y-%m-%dT%H:%M:%SZ}..{window.end:%Y-%m-%dT%H:%M:%SZ}"
                 if scope:
                     label += " " + ", ".join(f"{k}={v}" for k, v in scope.items())
-                jobs.append(WindowJob(self._fetcher(params), label))
+                jobs.append(WindowJob(self._fetcher(params, window.start, window.end), label))
         return jobs
 
-    def _fetcher(self, params: dict[str, Any]) -> Any:
+    def _fetcher(
+        self, params: dict[str, Any], start: datetime, end: datetime
+    ) -> Callable[[int], Awaitable[Page[Lead]]]:
         async def fetch(page_number: int) -> Page[Lead]:
-            return await self._list_page({**params, "page_number": page_number})
+            page = await self._list_page({**params, "page_number": page_number})
+            # How the API reads start_date/end_date is not documented beyond ISO 8601 UTC.
+            # If it ever read them differently (whole days, exclusive ends), windows would
+            # overlap or leave gaps and leads would repeat or vanish at the edges: check
+            # every lead against the window asked for, and stop loudly instead.
+            for lead in page.items:
+                created = lead.date_created
+                if created is not None and not start <= created <= end:
+                    raise PaginationError(
+                        f"lead {lead.lead_id} created {created:%Y-%m-%dT%H:%M:%SZ} came back "
+                        f"for the window {start:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}: "
+                        "the API reads the date filters differently than this client assumes"
+                    )
+            return page
 
         return fetch
 
@@ -453,7 +468,31 @@ class LeadsResource(Resource):
             )
         # Setting values is idempotent, so an edit may be retried like a read.
         await self._client._request("POST", f"leads/{lead_id}", form=form, idempotent=True)
-        return await self.get(lead_id)
+        lead = await self.get(lead_id)
+        # The wire form of edits (``additional_fields[Name]`` especially) is not documented:
+        # compare what was asked with what the API now holds, so a wrong guess fails loudly.
+        differences = _unapplied(lead, form)
+        if differences:
+            raise UpdateNotAppliedError(lead_id, differences)
+        return lead
+
+
+def _unapplied(lead: Lead, form: Mapping[str, Any]) -> list[str]:
+    """The fields of ``form`` that the re-read ``lead`` does not show."""
+    wrong: list[str] = []
+    for name, sent in form.items():
+        if name == "additional_fields":
+            held = lead.additional_fields
+            wrong += [
+                f"additional_fields[{key}]" for key, value in sent.items() if held.get(key) != value
+            ]
+        elif name == "quotable":
+            held_value = getattr(lead.quotable, "filter_value", lead.quotable)
+            if str(held_value).lower().replace(" ", "_") != sent:
+                wrong.append(name)
+        elif getattr(lead, name) != sent:
+            wrong.append(name)
+    return wrong
 
 
 def _lead_key(lead: Lead) -> int:

@@ -134,5 +134,7 @@ class ProfilesResource(ListResource):
         check_id(account_id, "account_id")
         check_id(profile_id, "profile_id")
         path = f"accounts/{account_id}/profiles/{profile_id}"
-        payload = await self._client._request("DELETE", path)
+        # Not retried once it may have arrived: a repeated delete of a deleted profile would
+        # answer "Invalid ... ID." and report a success as NotFoundError.
+        payload = await self._client._request("DELETE", path, idempotent=False)
         return self._read(payload, path, lambda: int(payload.get("profile_id", profile_id)))
