@@ -45,7 +45,7 @@ from .client import WhatConverts
 from .errors import WhatConvertsError
 from .models import Lead, Page
 from .pagination import WindowJob, window_pages
-from .params import format_datetime, to_utc_datetime
+from .params import DateLike, format_datetime, to_utc_datetime
 from .resources._base import check_prefetch
 
 __all__ = [
@@ -330,12 +330,12 @@ async def export_leads(
     client: WhatConverts,
     path: str | os.PathLike[str],
     *,
-    start_date: Any,
-    end_date: Any = None,
+    start_date: DateLike,
+    end_date: DateLike | None = None,
     format: Format = "jsonl",
     resume: bool = False,
     force: bool = False,
-    order: str = "asc",
+    order: Literal["asc", "desc"] = "asc",
     per_page: int | None = None,
     prefetch: int = 4,
     shard: tuple[int, int] | None = None,

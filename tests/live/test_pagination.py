@@ -340,3 +340,18 @@ async def test_no_look_ahead_when_max_items_may_stop_the_scan() -> None:
             ]
         assert len(first) == 1
         assert fake.request_count == 1
+
+
+async def test_a_lead_outside_its_window_stops_the_scan_loudly(big: FakeWhatConverts) -> None:
+    # As if the API read the date filters differently (whole days, exclusive ends): a lead
+    # served for one window while dated in another must not be yielded silently.
+    lead_id = big.data.lead_ids(
+        datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 12, 31, tzinfo=UTC)
+    )[0]
+    big.data.patch_lead(lead_id, {"date_created": "2031-01-01T00:00:00Z"})
+    async with client_for(big) as wc:
+        with pytest.raises(PaginationError, match=f"lead {lead_id} created 2031"):
+            async for _ in wc.leads.iterate(
+                start_date=date(2022, 6, 1), end_date=date(2023, 12, 31)
+            ):
+                pass

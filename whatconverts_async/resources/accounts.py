@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..models import Account, Page
 from ..pagination import PageStream
-from ..params import check_bool, check_id, check_text
+from ..params import DateLike, check_bool, check_id, check_text
 from ._base import ListResource, created_filters
 
 __all__ = ["AccountsResource"]
@@ -33,9 +33,9 @@ class AccountsResource(ListResource):
         *,
         accounts_per_page: int | None = None,
         page_number: int | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        order: str | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] | None = None,
     ) -> Page[Account]:
         """One page of accounts (at most 250), optionally filtered by creation date.
 
@@ -55,9 +55,9 @@ class AccountsResource(ListResource):
     def iterate(
         self,
         *,
-        start_date: Any = None,
-        end_date: Any = None,
-        order: str | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] | None = None,
         per_page: int | None = None,
         prefetch: int = 4,
         max_items: int | None = None,

@@ -31,12 +31,14 @@ from __future__ import annotations
 import builtins
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameterError, UpdateNotAppliedError
-from ..models import Lead, Page
+from ..models import Lead, LeadType, Page, Quotable
 from ..pagination import PageStream, PaginationError, WindowJob
 from ..params import (
+    DateLike,
     check_bool,
     check_choice,
     check_id,
@@ -169,11 +171,11 @@ class LeadsResource(Resource):
     async def list(
         self,
         *,
-        start_date: Any = None,
-        end_date: Any = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
         leads_per_page: int | None = None,
         page_number: int | None = None,
-        order: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
         **filters: Any,
     ) -> Page[Lead]:
         """One page of leads (at most 2,500, over at most 400 days).
@@ -202,7 +204,7 @@ class LeadsResource(Resource):
     def _jobs(
         self,
         *,
-        start_date: Any,
+        start_date: DateLike,
         end_date: Any,
         order: Any,
         per_page: int | None,
@@ -284,9 +286,9 @@ class LeadsResource(Resource):
     def iterate(
         self,
         *,
-        start_date: Any,
-        end_date: Any = None,
-        order: str = "asc",
+        start_date: DateLike,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] = "asc",
         per_page: int | None = None,
         prefetch: int = 4,
         max_items: int | None = None,
@@ -330,9 +332,9 @@ class LeadsResource(Resource):
     def iterate_pages(
         self,
         *,
-        start_date: Any,
-        end_date: Any = None,
-        order: str = "asc",
+        start_date: DateLike,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] = "asc",
         per_page: int | None = None,
         prefetch: int = 4,
         account_ids: Sequence[int] | None = None,
@@ -376,12 +378,12 @@ class LeadsResource(Resource):
     async def create(
         self,
         *,
-        lead_type: Any,
+        lead_type: LeadType | str,
         profile_id: int | None = None,
         send_notification: bool | None = None,
-        quotable: Any = None,
-        quote_value: Any = None,
-        sales_value: Any = None,
+        quotable: Quotable | str | None = None,
+        quote_value: Decimal | int | float | str | None = None,
+        sales_value: Decimal | int | float | str | None = None,
         call_duration_seconds: int | None = None,
         additional_fields: Mapping[str, Any] | None = None,
         **fields: Any,
@@ -435,9 +437,9 @@ class LeadsResource(Resource):
         self,
         lead_id: int,
         *,
-        quotable: Any = None,
-        quote_value: Any = None,
-        sales_value: Any = None,
+        quotable: Quotable | str | None = None,
+        quote_value: Decimal | int | float | str | None = None,
+        sales_value: Decimal | int | float | str | None = None,
         lead_url: str | None = None,
         additional_fields: Mapping[str, Any] | None = None,
     ) -> Lead:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..models import Page, Role, TrackingForm, TrackingNumber, User
 from ..pagination import PageStream
-from ..params import check_choice, check_id
+from ..params import DateLike, check_choice, check_id
 from ._base import ListResource, created_filters
 
 __all__ = ["RolesResource", "TrackingResource", "UsersResource"]
@@ -57,9 +57,9 @@ class UsersResource(ListResource):
         *,
         users_per_page: int | None = None,
         page_number: int | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        order: str | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] | None = None,
         user_type: str | None = None,
     ) -> Page[User]:
         """One page of users; ``user_type`` is ``master_account`` (API default) or ``account``.
@@ -79,9 +79,9 @@ class UsersResource(ListResource):
     def iterate(
         self,
         *,
-        start_date: Any = None,
-        end_date: Any = None,
-        order: str | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] | None = None,
         user_type: str | None = None,
         per_page: int | None = None,
         prefetch: int = 4,
@@ -123,7 +123,7 @@ class RolesResource(ListResource):
         *,
         roles_per_page: int | None = None,
         page_number: int | None = None,
-        order: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
         role_type: str | None = None,
     ) -> Page[Role]:
         """One page of roles (ordered by name, ascending by default).
@@ -140,7 +140,7 @@ class RolesResource(ListResource):
     def iterate(
         self,
         *,
-        order: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
         role_type: str | None = None,
         per_page: int | None = None,
         prefetch: int = 4,

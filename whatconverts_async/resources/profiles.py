@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import InvalidParameterError
 from ..models import Page, Profile
 from ..pagination import PageStream
-from ..params import check_id, check_text
+from ..params import DateLike, check_id, check_text
 from ._base import ListResource, created_filters
 
 __all__ = ["ProfilesResource"]
@@ -33,9 +33,9 @@ class ProfilesResource(ListResource):
         *,
         profiles_per_page: int | None = None,
         page_number: int | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        order: str | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] | None = None,
     ) -> Page[Profile]:
         """One page of an account's profiles.
 
@@ -56,9 +56,9 @@ class ProfilesResource(ListResource):
         self,
         account_id: int,
         *,
-        start_date: Any = None,
-        end_date: Any = None,
-        order: str | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] | None = None,
         per_page: int | None = None,
         prefetch: int = 4,
         max_items: int | None = None,
