@@ -203,3 +203,33 @@ def test_help_is_complete(args: list[str]) -> None:
     done = run(*args)
     assert done.returncode == 0
     assert "usage: whatconverts" in done.stdout
+
+
+def _run_on_terminal(args: list[str]) -> str:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a 40x120 terminal, as a person would have
+        fcntl.ioctl(2, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.execv(sys.executable, cli(*args))
+    out = bytearray()
+    try:
+        while chunk := os.read(fd, 65536):
+            out.extend(chunk)
+    except OSError:  # the terminal closes when the child exits
+        pass
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return out.decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_quiet_flag(tmp_path: Path) -> None:
+    shown = _run_on_terminal(export_args(tmp_path / "a.jsonl"))
+    assert "window/s" in shown and "left today" in shown and "8/8" in shown
+    assert "exported 20,000 leads" in shown
+    quiet = _run_on_terminal([*export_args(tmp_path / "b.jsonl"), "--quiet"])
+    assert "window/s" not in quiet
+    assert "exported 20,000 leads" in quiet  # the summary line always
