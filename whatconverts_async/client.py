@@ -23,12 +23,12 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
 import yarl
 
+from ._session import SessionOwner
 from .convert import no_cyclic_gc
 from .errors import (
     APIConnectionError,
@@ -101,7 +101,7 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-class WhatConverts:
+class WhatConverts(SessionOwner):
     """Async client for the WhatConverts REST API v1.
 
     Args:
@@ -249,9 +249,7 @@ class WhatConverts:
             clock=self._clock,
         )
         self.max_response_bytes = max_response_bytes
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
+        self._init_session(session)
         self._resources: dict[str, Any] = {}
 
     # -- construction -------------------------------------------------------------
@@ -305,47 +303,11 @@ class WhatConverts:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def __aenter__(self) -> WhatConverts:
-        self._get_session()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if the client created it. Safe to call twice."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._closed
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("this WhatConverts client is closed")
-        if self._session is None:
-            # Created here, inside the running loop, never at import or __init__ time.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._throttle.max_concurrency),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            )
-            # aiohttp silently re-sends an idempotent request once when the server closes
-            # the connection without answering. That second attempt would bypass the
-            # throttle and spend the API's daily quota unaccounted; our retry policy
-            # (which does go through the throttle) takes over instead. The switch is
-            # private in aiohttp, so it is set only where it exists.
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
-        return self._session
+    def _session_options(self) -> dict[str, Any]:
+        return {
+            "connector": aiohttp.TCPConnector(limit=self._throttle.max_concurrency),
+            "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+        }
 
     # -- introspection ------------------------------------------------------------
 

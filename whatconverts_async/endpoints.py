@@ -53,13 +53,13 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from types import TracebackType
 from typing import Any, Literal
 
 import aiohttp
 import attrs
 import yarl
 
+from ._session import SessionOwner
 from .client import USER_AGENT, _is_loopback
 from .errors import (
     APIConnectionError,
@@ -480,7 +480,7 @@ class EndpointResult:
     response: Any = None
 
 
-class EndpointClient:
+class EndpointClient(SessionOwner):
     """Sends :class:`OfflineLead` batches to one WhatConverts Endpoint URL.
 
     Args:
@@ -531,9 +531,7 @@ class EndpointClient:
         self.timeout = float(timeout)
         policy = retry_policy or RetryPolicy()
         self.retry_policy = attrs.evolve(policy, max_retries=max_retries)
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
+        self._init_session(session)
 
     @staticmethod
     def _check_url(endpoint_url: Any, allow_insecure: bool) -> yarl.URL:
@@ -559,34 +557,8 @@ class EndpointClient:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> EndpointClient:
-        self._get_session()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client created it. Safe to call twice."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("this EndpointClient is closed")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-            # Never let aiohttp re-send a request on its own (see client.py).
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
-        return self._session
+    def _session_options(self) -> dict[str, Any]:
+        return {"headers": {"User-Agent": USER_AGENT}}
 
     # -- sending ---------------------------------------------------------------------------
 
