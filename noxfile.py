@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s bench``."""
+"""Developer tasks: ``nox -s tests`` (``tests_all`` on Python 3.10-3.13), ``lint``, ``typecheck``,
+``bench``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ nox.options.default_venv_backend = "venv"
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (unit, wire and loopback tests against the simulator)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=["3.10", "3.11", "3.12", "3.13"])
+def tests_all(session: nox.Session) -> None:
+    """The test suite on every supported Python (those installed here)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
 
