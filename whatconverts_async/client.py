@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
-import ipaddress
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from .errors import (
     error_for_status,
     malformed,
 )
-from .params import encode_form, encode_query
+from .params import encode_form, encode_query, require_secure_transport
 from .retry import RetryPolicy
 from .throttle import Clock, LocalQuota, Quota, SystemClock, Throttle
 
@@ -88,17 +87,6 @@ class _Credentials:
 
     def __repr__(self) -> str:
         return "<credentials hidden>"
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class WhatConverts(SessionOwner):
@@ -265,12 +253,9 @@ class WhatConverts(SessionOwner):
             raise InvalidParameterError(
                 "base_url", "must not contain credentials; pass api_token/api_secret"
             )
-        if url.scheme == "http" and not allow_insecure and not _is_loopback(url.host):
-            raise InvalidParameterError(
-                "base_url",
-                f"uses plain http to {url.host}: credentials would travel in clear text; "
-                "use https, or pass allow_insecure=True if you really mean it",
-            )
+        require_secure_transport(
+            url, "base_url", allow_insecure=allow_insecure, secret="credentials"
+        )
         if not url.path.endswith("/"):
             url = url.with_path(url.path + "/")
         return url

@@ -60,7 +60,7 @@ import attrs
 import yarl
 
 from ._session import SessionOwner
-from .client import USER_AGENT, _is_loopback
+from .client import USER_AGENT
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -68,6 +68,7 @@ from .errors import (
     error_for_status,
 )
 from .models import LeadType, Quotable
+from .params import require_secure_transport
 from .retry import RetryPolicy
 
 __all__ = [
@@ -544,12 +545,12 @@ class EndpointClient(SessionOwner):
         shown = mask_endpoint_url(url)
         if url.scheme not in ("https", "http") or not url.host:
             raise InvalidParameterError("endpoint_url", f"must be an http(s) URL, got {shown}")
-        if url.scheme == "http" and not allow_insecure and not _is_loopback(url.host):
-            raise InvalidParameterError(
-                "endpoint_url",
-                f"uses plain http to {url.host}: the URL is the credential and would travel "
-                "in clear text; use https, or pass allow_insecure=True if you really mean it",
-            )
+        require_secure_transport(
+            url,
+            "endpoint_url",
+            allow_insecure=allow_insecure,
+            secret="the URL, which is the credential,",
+        )
         return url
 
     def __repr__(self) -> str:

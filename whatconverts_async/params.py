@@ -11,11 +11,14 @@ booleans as ``"true"``/``"false"``; dates as ISO 8601 UTC with second precision
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import yarl
 
 from .errors import InvalidParameterError
 
@@ -146,6 +149,45 @@ def check_money(value: Any, parameter: str) -> Decimal:
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
         raise InvalidParameterError(parameter, f"must be a non-negative number, got {value!r}")
     return amount
+
+
+def check_name(value: Any, parameter: str) -> str:
+    """Non-empty text (a name of an account, profile, ...)."""
+    name = check_text(value, parameter)
+    if not name.strip():
+        raise InvalidParameterError(parameter, "must not be empty")
+    return name
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine (``localhost`` or a loopback address).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("[::1]"), is_loopback("api.example.com")
+    (True, True, False)
+    """
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secure_transport(
+    url: yarl.URL, parameter: str, *, allow_insecure: bool, secret: str
+) -> None:
+    """Refuse plain ``http://`` to anything but loopback, unless ``allow_insecure``.
+
+    ``secret`` says what would travel in clear text (it ends the error message).
+    """
+    if url.scheme == "http" and not allow_insecure and not is_loopback(url.host):
+        raise InvalidParameterError(
+            parameter,
+            f"uses plain http to {url.host}: {secret} would travel in clear text; "
+            "use https, or pass allow_insecure=True if you really mean it",
+        )
 
 
 def wire_value(value: Any) -> str:

@@ -12,7 +12,7 @@ from ..convert import structure, structure_page
 from ..errors import InvalidParameterError, MalformedResponseError, NotFoundError
 from ..models import Page
 from ..pagination import PageStream, WindowJob, iterate_items, stream_pages
-from ..params import check_choice, check_int_range, to_utc_datetime
+from ..params import check_choice, check_id, check_int_range, to_utc_datetime
 
 if TYPE_CHECKING:
     from ..client import WhatConverts
@@ -30,6 +30,14 @@ class Resource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._client!r}>"
+
+    def _agency_id(self, name: str, value: Any) -> int:
+        """An ``account_id``/``profile_id`` filter, which only a master key may use."""
+        if self._client.key_type.value != "master":
+            raise InvalidParameterError(
+                name, "filters by account or profile only with a master (agency) key"
+            )
+        return check_id(value, name)
 
     async def _page(
         self,

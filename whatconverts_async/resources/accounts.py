@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from ..models import Account, Page
 from ..pagination import PageStream
-from ..params import DateLike, check_bool, check_id, check_text
+from ..params import DateLike, check_bool, check_id, check_name
 from ._base import ListResource, created_filters
 
 __all__ = ["AccountsResource"]
@@ -14,15 +14,6 @@ __all__ = ["AccountsResource"]
 
 def _account_key(account: Account) -> int:
     return account.account_id
-
-
-def _check_name(value: Any, parameter: str) -> str:
-    name = check_text(value, parameter)
-    if not name.strip():
-        from ..errors import InvalidParameterError
-
-        raise InvalidParameterError(parameter, "must not be empty")
-    return name
 
 
 class AccountsResource(ListResource):
@@ -99,7 +90,7 @@ class AccountsResource(ListResource):
 
             account = await wc.accounts.create(account_name="Acme", create_profile=True)
         """
-        form: dict[str, Any] = {"account_name": _check_name(account_name, "account_name")}
+        form: dict[str, Any] = {"account_name": check_name(account_name, "account_name")}
         if create_profile is not None:
             form["create_profile"] = check_bool(create_profile, "create_profile")
         payload = await self._client._request("POST", "accounts", form=form, idempotent=False)
@@ -113,7 +104,7 @@ class AccountsResource(ListResource):
             await wc.accounts.update(70011, account_name="Acme Dental")
         """
         check_id(account_id, "account_id")
-        form = {"account_name": _check_name(account_name, "account_name")}
+        form = {"account_name": check_name(account_name, "account_name")}
         path = f"accounts/{account_id}"
         payload = await self._client._request("POST", path, form=form, idempotent=True)
         return self._read(payload, path, lambda: Account.from_dict(payload))

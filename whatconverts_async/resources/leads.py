@@ -159,11 +159,7 @@ class LeadsResource(Resource):
             elif name in _BOOL_FILTERS:
                 params[name] = check_bool(value, name)
             else:
-                if self._client.key_type.value != "master":
-                    raise InvalidParameterError(
-                        name, "filters by account or profile only with a master (agency) key"
-                    )
-                params[name] = check_id(value, name)
+                params[name] = self._agency_id(name, value)
         return params
 
     # -- reading ------------------------------------------------------------------

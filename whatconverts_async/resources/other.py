@@ -183,11 +183,7 @@ class TrackingResource(ListResource):
         for name, value in (("account_id", account_id), ("profile_id", profile_id)):
             if value is None:
                 continue
-            if self._client.key_type.value != "master":
-                from ..errors import InvalidParameterError
-
-                raise InvalidParameterError(name, "filters only with a master (agency) key")
-            scope[name] = check_id(value, name)
+            scope[name] = self._agency_id(name, value)
         return scope
 
     async def numbers(

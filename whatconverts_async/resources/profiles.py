@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from ..errors import InvalidParameterError
 from ..models import Page, Profile
 from ..pagination import PageStream
-from ..params import DateLike, check_id, check_text
+from ..params import DateLike, check_id, check_name
 from ._base import ListResource, created_filters
 
 __all__ = ["ProfilesResource"]
@@ -15,13 +14,6 @@ __all__ = ["ProfilesResource"]
 
 def _profile_key(profile: Profile) -> int:
     return profile.profile_id
-
-
-def _check_name(value: Any) -> str:
-    name = check_text(value, "profile_name")
-    if not name.strip():
-        raise InvalidParameterError("profile_name", "must not be empty")
-    return name
 
 
 class ProfilesResource(ListResource):
@@ -105,7 +97,10 @@ class ProfilesResource(ListResource):
         check_id(account_id, "account_id")
         path = f"accounts/{account_id}/profiles"
         payload = await self._client._request(
-            "POST", path, form={"profile_name": _check_name(profile_name)}, idempotent=False
+            "POST",
+            path,
+            form={"profile_name": check_name(profile_name, "profile_name")},
+            idempotent=False,
         )
         return self._read(payload, path, lambda: Profile.from_dict(payload))
 
@@ -120,7 +115,10 @@ class ProfilesResource(ListResource):
         check_id(profile_id, "profile_id")
         path = f"accounts/{account_id}/profiles/{profile_id}"
         payload = await self._client._request(
-            "POST", path, form={"profile_name": _check_name(profile_name)}, idempotent=True
+            "POST",
+            path,
+            form={"profile_name": check_name(profile_name, "profile_name")},
+            idempotent=True,
         )
         return self._read(payload, path, lambda: Profile.from_dict(payload))
 
