@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
+import attrs
 import yarl
 
 from ._session import SessionOwner
@@ -78,12 +79,11 @@ class KeyType(str, enum.Enum):
 class _Credentials:
     """Holds the Authorization header; prints as a mask so it never leaks by repr."""
 
-    __slots__ = ("header", "token_hint")
+    __slots__ = ("header",)
 
     def __init__(self, token: str, secret: str) -> None:
         raw = f"{token}:{secret}".encode()
         self.header = "Basic " + base64.b64encode(raw).decode("ascii")
-        self.token_hint = (token[:4] + "…") if len(token) > 8 else "…"
 
     def __repr__(self) -> str:
         return "<credentials hidden>"
@@ -221,14 +221,7 @@ class WhatConverts(SessionOwner):
                 raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
         self._credentials = _Credentials(api_token, api_secret)
         self.timeout = float(timeout)
-        policy = retry_policy or RetryPolicy()
-        self.retry_policy = RetryPolicy(
-            max_retries=max_retries,
-            base_wait=policy.base_wait,
-            max_wait=policy.max_wait,
-            max_total=policy.max_total,
-            max_retry_after=policy.max_retry_after,
-        )
+        self.retry_policy = attrs.evolve(retry_policy or RetryPolicy(), max_retries=max_retries)
         self._throttle = Throttle(
             quota,
             max_concurrency=max_concurrency,
