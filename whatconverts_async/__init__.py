@@ -19,14 +19,19 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CheckpointError,
+    ExportError,
     InvalidParameterError,
     MalformedResponseError,
     NotFoundError,
+    PaginationError,
     PermissionDeniedError,
     QuotaExhaustedError,
+    QuotaUnavailableError,
     RateLimitError,
     ServerError,
     UpdateNotAppliedError,
+    WebhookError,
     WhatConvertsError,
 )
 from .models import (
@@ -42,7 +47,7 @@ from .models import (
     TrackingNumber,
     User,
 )
-from .pagination import PageStream, PaginationError
+from .pagination import PageStream
 from .retry import RetryPolicy
 from .throttle import FastClock, LocalQuota, Quota, SystemClock
 from .windows import Window, split_windows
@@ -57,6 +62,8 @@ __all__ = [
     "Account",
     "AuthenticationError",
     "BadRequestError",
+    "CheckpointError",
+    "ExportError",
     "FastClock",
     "InvalidParameterError",
     "KeyType",
@@ -73,6 +80,7 @@ __all__ = [
     "Profile",
     "Quota",
     "QuotaExhaustedError",
+    "QuotaUnavailableError",
     "Quotable",
     "RateLimitError",
     "RetryPolicy",
@@ -83,6 +91,7 @@ __all__ = [
     "TrackingNumber",
     "UpdateNotAppliedError",
     "User",
+    "WebhookError",
     "WhatConverts",
     "WhatConvertsError",
     "Window",

@@ -36,6 +36,7 @@ from .errors import (
     AuthenticationError,
     InvalidParameterError,
     QuotaExhaustedError,
+    UsageError,
     WhatConvertsError,
 )
 from .export import ExportError, ExportProgress, export_leads
@@ -48,10 +49,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA, EXIT_AUTH = 0, 1, 2, 3, 4
 DEMO_LEADS = 200_000
 DEMO_START = datetime(2019, 1, 1, tzinfo=timezone.utc)
 DEMO_END = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-class UsageError(Exception):
-    """A command-line mistake (exit code 2)."""
 
 
 def _env_default(name: str, default: Any = None) -> Any:

@@ -5,7 +5,13 @@ The tree::
     WhatConvertsError
     ├── InvalidParameterError (also a ValueError)   bad argument, raised before any request
     ├── QuotaExhaustedError                          the local daily budget is spent
+    ├── QuotaUnavailableError                        the shared (Redis) budget cannot be reached
     ├── UpdateNotAppliedError                        an edit did not show in the lead
+    ├── PaginationError                              a list changed or lied while being read
+    ├── ExportError                                  an export cannot start or go on as asked
+    │   └── CheckpointError                          ... its checkpoint is unreadable/mismatched
+    ├── WebhookError (also a ValueError)             a webhook body that is not a lead delivery
+    ├── UsageError                                   a command-line mistake (exit code 2)
     ├── APIConnectionError                           the request got no HTTP answer
     │   └── APITimeoutError                          ... because it took too long
     └── APIError                                     the API answered with an error
@@ -45,14 +51,20 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CheckpointError",
+    "ExportError",
     "InvalidParameterError",
     "MalformedResponseError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
+    "QuotaUnavailableError",
     "RateLimitError",
     "ServerError",
     "UpdateNotAppliedError",
+    "UsageError",
+    "WebhookError",
     "WhatConvertsError",
     "error_for_status",
     "parse_retry_after",
@@ -109,6 +121,48 @@ class UpdateNotAppliedError(WhatConvertsError):
         self.lead_id = lead_id
         self.fields = fields
         super().__init__(f"lead {lead_id} was edited but reads back without: {', '.join(fields)}")
+
+
+class QuotaUnavailableError(WhatConvertsError):
+    """The shared quota store cannot be reached, so no budget can be taken safely.
+
+    Raised instead of spending budget nobody accounts for (fail closed). Pass
+    ``fallback_fraction`` to :class:`~whatconverts_async.quota.RedisQuota` to run on a
+    local share instead.
+    """
+
+
+class PaginationError(WhatConvertsError):
+    """A list kept changing (or contradicting its own totals) while it was being read.
+
+    Raised instead of yielding a result that might miss or repeat items.
+    """
+
+
+class ExportError(WhatConvertsError):
+    """The export cannot start or go on as asked (existing output, mismatched resume)."""
+
+
+class CheckpointError(ExportError):
+    """The checkpoint file is unreadable or does not match the output."""
+
+
+class WebhookError(WhatConvertsError, ValueError):
+    """A webhook body that is not a lead delivery: not JSON, not an object, a missing or
+    invalid ``lead_id``, an unreadable timestamp, a non-string ``trigger``, ...
+
+    The only exception :func:`~whatconverts_async.webhooks.parse_webhook` raises.
+
+    >>> from whatconverts_async.webhooks import parse_webhook
+    >>> parse_webhook(b"[]")
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.errors.WebhookError: malformed webhook: expected a JSON object, got list
+    """
+
+
+class UsageError(WhatConvertsError):
+    """A command-line mistake (the ``whatconverts`` command exits with code 2)."""
 
 
 class APIConnectionError(WhatConvertsError):

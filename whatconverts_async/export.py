@@ -42,7 +42,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from .client import WhatConverts
-from .errors import WhatConvertsError
+from .errors import CheckpointError, ExportError
 from .models import Lead, Page
 from .pagination import WindowJob, window_pages
 from .params import DateLike, format_datetime, to_utc_datetime
@@ -77,14 +77,6 @@ CSV_FIELDS: tuple[str, ...] = tuple(
     for field in attrs.fields(Lead)
     if field.name not in ("extra", "absent_keys", "wire_originals", "additional_fields")
 )
-
-
-class ExportError(WhatConvertsError):
-    """The export cannot start or go on as asked (existing output, mismatched resume)."""
-
-
-class CheckpointError(ExportError):
-    """The checkpoint file is unreadable or does not match the output."""
 
 
 @attrs.define(kw_only=True)

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .errors import InvalidParameterError, WhatConvertsError
+from .errors import InvalidParameterError, PaginationError
 from .models import Page
 
 __all__ = [
@@ -43,13 +43,6 @@ __all__ = [
 
 T = TypeVar("T")
 FetchPage = Callable[[int], Awaitable[Page[T]]]
-
-
-class PaginationError(WhatConvertsError):
-    """A list kept changing (or contradicting its own totals) while it was being read.
-
-    Raised instead of yielding a result that might miss or repeat items.
-    """
 
 
 @attrs.frozen

@@ -32,7 +32,7 @@ from typing import Any
 
 import yarl
 
-from .errors import WhatConvertsError
+from .errors import QuotaUnavailableError
 from .throttle import Clock, LocalQuota, SystemClock, next_utc_midnight
 
 __all__ = ["FileQuota", "QuotaUnavailableError", "RedisQuota"]
@@ -52,14 +52,6 @@ if used == 1 then
 end
 return {1, used}
 """
-
-
-class QuotaUnavailableError(WhatConvertsError):
-    """The shared quota store cannot be reached, so no budget can be taken safely.
-
-    Raised instead of spending budget nobody accounts for (fail closed). Pass
-    ``fallback_fraction`` to :class:`RedisQuota` to run on a local share instead.
-    """
 
 
 def _redacted(url: str) -> str:

@@ -43,7 +43,7 @@ import attrs
 from aiohttp import web
 
 from .convert import format_timestamp, structure_lead, unstructure_lead
-from .errors import WhatConvertsError
+from .errors import WebhookError
 from .models import Lead
 
 __all__ = [
@@ -74,19 +74,6 @@ WebhookHandler = Callable[["WebhookEvent"], Awaitable[object]]
 """Your coroutine function: called with each :class:`WebhookEvent`; its result is ignored."""
 
 _IN_PROGRESS = frozenset({"in progress", "in progess"})  # the docs' own spelling too
-
-
-class WebhookError(WhatConvertsError, ValueError):
-    """A webhook body that is not a lead delivery: not JSON, not an object, a missing or
-    invalid ``lead_id``, an unreadable timestamp, a non-string ``trigger``, ...
-
-    The only exception :func:`parse_webhook` raises.
-
-    >>> parse_webhook(b"[]")
-    Traceback (most recent call last):
-    ...
-    whatconverts_async.webhooks.WebhookError: malformed webhook: expected a JSON object, got list
-    """
 
 
 class WebhookTrigger(str, enum.Enum):
@@ -222,7 +209,7 @@ def parse_webhook(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     >>> parse_webhook(b'{"trigger": "new"}')
     Traceback (most recent call last):
     ...
-    whatconverts_async.webhooks.WebhookError: malformed webhook: malformed Lead: lead_id missing
+    whatconverts_async.errors.WebhookError: malformed webhook: malformed Lead: lead_id missing
     """
     if isinstance(body, (bytearray, memoryview)):
         body = bytes(body)
