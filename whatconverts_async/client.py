@@ -28,8 +28,8 @@ import aiohttp
 import attrs
 import yarl
 
+from ._gc import no_cyclic_gc
 from ._session import SessionOwner
-from .convert import no_cyclic_gc
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -45,9 +45,11 @@ from .throttle import Clock, LocalQuota, Quota, SystemClock, Throttle
 if TYPE_CHECKING:
     from .resources.accounts import AccountsResource
     from .resources.leads import LeadsResource
-    from .resources.other import RolesResource, TrackingResource, UsersResource
     from .resources.profiles import ProfilesResource
     from .resources.recordings import RecordingsResource
+    from .resources.roles import RolesResource
+    from .resources.tracking import TrackingResource
+    from .resources.users import UsersResource
 
 __all__ = ["DEFAULT_BASE_URL", "KeyType", "WhatConverts"]
 
@@ -338,21 +340,21 @@ class WhatConverts(SessionOwner):
     @property
     def users(self) -> UsersResource:
         """Users (master key): list, iterate, get."""
-        from .resources.other import UsersResource
+        from .resources.users import UsersResource
 
         return self._resource("users", UsersResource)
 
     @property
     def roles(self) -> RolesResource:
         """Roles (master key): list, iterate, get."""
-        from .resources.other import RolesResource
+        from .resources.roles import RolesResource
 
         return self._resource("roles", RolesResource)
 
     @property
     def tracking(self) -> TrackingResource:
         """Tracking numbers and forms."""
-        from .resources.other import TrackingResource
+        from .resources.tracking import TrackingResource
 
         return self._resource("tracking", TrackingResource)
 

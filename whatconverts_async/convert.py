@@ -32,10 +32,8 @@ True
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast, get_args, get_origin
@@ -43,6 +41,7 @@ from typing import Any, TypeVar, cast, get_args, get_origin
 import attrs
 import cattrs
 
+from whatconverts_async._gc import no_cyclic_gc
 from whatconverts_async.models import (
     Account,
     Lead,
@@ -594,25 +593,6 @@ def _keys_for(
         per_page_key = per_page_key or default_per_page
         total_key = total_key or default_total
     return items_key, per_page_key, total_key
-
-
-@contextlib.contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building objects that form no cycles.
-
-    Decoding and structuring a 2,500-lead page allocate about 25,000 containers; without
-    the pause the collector runs dozens of times per page, each time walking every object
-    still alive (the pages in flight included). Reference counting still frees everything,
-    and the pause lasts one page at most.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def structure_page(

@@ -2,9 +2,11 @@
 
 from .accounts import AccountsResource
 from .leads import LeadsResource
-from .other import RolesResource, TrackingResource, UsersResource
 from .profiles import ProfilesResource
 from .recordings import RecordingsResource
+from .roles import RolesResource
+from .tracking import TrackingResource
+from .users import UsersResource
 
 __all__ = [
     "AccountsResource",
