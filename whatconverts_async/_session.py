@@ -1,37 +1,88 @@
-"""The aiohttp session lifecycle shared by the API client and the Endpoint client."""
+"""What the API client and the Endpoint client share: their connection settings and the
+lifecycle of their aiohttp session."""
 
 from __future__ import annotations
 
-import abc
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
+import attrs
 
-__all__ = ["SessionOwner"]
+from ._validators import instance, seconds, whole
+from .retry import RetryPolicy
+
+__all__ = ["ClientSession", "ConnectionConfig", "SessionOwner"]
+
+ClientSession = aiohttp.ClientSession
+"""The session type a user may pass in (named here so that only this module and the
+transport import aiohttp)."""
+
+USER_AGENT = "whatconverts-async"
 
 _S = TypeVar("_S", bound="SessionOwner")
 
 
-class SessionOwner(abc.ABC):
+@attrs.frozen(kw_only=True)
+class ConnectionConfig:
+    """Settings of one connection to WhatConverts, checked when built.
+
+    Every bad value raises :class:`~whatconverts_async.errors.InvalidParameterError`
+    naming it. ``timeout`` is in seconds for one attempt; ``max_retries`` overrides the
+    count of ``retry_policy``; ``session`` is a user's ``aiohttp.ClientSession`` that is
+    then never closed here; ``allow_insecure`` permits plain ``http://`` to a host that
+    is not loopback.
+
+    >>> ConnectionConfig(timeout=5, max_retries=2).retries.max_retries
+    2
+    >>> ConnectionConfig(timeout=0)
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.errors.InvalidParameterError: timeout must be a number of seconds > 0, got 0
+    """
+
+    timeout: float = attrs.field(default=30.0, validator=seconds(positive=True))
+    max_retries: int = attrs.field(default=5, validator=whole(0))
+    retry_policy: RetryPolicy | None = attrs.field(default=None, validator=instance(RetryPolicy))
+    session: aiohttp.ClientSession | None = attrs.field(
+        default=None, validator=instance(aiohttp.ClientSession), repr=False
+    )
+    allow_insecure: bool = False
+
+    @property
+    def retries(self) -> RetryPolicy:
+        """``retry_policy`` (or the default one) with ``max_retries`` retries."""
+        return attrs.evolve(self.retry_policy or RetryPolicy(), max_retries=self.max_retries)
+
+
+class SessionOwner:
     """Owns an ``aiohttp.ClientSession`` (created lazily inside the running loop), or
     borrows one the user passed in and then never closes it."""
 
-    def _init_session(self, session: aiohttp.ClientSession | None) -> None:
+    def _init_session(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        headers: dict[str, str],
+        connection_limit: int | None = None,
+    ) -> None:
         self._session = session
         self._owns_session = session is None
         self._closed = False
-
-    @abc.abstractmethod
-    def _session_options(self) -> dict[str, Any]:
-        """Keyword arguments for the ``aiohttp.ClientSession`` this object creates."""
+        self._session_headers = {"User-Agent": USER_AGENT, **headers}
+        self._connection_limit = connection_limit
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError(f"this {type(self).__name__} is closed")
         if self._session is None:
             # Created here, inside the running loop, never at import or __init__ time.
-            session = aiohttp.ClientSession(**self._session_options())
+            connector = (
+                None
+                if self._connection_limit is None
+                else aiohttp.TCPConnector(limit=self._connection_limit)
+            )
+            session = aiohttp.ClientSession(connector=connector, headers=self._session_headers)
             # aiohttp silently re-sends an idempotent request once when the server closes
             # the connection without answering. That second attempt would bypass the
             # throttle (spending the API's daily quota unaccounted) and could repeat a

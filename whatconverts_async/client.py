@@ -1,9 +1,11 @@
-"""The session wrapper: configuration, session lifecycle, and the one request path.
+"""The API client: configuration, session lifecycle, and the one request path.
 
-Every HTTP call of the library goes through :meth:`WhatConverts._request`, which applies,
-in order: the throttle (daily budget, spacing, in-flight cap), HTTP Basic auth, the
-request, the retry policy, error mapping and JSON decoding. Resources (``wc.leads``,
-``wc.accounts``, ...) only build parameters and read models.
+Every API call of the library goes through :meth:`WhatConverts.request` (or
+:meth:`WhatConverts.stream` for a file), which applies, in order: the throttle (daily
+budget, spacing, in-flight cap), HTTP Basic auth, one attempt through the transport
+(:mod:`whatconverts_async._transport`: send, capped read, error mapping), the retry
+policy around the attempts, and JSON decoding. Resources (``wc.leads``, ``wc.accounts``,
+...) only build parameters and read models, through that narrow surface.
 
 Example::
 
@@ -14,60 +16,37 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import enum
-import json
-import logging
 import os
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
-import aiohttp
 import attrs
 import yarl
 
-from ._gc import no_cyclic_gc
-from ._session import SessionOwner
-from .errors import (
-    APIConnectionError,
-    APITimeoutError,
-    InvalidParameterError,
-    WhatConvertsError,
-    error_for_status,
-    malformed,
-)
+from ._session import ClientSession, ConnectionConfig, SessionOwner
+from ._transport import Sink, Transport, decode_object
+from ._validators import has_methods, one_of, seconds, whole
+from .errors import APIConnectionError, InvalidParameterError
 from .params import encode_form, encode_query, require_secure_transport
+from .resources.accounts import AccountsResource
+from .resources.leads import LeadsResource
+from .resources.profiles import ProfilesResource
+from .resources.recordings import RecordingsResource
+from .resources.roles import RolesResource
+from .resources.tracking import TrackingResource
+from .resources.users import UsersResource
 from .retry import RetryPolicy
 from .throttle import Clock, LocalQuota, Quota, SystemClock, Throttle
 
-if TYPE_CHECKING:
-    from .resources.accounts import AccountsResource
-    from .resources.leads import LeadsResource
-    from .resources.profiles import ProfilesResource
-    from .resources.recordings import RecordingsResource
-    from .resources.roles import RolesResource
-    from .resources.tracking import TrackingResource
-    from .resources.users import UsersResource
-
-__all__ = ["DEFAULT_BASE_URL", "KeyType", "WhatConverts"]
+__all__ = ["DEFAULT_BASE_URL", "ClientConfig", "KeyType", "WhatConverts"]
 
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 DAILY_LIMITS = {"profile": 1_000, "master": 10_000}
-USER_AGENT = "whatconverts-async"
-
-logger = logging.getLogger("whatconverts_async")
 
 T = TypeVar("T")
-Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
-
-try:  # orjson is an optional speed-up; the standard module gives the same results.
-    import orjson
-
-    _loads: Callable[[bytes], Any] = orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
 
 
 class KeyType(str, enum.Enum):
@@ -78,12 +57,77 @@ class KeyType(str, enum.Enum):
     MASTER = "master"
 
 
+def _key_type(value: Any) -> KeyType:
+    try:
+        return KeyType(value)
+    except ValueError:
+        raise InvalidParameterError(
+            "key_type", f"must be 'profile' or 'master', got {value!r}"
+        ) from None
+
+
+def _base_url(value: Any) -> yarl.URL:
+    if isinstance(value, yarl.URL):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidParameterError("base_url", "must be a string")
+    url = yarl.URL(value)
+    if url.scheme not in ("https", "http") or not url.host:
+        raise InvalidParameterError("base_url", f"must be an http(s) URL, got {value!r}")
+    if url.user or url.password:
+        raise InvalidParameterError(
+            "base_url", "must not contain credentials; pass api_token/api_secret"
+        )
+    return url if url.path.endswith("/") else url.with_path(url.path + "/")
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig(ConnectionConfig):
+    """The settings of a :class:`WhatConverts` client, checked when built (each bad value
+    raises :class:`~whatconverts_async.errors.InvalidParameterError` naming it). The
+    fields are the client's keyword arguments of the same names.
+
+    >>> ClientConfig(key_type="master", base_url="http://127.0.0.1:8080/api/v1").base_url
+    URL('http://127.0.0.1:8080/api/v1/')
+    """
+
+    key_type: KeyType = attrs.field(default=KeyType.PROFILE, converter=_key_type)
+    base_url: yarl.URL = attrs.field(default=yarl.URL(DEFAULT_BASE_URL), converter=_base_url)
+    daily_limit: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(whole(0))
+    )
+    on_quota_exhausted: Literal["raise", "wait"] = attrs.field(
+        default="raise", validator=one_of("raise", "wait")
+    )
+    max_concurrency: int = attrs.field(default=20, validator=whole(1))
+    quota: Quota | None = attrs.field(
+        default=None,
+        validator=has_methods("try_acquire", like="a Quota", on_type=True),
+        repr=False,
+    )
+    clock: Clock | None = attrs.field(
+        default=None,
+        validator=has_methods("now", "sleep", like="a clock with now() and async sleep()"),
+        repr=False,
+    )
+    min_interval: float = attrs.field(default=0.001, validator=seconds())
+    max_response_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=whole(1))
+
+    def __attrs_post_init__(self) -> None:
+        require_secure_transport(
+            self.base_url, "base_url", allow_insecure=self.allow_insecure, secret="credentials"
+        )
+
+
 class _Credentials:
     """Holds the Authorization header; prints as a mask so it never leaks by repr."""
 
     __slots__ = ("header",)
 
-    def __init__(self, token: str, secret: str) -> None:
+    def __init__(self, token: Any, secret: Any) -> None:
+        for name, value in (("api_token", token), ("api_secret", secret)):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidParameterError(name, "must be a non-empty string")
         raw = f"{token}:{secret}".encode()
         self.header = "Basic " + base64.b64encode(raw).decode("ascii")
 
@@ -132,7 +176,7 @@ class WhatConverts(SessionOwner):
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
         max_retries: int = 5,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         daily_limit: int | None = None,
         on_quota_exhausted: Literal["raise", "wait"] = "raise",
         max_concurrency: int = 20,
@@ -143,117 +187,70 @@ class WhatConverts(SessionOwner):
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = 256 * 1024 * 1024,
     ) -> None:
-        if not isinstance(api_token, str) or not api_token.strip():
-            raise InvalidParameterError("api_token", "must be a non-empty string")
-        if not isinstance(api_secret, str) or not api_secret.strip():
-            raise InvalidParameterError("api_secret", "must be a non-empty string")
-        try:
-            self.key_type = KeyType(key_type)
-        except ValueError:
-            raise InvalidParameterError(
-                "key_type", f"must be 'profile' or 'master', got {key_type!r}"
-            ) from None
-        self.base_url = self._check_base_url(base_url, allow_insecure)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InvalidParameterError(
-                "timeout", f"must be a number of seconds > 0, got {timeout!r}"
-            )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidParameterError(
-                "max_retries", f"must be an integer >= 0, got {max_retries!r}"
-            )
-        if (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InvalidParameterError(
-                "max_concurrency", f"must be an integer >= 1, got {max_concurrency!r}"
-            )
-        if on_quota_exhausted not in ("raise", "wait"):
-            raise InvalidParameterError(
-                "on_quota_exhausted", f"must be 'raise' or 'wait', got {on_quota_exhausted!r}"
-            )
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise InvalidParameterError("session", "must be an aiohttp.ClientSession")
-        if (
-            isinstance(min_interval, bool)
-            or not isinstance(min_interval, (int, float))
-            or not min_interval >= 0
-        ):
-            raise InvalidParameterError("min_interval", f"must be >= 0, got {min_interval!r}")
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise InvalidParameterError(
-                "max_response_bytes", f"must be an integer >= 1, got {max_response_bytes!r}"
-            )
-        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-            raise InvalidParameterError(
-                "retry_policy", f"must be a RetryPolicy, got {type(retry_policy).__name__}"
-            )
-        if clock is not None and not (
-            callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))
-        ):
-            raise InvalidParameterError(
-                "clock", "must have now() and async sleep(seconds), like FastClock"
-            )
-        # Checked on the type: isinstance() against the protocol would read properties
-        # such as ``limit``, which a shared quota may not know before it meets a client.
-        if quota is not None and not callable(getattr(type(quota), "try_acquire", None)):
-            raise InvalidParameterError(
-                "quota", f"must implement the Quota protocol, got {type(quota).__name__}"
-            )
-        self._clock: Clock = clock or SystemClock()
-        if quota is None:
-            limit = DAILY_LIMITS[self.key_type.value] if daily_limit is None else daily_limit
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise InvalidParameterError(
-                    "daily_limit", f"must be an integer >= 0, got {limit!r}"
-                )
-            quota = LocalQuota(limit, clock=self._clock)
-        else:
-            bind = getattr(quota, "set_default_limit", None)
-            if bind is not None:
-                # A shared quota created without a limit takes this client's.
-                bind(DAILY_LIMITS[self.key_type.value] if daily_limit is None else daily_limit)
-            elif daily_limit is not None:
-                raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
         self._credentials = _Credentials(api_token, api_secret)
-        self.timeout = float(timeout)
-        self.retry_policy = attrs.evolve(retry_policy or RetryPolicy(), max_retries=max_retries)
-        self._throttle = Throttle(
-            quota,
+        self.config = config = ClientConfig(
+            key_type=key_type,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            session=session,
+            daily_limit=daily_limit,
+            on_quota_exhausted=on_quota_exhausted,
             max_concurrency=max_concurrency,
-            min_interval=float(min_interval),
-            on_exhausted=on_quota_exhausted,
+            quota=quota,
+            clock=clock,
+            allow_insecure=allow_insecure,
+            min_interval=min_interval,
+            retry_policy=retry_policy,
+            max_response_bytes=max_response_bytes,
+        )
+        self.key_type = config.key_type
+        self.base_url = config.base_url
+        self.timeout = float(config.timeout)
+        self.retry_policy = config.retries
+        self.max_response_bytes = config.max_response_bytes
+        self._clock: Clock = config.clock or SystemClock()
+        self._throttle = Throttle(
+            self._budget(config),
+            max_concurrency=config.max_concurrency,
+            min_interval=float(config.min_interval),
+            on_exhausted=config.on_quota_exhausted,
             clock=self._clock,
         )
-        self.max_response_bytes = max_response_bytes
-        self._init_session(session)
-        self._resources: dict[str, Any] = {}
-
-    # -- construction -------------------------------------------------------------
-
-    @staticmethod
-    def _check_base_url(base_url: str, allow_insecure: bool) -> yarl.URL:
-        if not isinstance(base_url, str):
-            raise InvalidParameterError("base_url", "must be a string")
-        url = yarl.URL(base_url)
-        if url.scheme not in ("https", "http") or not url.host:
-            raise InvalidParameterError("base_url", f"must be an http(s) URL, got {base_url!r}")
-        if url.user or url.password:
-            raise InvalidParameterError(
-                "base_url", "must not contain credentials; pass api_token/api_secret"
-            )
-        require_secure_transport(
-            url, "base_url", allow_insecure=allow_insecure, secret="credentials"
+        self._transport = Transport(timeout=self.timeout, max_body=self.max_response_bytes)
+        self._init_session(
+            config.session,
+            headers={"Accept": "application/json"},
+            connection_limit=config.max_concurrency,
         )
-        if not url.path.endswith("/"):
-            url = url.with_path(url.path + "/")
-        return url
+        self.leads = LeadsResource(self)
+        """Leads: list, iterate, get, create, update."""
+        self.accounts = AccountsResource(self)
+        """Accounts (master key): list, iterate, get, create, update, delete."""
+        self.profiles = ProfilesResource(self)
+        """Profiles of an account (master key): list, iterate, get, create, update, delete."""
+        self.recordings = RecordingsResource(self)
+        """Call recordings: get bytes, or download to a file."""
+        self.users = UsersResource(self)
+        """Users (master key): list, iterate, get."""
+        self.roles = RolesResource(self)
+        """Roles (master key): list, iterate, get."""
+        self.tracking = TrackingResource(self)
+        """Tracking numbers and forms."""
+
+    def _budget(self, config: ClientConfig) -> Quota:
+        default = DAILY_LIMITS[config.key_type.value]
+        if config.quota is None:
+            return LocalQuota(
+                default if config.daily_limit is None else config.daily_limit, clock=self._clock
+            )
+        bind = getattr(config.quota, "set_default_limit", None)
+        if bind is not None:
+            # A shared quota created without a limit takes this client's.
+            bind(default if config.daily_limit is None else config.daily_limit)
+        elif config.daily_limit is not None:
+            raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
+        return config.quota
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> WhatConverts:
@@ -281,14 +278,6 @@ class WhatConverts(SessionOwner):
     def __repr__(self) -> str:
         return f"WhatConverts(key_type={self.key_type.value!r}, base_url={str(self.base_url)!r})"
 
-    # -- lifecycle ----------------------------------------------------------------
-
-    def _session_options(self) -> dict[str, Any]:
-        return {
-            "connector": aiohttp.TCPConnector(limit=self._throttle.max_concurrency),
-            "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
-        }
-
     # -- introspection ------------------------------------------------------------
 
     @property
@@ -301,66 +290,18 @@ class WhatConverts(SessionOwner):
         """The throttle (``in_flight``, ``peak_in_flight``, ``max_concurrency``)."""
         return self._throttle
 
-    # -- resources ------------------------------------------------------------------
-
-    def _resource(self, name: str, factory: Callable[[WhatConverts], T]) -> T:
-        if name not in self._resources:
-            self._resources[name] = factory(self)
-        resource: T = self._resources[name]
-        return resource
-
     @property
-    def leads(self) -> LeadsResource:
-        """Leads: list, iterate, get, create, update."""
-        from .resources.leads import LeadsResource
+    def clock(self) -> Clock:
+        """The clock of the budget (and of "now" in scans): ``SystemClock`` unless given."""
+        return self._clock
 
-        return self._resource("leads", LeadsResource)
-
-    @property
-    def accounts(self) -> AccountsResource:
-        """Accounts (master key): list, iterate, get, create, update, delete."""
-        from .resources.accounts import AccountsResource
-
-        return self._resource("accounts", AccountsResource)
-
-    @property
-    def profiles(self) -> ProfilesResource:
-        """Profiles of an account (master key): list, iterate, get, create, update, delete."""
-        from .resources.profiles import ProfilesResource
-
-        return self._resource("profiles", ProfilesResource)
-
-    @property
-    def recordings(self) -> RecordingsResource:
-        """Call recordings: get bytes, or download to a file."""
-        from .resources.recordings import RecordingsResource
-
-        return self._resource("recordings", RecordingsResource)
-
-    @property
-    def users(self) -> UsersResource:
-        """Users (master key): list, iterate, get."""
-        from .resources.users import UsersResource
-
-        return self._resource("users", UsersResource)
-
-    @property
-    def roles(self) -> RolesResource:
-        """Roles (master key): list, iterate, get."""
-        from .resources.roles import RolesResource
-
-        return self._resource("roles", RolesResource)
-
-    @property
-    def tracking(self) -> TrackingResource:
-        """Tracking numbers and forms."""
-        from .resources.tracking import TrackingResource
-
-        return self._resource("tracking", TrackingResource)
+    def now(self) -> datetime:
+        """The current time by :attr:`clock`, an aware UTC datetime."""
+        return self._clock.now()
 
     # -- the one request path -------------------------------------------------------
 
-    async def _request(
+    async def request(
         self,
         method: str,
         path: str,
@@ -368,31 +309,103 @@ class WhatConverts(SessionOwner):
         params: Mapping[str, Any] | None = None,
         form: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
-        reader: Reader[T] | None = None,
-    ) -> Any:
-        """Send one logical request (with retries) and return its decoded JSON.
+    ) -> dict[str, Any]:
+        """Send one logical API request (throttled, authenticated, retried) and return the
+        JSON object it answered.
 
-        ``path`` is relative to ``base_url``. ``form`` fields are sent as
-        ``multipart/form-data``. ``idempotent`` defaults to False for POST (a create is
-        retried only when it never reached the server). ``reader`` consumes a successful
-        response itself (e.g. to stream audio to disk) and its result is returned.
+        ``path`` is relative to ``base_url`` (``"leads"``, ``"accounts/7/profiles"``);
+        ``params`` become the query and ``form`` fields a ``multipart/form-data`` body
+        (values are encoded as the API expects: ``None`` dropped, booleans as
+        ``true``/``false``, datetimes as ISO 8601 UTC, a mapping as ``name[key]``).
+        ``idempotent`` defaults to False for POST: a create is retried only when it never
+        reached the server. Raises the errors of :mod:`whatconverts_async.errors`.
+
+        Example::
+
+            payload = await wc.request("GET", "leads", params={"leads_per_page": 1})
         """
         method = method.upper()
-        if idempotent is None:
-            idempotent = method != "POST"
+        pairs = encode_form(form) if form is not None else None
+
+        async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
+            session = self._get_session()
+            async with self._throttle.slot():
+                answer = await self._transport.send(
+                    session,
+                    method,
+                    url,
+                    attempt=number,
+                    params=query,
+                    form=pairs,
+                    headers={"Authorization": self._credentials.header},
+                )
+            return decode_object(answer)
+
+        payload: dict[str, Any] = await self._retried(method, path, params, idempotent, attempt)
+        return payload
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        sink: Sink[T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        capped: bool = True,
+    ) -> T:
+        """Send one logical request whose answer is a file, and hand its body to ``sink``
+        as chunks of bytes; returns what ``sink`` returns.
+
+        The sink may run more than once (once per attempt); each run must start afresh.
+        With ``capped`` the body may not exceed ``max_response_bytes``
+        (:class:`~whatconverts_async.errors.MalformedResponseError`). A JSON answer is the
+        error it names. Example::
+
+            async def collect(chunks):
+                return b"".join([c async for c in chunks])
+
+            audio = await wc.stream("GET", "recording", collect, params={"lead_id": 1})
+        """
+        method = method.upper()
+        limit = self.max_response_bytes if capped else None
+
+        async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
+            session = self._get_session()
+            async with self._throttle.slot():
+                return await self._transport.stream(
+                    session,
+                    method,
+                    url,
+                    sink,
+                    attempt=number,
+                    limit=limit,
+                    params=query,
+                    headers={"Authorization": self._credentials.header},
+                )
+
+        result: T = await self._retried(method, path, params, None, attempt)
+        return result
+
+    async def _retried(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        idempotent: bool | None,
+        attempt: Callable[[yarl.URL, list[tuple[str, str]], int], Awaitable[Any]],
+    ) -> Any:
         url = self.base_url.join(yarl.URL(path.lstrip("/")))
         query = encode_query(params or {})
-        pairs = encode_form(form) if form is not None else None
         attempts = 0
 
         def describe() -> str:
             return f"{method} {url.path}"
 
-        async def attempt() -> Any:
+        async def once() -> Any:
             nonlocal attempts
             attempts += 1
             try:
-                return await self._send_once(method, url, query, pairs, attempts, reader)
+                return await attempt(url, query, attempts)
             except APIConnectionError:
                 if self._closed:
                     # close() cut this request off: say so at once instead of retrying.
@@ -401,170 +414,7 @@ class WhatConverts(SessionOwner):
                     ) from None
                 raise
 
+        if idempotent is None:
+            idempotent = method != "POST"
         retrying = self.retry_policy.retrying(idempotent=idempotent, describe=describe)
-        return await retrying(attempt)
-
-    async def _send_once(
-        self,
-        method: str,
-        url: yarl.URL,
-        query: Sequence[tuple[str, str]],
-        pairs: Sequence[tuple[str, str]] | None,
-        attempt: int,
-        reader: Reader[Any] | None,
-    ) -> Any:
-        session = self._get_session()
-        shown = str(url)
-        data: aiohttp.FormData | None = None
-        if pairs is not None:
-            # A FormData is consumed by sending, so each attempt builds its own.
-            data = aiohttp.FormData(default_to_multipart=True)
-            for name, value in pairs:
-                data.add_field(name, value)
-        headers = {"Authorization": self._credentials.header}
-        async with self._throttle.slot():
-            started = time.perf_counter()
-            status = 0
-            failure: WhatConvertsError | None = None
-            location: str | None = None
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    params=list(query) or None,
-                    data=data,
-                    headers=headers,
-                    timeout=(
-                        # A streamed file may take longer than `timeout` in all; what must
-                        # not exceed it is connecting, or silence between two chunks.
-                        aiohttp.ClientTimeout(
-                            total=None, sock_connect=self.timeout, sock_read=self.timeout
-                        )
-                        if reader is not None
-                        else aiohttp.ClientTimeout(total=self.timeout)
-                    ),
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    if reader is not None and 200 <= status < 300 and not _is_json(response):
-                        result = await reader(response)
-                        self._log(method, url, status, started, attempt)
-                        return result
-                    body = await self._read_body(response, method, shown)
-                    retry_after = response.headers.get("Retry-After")
-                    location = response.headers.get("Location")
-                    content_type = response.content_type
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                failure = self._connection_failure(exc, method, shown)
-            finally:
-                if status == 0:
-                    self._log(method, url, None, started, attempt)
-            if failure is not None:
-                if status:
-                    self._log(method, url, status, started, attempt)
-                # Raised outside the ``except`` block on purpose: aiohttp's exceptions
-                # carry the request (``request_info.headers``, with the Authorization
-                # header) in their attributes and repr, so they must not be reachable as
-                # ``__cause__`` or ``__context__`` of what we raise. The message keeps
-                # their type name (and, for an unreadable answer, the parser's reason).
-                raise failure
-        self._log(method, url, status, started, attempt)
-        if 300 <= status < 400:
-            # Redirects are not followed: each hop would be a request the budget never
-            # saw, and an API answering with one is misconfigured (or not the API).
-            why = f"redirected (status {status}) to {location or 'nowhere'}; check base_url"
-            raise malformed(status, body, method=method, url=shown, why=why)
-        payload = self._decode(status, body, content_type, retry_after, method, shown)
-        if reader is not None:
-            raise malformed(status, body, method=method, url=shown, why="expected a file, got JSON")
-        return payload
-
-    def _connection_failure(self, exc: BaseException, method: str, url: str) -> WhatConvertsError:
-        """Our exception for an aiohttp/timeout failure, without keeping a reference to it."""
-        name = type(exc).__name__
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return APITimeoutError(
-                f"timed out connecting after {self.timeout:g} s ({name})",
-                method=method,
-                url=url,
-                request_sent=False,
-            )
-        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-            return APITimeoutError(
-                f"no complete answer within {self.timeout:g} s ({name})", method=method, url=url
-            )
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return APIConnectionError(
-                f"could not connect: {name}", method=method, url=url, request_sent=False
-            )
-        if isinstance(exc, aiohttp.ClientResponseError):
-            # The answer arrived but is not HTTP we can parse (a broken proxy, a
-            # non-HTTP service): unreadable, like a body that is not JSON. Only the
-            # parser's first line is quoted; the request (and its headers) are not.
-            reason = str(getattr(exc, "message", "") or "").strip().splitlines()
-            why = f"unreadable HTTP answer ({name}: {reason[0][:120] if reason else 'no reason'})"
-            return malformed(0, b"", method=method, url=url, why=why)
-        return APIConnectionError(f"connection failed: {name}", method=method, url=url)
-
-    async def _read_body(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
-        cap = self.max_response_bytes
-        if response.content_length is not None and response.content_length > cap:
-            raise malformed(
-                response.status, b"", method=method, url=url, why=f"body larger than {cap} bytes"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > cap:
-                raise malformed(
-                    response.status,
-                    b"",
-                    method=method,
-                    url=url,
-                    why=f"body larger than {cap} bytes",
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    @staticmethod
-    def _decode(
-        status: int,
-        body: bytes,
-        content_type: str,
-        retry_after: str | None,
-        method: str,
-        url: str,
-    ) -> Any:
-        if status >= 400:
-            raise error_for_status(status, body, method=method, url=url, retry_after=retry_after)
-        if not body.strip():
-            raise malformed(status, body, method=method, url=url, why="empty body")
-        try:
-            with no_cyclic_gc():
-                payload = _loads(body)
-        except ValueError:
-            why = f"not JSON (content type {content_type or 'missing'})"
-            raise malformed(status, body, method=method, url=url, why=why) from None
-        if not isinstance(payload, dict):
-            raise malformed(status, body, method=method, url=url, why="JSON is not an object")
-        if "error_message" in payload:
-            raise error_for_status(status, body, method=method, url=url, payload=payload)
-        return payload
-
-    def _log(
-        self, method: str, url: yarl.URL, status: int | None, started: float, attempt: int
-    ) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %s in %.1f ms (attempt %d)",
-                method,
-                url.path,
-                status if status is not None else "no answer",
-                (time.perf_counter() - started) * 1000,
-                attempt,
-            )
-
-
-def _is_json(response: aiohttp.ClientResponse) -> bool:
-    return response.content_type in ("application/json", "text/json")
+        return await retrying(once)

@@ -43,30 +43,21 @@ The Endpoint URL is never logged or shown in full: ``repr()``, errors and log li
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import datetime as _dt
 import io
 import json
-import logging
-import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-import aiohttp
 import attrs
 import yarl
 
-from ._session import SessionOwner
-from .client import USER_AGENT
-from .errors import (
-    APIConnectionError,
-    APITimeoutError,
-    InvalidParameterError,
-    error_for_status,
-)
+from ._session import ClientSession, ConnectionConfig, SessionOwner
+from ._transport import Answer, Transport, decode_lenient
+from ._validators import one_of
+from .errors import InvalidParameterError
 from .models import LeadType, Quotable
 from .params import require_secure_transport
 from .retry import RetryPolicy
@@ -75,14 +66,13 @@ __all__ = [
     "ADDITIONAL_FIELD_PREFIX",
     "COLUMNS",
     "EndpointClient",
+    "EndpointConfig",
     "EndpointResult",
     "OfflineLead",
     "encode_csv",
     "encode_json",
     "mask_endpoint_url",
 ]
-
-logger = logging.getLogger("whatconverts_async")
 
 ADDITIONAL_FIELD_PREFIX = "[additional_field]"
 """Header prefix of a custom field column: ``[additional_field]Plan``."""
@@ -481,6 +471,38 @@ class EndpointResult:
     response: Any = None
 
 
+def _endpoint_url(value: Any) -> yarl.URL:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError("endpoint_url", "must be a non-empty string")
+    try:
+        url = yarl.URL(value.strip())
+    except (ValueError, TypeError):
+        raise InvalidParameterError("endpoint_url", "is not a valid URL") from None
+    if url.scheme not in ("https", "http") or not url.host:
+        shown = mask_endpoint_url(url)
+        raise InvalidParameterError("endpoint_url", f"must be an http(s) URL, got {shown}")
+    return url
+
+
+@attrs.frozen(kw_only=True)
+class EndpointConfig(ConnectionConfig):
+    """The settings of an :class:`EndpointClient`, checked when built (each bad value
+    raises :class:`~whatconverts_async.errors.InvalidParameterError` naming it). The URL
+    is a secret: it is left out of the repr.
+    """
+
+    endpoint_url: yarl.URL = attrs.field(converter=_endpoint_url, repr=False)
+    format: Format = attrs.field(default="csv", validator=one_of(*_CONTENT_TYPES))
+
+    def __attrs_post_init__(self) -> None:
+        require_secure_transport(
+            self.endpoint_url,
+            "endpoint_url",
+            allow_insecure=self.allow_insecure,
+            secret="the URL, which is the credential,",
+        )
+
+
 class EndpointClient(SessionOwner):
     """Sends :class:`OfflineLead` batches to one WhatConverts Endpoint URL.
 
@@ -510,56 +532,35 @@ class EndpointClient(SessionOwner):
         format: Format = "csv",
         timeout: float = 30.0,
         max_retries: int = 5,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         retry_policy: RetryPolicy | None = None,
         allow_insecure: bool = False,
     ) -> None:
-        self._url = self._check_url(endpoint_url, allow_insecure)
-        self.shown_url = mask_endpoint_url(self._url)
-        if format not in _CONTENT_TYPES:
-            raise InvalidParameterError("format", f"must be 'csv' or 'json', got {format!r}")
-        self.format: Format = format
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidParameterError(
-                "timeout", f"must be a number of seconds > 0, got {timeout!r}"
-            )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidParameterError(
-                "max_retries", f"must be an integer >= 0, got {max_retries!r}"
-            )
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise InvalidParameterError("session", "must be an aiohttp.ClientSession")
-        self.timeout = float(timeout)
-        policy = retry_policy or RetryPolicy()
-        self.retry_policy = attrs.evolve(policy, max_retries=max_retries)
-        self._init_session(session)
-
-    @staticmethod
-    def _check_url(endpoint_url: Any, allow_insecure: bool) -> yarl.URL:
-        if not isinstance(endpoint_url, str) or not endpoint_url.strip():
-            raise InvalidParameterError("endpoint_url", "must be a non-empty string")
-        try:
-            url = yarl.URL(endpoint_url.strip())
-        except (ValueError, TypeError):
-            raise InvalidParameterError("endpoint_url", "is not a valid URL") from None
-        shown = mask_endpoint_url(url)
-        if url.scheme not in ("https", "http") or not url.host:
-            raise InvalidParameterError("endpoint_url", f"must be an http(s) URL, got {shown}")
-        require_secure_transport(
-            url,
-            "endpoint_url",
+        config = EndpointConfig(
+            endpoint_url=endpoint_url,
+            format=format,
+            timeout=timeout,
+            max_retries=max_retries,
+            session=session,
+            retry_policy=retry_policy,
             allow_insecure=allow_insecure,
-            secret="the URL, which is the credential,",
         )
-        return url
+        self._url = config.endpoint_url
+        self.shown_url = mask_endpoint_url(self._url)
+        self.format: Format = config.format
+        self.timeout = float(config.timeout)
+        self.retry_policy = config.retries
+        self._transport = Transport(
+            timeout=self.timeout,
+            max_body=_MAX_RESPONSE,
+            truncate=True,
+            mask=mask_endpoint_url,
+            setting="endpoint_url",
+        )
+        self._init_session(config.session, headers={})
 
     def __repr__(self) -> str:
         return f"EndpointClient(url={self.shown_url!r}, format={self.format!r})"
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def _session_options(self) -> dict[str, Any]:
-        return {"headers": {"User-Agent": USER_AGENT}}
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -578,12 +579,15 @@ class EndpointClient(SessionOwner):
         """
         batch = _checked_batch(leads)
         body, content_type = self.encode(batch)
+        headers = {"Content-Type": content_type, "Accept": "application/json, */*;q=0.5"}
         attempts = 0
 
-        async def attempt() -> tuple[int, Any]:
+        async def attempt() -> Answer:
             nonlocal attempts
             attempts += 1
-            return await self._post_once(body, content_type, attempts, len(batch))
+            return await self._transport.send(
+                self._get_session(), "POST", self._url, attempt=attempts, body=body, headers=headers
+            )
 
         # 503 ("Service Unavailable") is a refusal before any handling, like a 429, so
         # it is the one 5xx after which rows can be sent again without duplicates.
@@ -592,80 +596,10 @@ class EndpointClient(SessionOwner):
             describe=lambda: f"POST {self.shown_url}",
             refused_statuses=frozenset({503}),
         )
-        outcome: tuple[int, Any] = await retrying(attempt)
-        status, response = outcome
-        return EndpointResult(status=status, rows=len(batch), attempts=attempts, response=response)
-
-    async def _post_once(
-        self, body: bytes, content_type: str, attempt: int, rows: int
-    ) -> tuple[int, Any]:
-        session = self._get_session()
-        shown = self.shown_url
-        started = time.perf_counter()
-        status: int | None = None
-        try:
-            async with session.post(
-                self._url,
-                data=body,
-                headers={"Content-Type": content_type, "Accept": "application/json, */*;q=0.5"},
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                payload = await self._read(response)
-                retry_after = response.headers.get("Retry-After")
-                is_json = response.content_type in ("application/json", "text/json")
-        # Raised "from None": aiohttp's own messages may quote the full URL.
-        except aiohttp.ConnectionTimeoutError:
-            raise APITimeoutError(
-                f"timed out connecting after {self.timeout:g} s",
-                method="POST",
-                url=shown,
-                request_sent=False,
-            ) from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-            raise APITimeoutError(
-                f"no complete answer within {self.timeout:g} s", method="POST", url=shown
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"could not connect: {type(exc).__name__}",
-                method="POST",
-                url=shown,
-                request_sent=False,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"connection failed: {type(exc).__name__}", method="POST", url=shown
-            ) from None
-        finally:
-            logger.debug(
-                "POST %s (%d rows, %s) -> %s in %.1f ms (attempt %d)",
-                shown,
-                rows,
-                self.format,
-                status if status is not None else "no answer",
-                (time.perf_counter() - started) * 1000,
-                attempt,
-            )
-        if not 200 <= status < 300:
-            raise error_for_status(
-                status, payload, method="POST", url=shown, retry_after=retry_after
-            )
-        decoded: Any = payload.decode("utf-8", "replace")
-        if is_json or decoded[:1] in ("{", "["):
-            with contextlib.suppress(ValueError):
-                decoded = json.loads(payload)
-        if isinstance(decoded, dict) and "error_message" in decoded:
-            raise error_for_status(status, payload, method="POST", url=shown, payload=decoded)
-        return status, decoded
-
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > _MAX_RESPONSE:
-                break  # the answer is informative only; keep its start
-            chunks.append(chunk)
-        return b"".join(chunks)
+        answer: Answer = await retrying(attempt)
+        return EndpointResult(
+            status=answer.status,
+            rows=len(batch),
+            attempts=attempts,
+            response=decode_lenient(answer),
+        )

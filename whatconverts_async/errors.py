@@ -1,4 +1,8 @@
-"""Exceptions raised by the client, and the pure mapping from a response to one of them.
+"""Every exception this library raises on purpose, in one tree.
+
+Which answer or failure becomes which error is decided in one place, the transport's
+tables (:data:`whatconverts_async._transport.STATUSES` and ``FAILURES``); what is retried
+is decided in :mod:`whatconverts_async.retry`.
 
 The tree::
 
@@ -21,7 +25,8 @@ The tree::
         ├── NotFoundError            404, or 400 "Invalid ... ID."
         ├── RateLimitError           429
         ├── ServerError              5xx
-        └── MalformedResponseError   a 2xx answer we cannot read (HTML, bad JSON, ...)
+        └── MalformedResponseError   an answer we cannot read (HTML, bad JSON, a redirect,
+                                     broken HTTP, a body over the size cap, ...)
 
 Every error carries what is needed to act on it (status, the API's ``error_message``,
 method and URL) and never the API secret or the ``Authorization`` header: the client
@@ -39,10 +44,7 @@ Example::
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -66,14 +68,7 @@ __all__ = [
     "UsageError",
     "WebhookError",
     "WhatConvertsError",
-    "error_for_status",
-    "parse_retry_after",
 ]
-
-# How much of an unreadable body is quoted in an error: enough to recognise a proxy's
-# HTML page, not enough to flood a log.
-_SNIPPET = 200
-_INVALID_ID = re.compile(r"\binvalid\b.*\bid\b", re.IGNORECASE)
 
 
 class WhatConvertsError(Exception):
@@ -239,124 +234,3 @@ class ServerError(APIError):
 
 class MalformedResponseError(APIError):
     """The API answered, but not with something this client can read."""
-
-
-_BY_STATUS: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds, fractional, or HTTP date).
-
-    Returns None when absent or unreadable; never negative.
-
-    >>> parse_retry_after("1.5")
-    1.5
-    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-    ...                   now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc))
-    30.0
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return None
-    return max(0.0, seconds)
-
-
-def _snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text + ("…" if len(body) > _SNIPPET else "")
-
-
-def _error_message_of(payload: Any) -> str | None:
-    if isinstance(payload, dict):
-        message = payload.get("error_message")
-        if message is not None:
-            return str(message)
-    return None
-
-
-def error_for_status(
-    status: int,
-    body: bytes,
-    *,
-    method: str,
-    url: str,
-    retry_after: str | None = None,
-    payload: Any = None,
-) -> APIError:
-    """Build the exception for an error answer (pure; no I/O).
-
-    ``payload`` is the decoded JSON body when the caller already has it; otherwise the
-    body is decoded here if it is JSON. A 2xx status is accepted too, for the API's
-    habit of answering 200 with ``{"error_message": ...}``.
-
-    >>> e = error_for_status(400, b'{"error_message": "Invalid lead ID."}',
-    ...                      method="GET", url="https://x/api/v1/leads/1")
-    >>> type(e).__name__, e.status, e.error_message
-    ('NotFoundError', 400, 'Invalid lead ID.')
-    """
-    if payload is None and body:
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-    message = _error_message_of(payload)
-    excerpt = None if message is not None or not body else _snippet(body)
-
-    cls: type[APIError]
-    if message is not None and _INVALID_ID.search(message) and status in (200, 400, 404):
-        cls = NotFoundError
-    elif status in _BY_STATUS:
-        cls = _BY_STATUS[status]
-    elif status >= 500:
-        cls = ServerError
-    elif status < 400:
-        cls = BadRequestError
-    else:
-        cls = APIError
-
-    detail = message if message is not None else (excerpt or "no body")
-    text = f"{status} from {method} {url}: {detail}"
-    kwargs: dict[str, Any] = dict(
-        status=status, method=method, url=url, error_message=message, body=excerpt
-    )
-    if cls is RateLimitError:
-        seconds = parse_retry_after(retry_after)
-        if seconds is not None:
-            text += f" (retry after {seconds:g} s)"
-        return RateLimitError(text, retry_after=seconds, **kwargs)
-    return cls(text, **kwargs)
-
-
-def malformed(
-    status: int, body: bytes, *, method: str, url: str, why: str
-) -> MalformedResponseError:
-    """A :class:`MalformedResponseError` quoting a short excerpt of the body."""
-    excerpt = _snippet(body) if body else "empty body"
-    return MalformedResponseError(
-        f"unreadable response to {method} {url} (status {status}): {why}; body: {excerpt}",
-        status=status,
-        method=method,
-        url=url,
-        body=excerpt,
-    )

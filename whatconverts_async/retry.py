@@ -30,7 +30,8 @@ from tenacity import (
     stop_after_delay,
 )
 
-from .errors import APIConnectionError, InvalidParameterError, RateLimitError, ServerError
+from ._validators import seconds, whole
+from .errors import APIConnectionError, RateLimitError, ServerError
 
 __all__ = ["RetryPolicy", "is_retryable"]
 
@@ -47,23 +48,11 @@ class RetryPolicy:
     3
     """
 
-    max_retries: int = 5
-    base_wait: float = 0.5
-    max_wait: float = 30.0
-    max_total: float = 300.0
-    max_retry_after: float = 120.0
-
-    def __attrs_post_init__(self) -> None:
-        retries = self.max_retries
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise InvalidParameterError("max_retries", f"must be an integer >= 0, got {retries!r}")
-        for name in ("base_wait", "max_wait", "max_total", "max_retry_after"):
-            value = getattr(self, name)
-            # ``not value >= 0`` also refuses NaN, which would make every wait NaN.
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise InvalidParameterError(
-                    name, f"must be a number of seconds >= 0, got {value!r}"
-                )
+    max_retries: int = attrs.field(default=5, validator=whole(0))
+    base_wait: float = attrs.field(default=0.5, validator=seconds())
+    max_wait: float = attrs.field(default=30.0, validator=seconds())
+    max_total: float = attrs.field(default=300.0, validator=seconds())
+    max_retry_after: float = attrs.field(default=120.0, validator=seconds())
 
     def backoff(self, attempt: int) -> float:
         """The full-jitter wait before retry number ``attempt`` (1-based)."""

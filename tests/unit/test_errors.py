@@ -16,7 +16,8 @@ from whatconverts_async import (
     ServerError,
     WhatConvertsError,
 )
-from whatconverts_async.errors import APIConnectionError, error_for_status, parse_retry_after
+from whatconverts_async._transport import error_for_status, parse_retry_after
+from whatconverts_async.errors import APIConnectionError
 from whatconverts_async.retry import RetryPolicy, is_retryable
 
 URL = "https://app.whatconverts.com/api/v1/leads"

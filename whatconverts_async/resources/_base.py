@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import yarl
 
@@ -14,18 +14,53 @@ from ..models import Page
 from ..pagination import PageStream, WindowJob, iterate_items, stream_pages
 from ..params import check_choice, check_id, check_int_range, to_utc_datetime
 
-if TYPE_CHECKING:
-    from ..client import WhatConverts
-
 T = TypeVar("T")
 
 ORDERS = ("asc", "desc")
 
 
-class Resource:
-    """Base of every resource: holds the client and reads its answers into models."""
+class Requester(Protocol):
+    """What a resource needs from the client (:class:`~whatconverts_async.WhatConverts`
+    is one): the public request verbs, the key type, the API root and the time."""
 
-    def __init__(self, client: WhatConverts) -> None:
+    @property
+    def key_type(self) -> str:
+        """``"profile"`` or ``"master"``."""
+
+    @property
+    def base_url(self) -> yarl.URL:
+        """The API root that request paths are relative to."""
+
+    def now(self) -> datetime:
+        """The current time (aware UTC) by the client's clock."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """One API request (throttled, retried); its JSON object."""
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        sink: Callable[[AsyncIterator[bytes]], Awaitable[T]],
+        *,
+        params: Mapping[str, Any] | None = None,
+        capped: bool = True,
+    ) -> T:
+        """One API request answered by a file, whose chunks go to ``sink``."""
+
+
+class Resource:
+    """Base of every resource: holds the requester and reads its answers into models."""
+
+    def __init__(self, client: Requester) -> None:
         self._client = client
 
     def __repr__(self) -> str:
@@ -33,7 +68,7 @@ class Resource:
 
     def _agency_id(self, name: str, value: Any) -> int:
         """An ``account_id``/``profile_id`` filter, which only a master key may use."""
-        if self._client.key_type.value != "master":
+        if self._client.key_type != "master":
             raise InvalidParameterError(
                 name, "filters by account or profile only with a master (agency) key"
             )
@@ -49,7 +84,7 @@ class Resource:
         per_page_key: str | None = None,
         total_key: str | None = None,
     ) -> Page[T]:
-        payload = await self._client._request("GET", path, params=params)
+        payload = await self._client.request("GET", path, params=params)
         return self._read(
             payload,
             path,
@@ -71,7 +106,7 @@ class Resource:
         what: str,
         params: Mapping[str, Any] | None = None,
     ) -> T:
-        payload = await self._client._request("GET", path, params=params)
+        payload = await self._client.request("GET", path, params=params)
         items = payload.get(plural)
         if not isinstance(items, list):
             raise self._malformed(path, f"no '{plural}' list in the answer")

@@ -93,7 +93,7 @@ class AccountsResource(ListResource):
         form: dict[str, Any] = {"account_name": check_name(account_name, "account_name")}
         if create_profile is not None:
             form["create_profile"] = check_bool(create_profile, "create_profile")
-        payload = await self._client._request("POST", "accounts", form=form, idempotent=False)
+        payload = await self._client.request("POST", "accounts", form=form, idempotent=False)
         return self._read(payload, "accounts", lambda: Account.from_dict(payload))
 
     async def update(self, account_id: int, *, account_name: str) -> Account:
@@ -106,7 +106,7 @@ class AccountsResource(ListResource):
         check_id(account_id, "account_id")
         form = {"account_name": check_name(account_name, "account_name")}
         path = f"accounts/{account_id}"
-        payload = await self._client._request("POST", path, form=form, idempotent=True)
+        payload = await self._client.request("POST", path, form=form, idempotent=True)
         return self._read(payload, path, lambda: Account.from_dict(payload))
 
     async def delete(self, account_id: int) -> int:
@@ -120,5 +120,5 @@ class AccountsResource(ListResource):
         path = f"accounts/{account_id}"
         # Not retried once it may have arrived: a repeated delete of a deleted account would
         # answer "Invalid ... ID." and report a success as NotFoundError.
-        payload = await self._client._request("DELETE", path, idempotent=False)
+        payload = await self._client.request("DELETE", path, idempotent=False)
         return self._read(payload, path, lambda: int(payload.get("account_id", account_id)))

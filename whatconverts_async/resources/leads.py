@@ -32,7 +32,7 @@ import builtins
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..errors import InvalidParameterError, UpdateNotAppliedError
 from ..models import Lead, LeadType, Page, Quotable
@@ -48,9 +48,6 @@ from ..params import (
 )
 from ..windows import split_windows
 from ._base import Resource, check_max_items, check_order, check_prefetch, date_range, paging
-
-if TYPE_CHECKING:
-    from ..client import WhatConverts
 
 __all__ = ["LEAD_TYPES", "LeadsResource"]
 
@@ -138,9 +135,6 @@ def _check_additional_fields(value: Any) -> dict[str, str]:
 class LeadsResource(Resource):
     """Leads (``wc.leads``). Every method works with profile and master keys."""
 
-    def __init__(self, client: WhatConverts) -> None:
-        super().__init__(client)
-
     # -- argument checking --------------------------------------------------------
 
     def _filters(self, filters: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,7 +178,7 @@ class LeadsResource(Resource):
                 print(lead.lead_id, lead.date_created)
             print(page.total_items, page.total_pages)
         """
-        start, end = date_range(start_date, end_date, max_days=400, now=self._client._clock.now())
+        start, end = date_range(start_date, end_date, max_days=400, now=self._client.now())
         params: dict[str, Any] = {
             **paging(leads_per_page, page_number, "leads_per_page", MAX_LEADS_PER_PAGE),
             "order": check_order(order),
@@ -214,7 +208,7 @@ class LeadsResource(Resource):
             )
         # The end of an open scan is fixed once, here, so leads that arrive during the
         # scan cannot shift pages under it.
-        now = self._client._clock.now().replace(microsecond=0)
+        now = self._client.now().replace(microsecond=0)
         start, end = date_range(start_date, end_date)
         assert start is not None
         stop: datetime = end if end is not None else now
@@ -404,7 +398,7 @@ class LeadsResource(Resource):
         form: dict[str, Any] = {"lead_type": check_choice(lead_type, "lead_type", LEAD_TYPES)}
         if profile_id is not None:
             form["profile_id"] = check_id(profile_id, "profile_id")
-        elif self._client.key_type.value == "master":
+        elif self._client.key_type == "master":
             raise InvalidParameterError("profile_id", "is required when creating with a master key")
         if send_notification is not None:
             form["send_notification"] = check_bool(send_notification, "send_notification")
@@ -426,7 +420,7 @@ class LeadsResource(Resource):
                 form[name] = check_text(value, name)
         if additional_fields is not None:
             form["additional_fields"] = _check_additional_fields(additional_fields)
-        payload = await self._client._request("POST", "leads", form=form, idempotent=False)
+        payload = await self._client.request("POST", "leads", form=form, idempotent=False)
         return self._read(payload, "leads", lambda: _lead_id_of(payload))
 
     async def update(
@@ -465,7 +459,7 @@ class LeadsResource(Resource):
                 "lead_url, additional_fields",
             )
         # Setting values is idempotent, so an edit may be retried like a read.
-        await self._client._request("POST", f"leads/{lead_id}", form=form, idempotent=True)
+        await self._client.request("POST", f"leads/{lead_id}", form=form, idempotent=True)
         lead = await self.get(lead_id)
         # The wire form of edits (``additional_fields[Name]`` especially) is not documented:
         # compare what was asked with what the API now holds, so a wrong guess fails loudly.

@@ -96,7 +96,7 @@ class ProfilesResource(ListResource):
         """
         check_id(account_id, "account_id")
         path = f"accounts/{account_id}/profiles"
-        payload = await self._client._request(
+        payload = await self._client.request(
             "POST",
             path,
             form={"profile_name": check_name(profile_name, "profile_name")},
@@ -114,7 +114,7 @@ class ProfilesResource(ListResource):
         check_id(account_id, "account_id")
         check_id(profile_id, "profile_id")
         path = f"accounts/{account_id}/profiles/{profile_id}"
-        payload = await self._client._request(
+        payload = await self._client.request(
             "POST",
             path,
             form={"profile_name": check_name(profile_name, "profile_name")},
@@ -134,5 +134,5 @@ class ProfilesResource(ListResource):
         path = f"accounts/{account_id}/profiles/{profile_id}"
         # Not retried once it may have arrived: a repeated delete of a deleted profile would
         # answer "Invalid ... ID." and report a success as NotFoundError.
-        payload = await self._client._request("DELETE", path, idempotent=False)
+        payload = await self._client.request("DELETE", path, idempotent=False)
         return self._read(payload, path, lambda: int(payload.get("profile_id", profile_id)))

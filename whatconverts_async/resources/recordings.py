@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-
-import aiohttp
 
 from ..errors import InvalidParameterError
 from ..params import check_id
 from ._base import Resource
 
 __all__ = ["RecordingsResource"]
-
-_CHUNK = 64 * 1024
 
 
 class RecordingsResource(Resource):
@@ -32,22 +29,12 @@ class RecordingsResource(Resource):
             audio = await wc.recordings.get(lead_id)
         """
         check_id(lead_id, "lead_id")
-        cap = self._client.max_response_bytes
 
-        async def read(response: aiohttp.ClientResponse) -> bytes:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > cap:
-                    raise self._malformed("recording", f"recording larger than {cap} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
+        async def read(chunks: AsyncIterator[bytes]) -> bytes:
+            return b"".join([chunk async for chunk in chunks])
 
-        result: bytes = await self._client._request(
-            "GET", "recording", params={"lead_id": lead_id}, reader=read
-        )
-        return result
+        # Capped at the client's max_response_bytes, as any answer held in memory.
+        return await self._client.stream("GET", "recording", read, params={"lead_id": lead_id})
 
     async def download(self, lead_id: int, path: str | os.PathLike[str]) -> Path:
         """Stream a recording to ``path`` in chunks, never holding it all in memory.
@@ -73,11 +60,11 @@ class RecordingsResource(Resource):
         os.close(fd)
         temp = Path(temp_name)
 
-        async def write(response: aiohttp.ClientResponse) -> int:
+        async def write(chunks: AsyncIterator[bytes]) -> int:
             written = 0
             # Opened per attempt so a retried download starts from an empty file.
             with temp.open("wb") as handle:
-                async for chunk in response.content.iter_chunked(_CHUNK):
+                async for chunk in chunks:
                     handle.write(chunk)
                     written += len(chunk)
                 handle.flush()
@@ -85,8 +72,9 @@ class RecordingsResource(Resource):
             return written
 
         try:
-            await self._client._request(
-                "GET", "recording", params={"lead_id": lead_id}, reader=write
+            # Not capped: the file goes to disk, never into memory.
+            await self._client.stream(
+                "GET", "recording", write, params={"lead_id": lead_id}, capped=False
             )
             os.replace(temp, target)
         except BaseException:

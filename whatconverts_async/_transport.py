@@ -1,0 +1,488 @@
+"""The one transport: every HTTP request of the library is sent and read here.
+
+:class:`Transport` sends one attempt of one request over an aiohttp session, reads the
+body with a size cap (or hands a file's chunks to a sink), and turns whatever went wrong
+into this library's errors through two pure tables kept side by side:
+
+* :data:`FAILURES` — an aiohttp/timeout exception (no usable answer) → the error to raise;
+* :data:`STATUSES` — an HTTP error status → the :class:`~whatconverts_async.errors.APIError`
+  subclass (with the API's ``"Invalid ... ID."`` read as not found, 5xx as server errors,
+  and redirects, which are never followed, as malformed answers).
+
+:func:`loads` is the one JSON decoder of responses; :func:`decode_object` (the API's
+strict envelope) and :func:`decode_lenient` (an Endpoint's informative answer) use it.
+
+Retries, the budget and authentication are not done here; the API client
+(:mod:`whatconverts_async.client`) and the Endpoint client wrap each attempt.
+Nothing here logs or raises a request header, so the ``Authorization`` header and
+secrets in URLs stay out of errors, logs and exception chains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import aiohttp
+import attrs
+import yarl
+
+from ._gc import no_cyclic_gc
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    WhatConvertsError,
+)
+
+__all__ = [
+    "FAILURES",
+    "STATUSES",
+    "Answer",
+    "Sink",
+    "Transport",
+    "decode_lenient",
+    "decode_object",
+    "error_for_failure",
+    "error_for_status",
+    "loads",
+    "malformed",
+    "parse_retry_after",
+]
+
+T = TypeVar("T")
+Sink = Callable[[AsyncIterator[bytes]], Awaitable[T]]
+"""Consumes the body of a successful answer as chunks of bytes (e.g. writes a file)."""
+
+logger = logging.getLogger("whatconverts_async")
+
+JSON_TYPES = frozenset({"application/json", "text/json"})
+
+try:  # orjson is an optional speed-up; the standard module gives the same results.
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+
+
+def loads(body: bytes) -> Any:
+    """Decode a JSON body (the one place responses are decoded); ``ValueError`` if it is
+    not JSON.
+
+    >>> loads(b'{"leads": []}')
+    {'leads': []}
+    """
+    with no_cyclic_gc():
+        return _loads(body)
+
+
+# --- the tables (pure) --------------------------------------------------------------------
+
+# How much of an unreadable body is quoted in an error: enough to recognise a proxy's
+# HTML page, not enough to flood a log.
+_SNIPPET = 200
+_INVALID_ID = re.compile(r"\binvalid\b.*\bid\b", re.IGNORECASE)
+
+STATUSES: Mapping[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+"""Error statuses with their own class; other 5xx are :class:`ServerError`, other 4xx
+:class:`APIError`."""
+
+FAILURES: tuple[tuple[type[BaseException], type[WhatConvertsError], str, bool], ...] = (
+    # (caught, raised, message, request_sent); the first match wins, so subclasses first.
+    (aiohttp.ConnectionTimeoutError, APITimeoutError, "timed out connecting after {s:g} s", False),
+    (asyncio.TimeoutError, APITimeoutError, "no complete answer within {s:g} s", True),
+    (aiohttp.ClientConnectorError, APIConnectionError, "could not connect", False),
+    # The answer arrived but is not HTTP we can parse (a broken proxy, a non-HTTP service):
+    # unreadable, like a body that is not JSON.
+    (aiohttp.ClientResponseError, MalformedResponseError, "unreadable HTTP answer", True),
+    (aiohttp.ClientError, APIConnectionError, "connection failed", True),
+)
+"""What an exception of one attempt (no usable answer) becomes. ``request_sent`` is False
+only when the request provably never reached the server, which is what makes repeating a
+create safe."""
+
+
+def error_for_failure(
+    exc: BaseException, *, method: str, url: str, timeout: float
+) -> WhatConvertsError:
+    """Our error for an aiohttp or timeout exception, through :data:`FAILURES` (pure).
+
+    The result never references ``exc``: aiohttp's exceptions carry the request (its
+    headers, ``Authorization`` included) in their attributes and repr. Only the type name
+    is kept (and, for an unreadable answer, the first line of the parser's reason).
+
+    >>> error_for_failure(asyncio.TimeoutError(), method="GET", url="https://x/leads",
+    ...                   timeout=30)
+    APITimeoutError('no complete answer within 30 s (TimeoutError) (GET https://x/leads)')
+    """
+    name = type(exc).__name__
+    for caught, raised, template, sent in FAILURES:
+        if not isinstance(exc, caught):
+            continue
+        text = template.format(s=timeout)
+        if raised is MalformedResponseError:
+            reason = str(getattr(exc, "message", "") or "").strip().splitlines()
+            why = f"{text} ({name}: {reason[0][:120] if reason else 'no reason'})"
+            return malformed(0, b"", method=method, url=url, why=why)
+        assert issubclass(raised, APIConnectionError)
+        return raised(f"{text} ({name})", method=method, url=url, request_sent=sent)
+    raise TypeError(f"not a transport failure: {name}")  # a bug here, not a network event
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds, fractional, or HTTP date).
+
+    Returns None when absent or unreadable; never negative.
+
+    >>> parse_retry_after("1.5")
+    1.5
+    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
+    ...                   now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc))
+    30.0
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    return max(0.0, seconds)
+
+
+def _snippet(body: bytes) -> str:
+    text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
+    return text + ("…" if len(body) > _SNIPPET else "")
+
+
+def error_for_status(
+    status: int,
+    body: bytes,
+    *,
+    method: str,
+    url: str,
+    retry_after: str | None = None,
+    payload: Any = None,
+) -> APIError:
+    """The exception for an error answer, through :data:`STATUSES` (pure; no I/O).
+
+    ``payload`` is the decoded JSON body when the caller already has it; otherwise the
+    body is decoded here if it is JSON. A 2xx status is accepted too, for the API's
+    habit of answering 200 with ``{"error_message": ...}``.
+
+    >>> e = error_for_status(400, b'{"error_message": "Invalid lead ID."}',
+    ...                      method="GET", url="https://x/api/v1/leads/1")
+    >>> type(e).__name__, e.status, e.error_message
+    ('NotFoundError', 400, 'Invalid lead ID.')
+    """
+    if payload is None and body:
+        try:
+            payload = loads(body)
+        except ValueError:
+            payload = None
+    message = None
+    if isinstance(payload, dict) and payload.get("error_message") is not None:
+        message = str(payload["error_message"])
+    excerpt = None if message is not None or not body else _snippet(body)
+
+    cls: type[APIError]
+    if message is not None and _INVALID_ID.search(message) and status in (200, 400, 404):
+        cls = NotFoundError
+    elif status in STATUSES:
+        cls = STATUSES[status]
+    elif status >= 500:
+        cls = ServerError
+    elif status < 400:
+        cls = BadRequestError
+    else:
+        cls = APIError
+
+    text = (
+        f"{status} from {method} {url}: {message if message is not None else excerpt or 'no body'}"
+    )
+    kwargs: dict[str, Any] = dict(
+        status=status, method=method, url=url, error_message=message, body=excerpt
+    )
+    if cls is RateLimitError:
+        seconds = parse_retry_after(retry_after)
+        if seconds is not None:
+            text += f" (retry after {seconds:g} s)"
+        return RateLimitError(text, retry_after=seconds, **kwargs)
+    return cls(text, **kwargs)
+
+
+def malformed(
+    status: int, body: bytes, *, method: str, url: str, why: str
+) -> MalformedResponseError:
+    """A :class:`MalformedResponseError` quoting a short excerpt of the body."""
+    excerpt = _snippet(body) if body else "empty body"
+    return MalformedResponseError(
+        f"unreadable response to {method} {url} (status {status}): {why}; body: {excerpt}",
+        status=status,
+        method=method,
+        url=url,
+        body=excerpt,
+    )
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Answer:
+    """A complete 2xx answer: ``status``, the ``body`` as read (capped), its content type,
+    and the ``method``/``url`` it answered (as they may be shown)."""
+
+    status: int
+    body: bytes = attrs.field(repr=False)
+    content_type: str
+    method: str
+    url: str
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the content type says JSON (the API sometimes says otherwise)."""
+        return self.content_type in JSON_TYPES
+
+
+def decode_object(answer: Answer) -> dict[str, Any]:
+    """The JSON object of an API answer: anything else is a
+    :class:`MalformedResponseError`, and ``{"error_message": ...}`` is the error it names.
+    """
+    where = {"method": answer.method, "url": answer.url}
+    if not answer.body.strip():
+        raise malformed(answer.status, answer.body, **where, why="empty body")
+    try:
+        payload = loads(answer.body)
+    except ValueError:
+        why = f"not JSON (content type {answer.content_type or 'missing'})"
+        raise malformed(answer.status, answer.body, **where, why=why) from None
+    if not isinstance(payload, dict):
+        raise malformed(answer.status, answer.body, **where, why="JSON is not an object")
+    if "error_message" in payload:
+        raise error_for_status(answer.status, answer.body, **where, payload=payload)
+    return payload
+
+
+def decode_lenient(answer: Answer) -> Any:
+    """An answer that is informative only: its JSON when it is JSON, else its text; a JSON
+    object with ``error_message`` is still the error it names."""
+    decoded: Any = answer.body.decode("utf-8", "replace")
+    if answer.is_json or decoded[:1] in ("{", "["):
+        with contextlib.suppress(ValueError):
+            decoded = loads(answer.body)
+    if isinstance(decoded, dict) and "error_message" in decoded:
+        raise error_for_status(
+            answer.status, answer.body, method=answer.method, url=answer.url, payload=decoded
+        )
+    return decoded
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Transport:
+    """Sends one attempt of one request and reads its answer.
+
+    ``timeout`` bounds one attempt in seconds (a streamed file: connecting, and each
+    silence between two chunks). A body longer than ``max_body`` bytes is refused
+    (:class:`MalformedResponseError`), or with ``truncate`` cut to its start (for answers
+    that are informative only). ``mask`` turns a URL into what may be shown (the Endpoint
+    URL is a secret), ``setting`` names the setting a redirect points at.
+    """
+
+    timeout: float
+    max_body: int
+    truncate: bool = False
+    mask: Callable[[str], str] = str
+    setting: str = "base_url"
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        *,
+        attempt: int,
+        params: Sequence[tuple[str, str]] = (),
+        form: Sequence[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """One attempt; the 2xx :class:`Answer`, or the error for anything else.
+
+        ``form`` fields go as ``multipart/form-data``, ``body`` as the raw request body.
+        """
+        answer = await self._exchange(session, method, url, attempt, params, form, body, headers)
+        assert answer is not None
+        return answer
+
+    async def stream(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        sink: Sink[T],
+        *,
+        attempt: int,
+        limit: int | None,
+        params: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """One attempt whose 2xx answer is a file: its chunks go to ``sink`` (at most
+        ``limit`` bytes, None for no limit) and the sink's result is returned. A JSON
+        answer instead is the error it names, or a :class:`MalformedResponseError`."""
+        results: list[T] = []
+
+        async def run(chunks: AsyncIterator[bytes]) -> None:
+            results.append(await sink(chunks))
+
+        answer = await self._exchange(
+            session, method, url, attempt, params, None, None, headers, (run, limit)
+        )
+        if answer is None:
+            return results[0]
+        decode_object(answer)
+        raise malformed(
+            answer.status,
+            answer.body,
+            method=method,
+            url=answer.url,
+            why="expected a file, got JSON",
+        )
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        attempt: int,
+        params: Sequence[tuple[str, str]],
+        form: Sequence[tuple[str, str]] | None,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        streaming: tuple[Sink[None], int | None] | None = None,
+    ) -> Answer | None:
+        shown = self.mask(str(url))
+        data: aiohttp.FormData | bytes | None = body
+        if form is not None:
+            # A FormData is consumed by sending, so each attempt builds its own.
+            data = aiohttp.FormData(default_to_multipart=True)
+            for name, value in form:
+                data.add_field(name, value)
+        timeout = (
+            # A streamed file may take longer than `timeout` in all; what must not exceed
+            # it is connecting, or silence between two chunks.
+            aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
+            if streaming is not None
+            else aiohttp.ClientTimeout(total=self.timeout)
+        )
+        started = time.perf_counter()
+        status = 0  # no answer (yet)
+        failure: WhatConvertsError | None = None
+        try:
+            async with session.request(
+                method,
+                url,
+                params=list(params) or None,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                ok = 200 <= status < 300
+                if streaming is not None and ok and response.content_type not in JSON_TYPES:
+                    sink, limit = streaming
+                    await sink(self._chunks(response, limit, method, shown))
+                    return None
+                raw = await self._read(response, method, shown)
+                retry_after = response.headers.get("Retry-After")
+                location = response.headers.get("Location")
+                content_type = response.content_type
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            failure = error_for_failure(exc, method=method, url=shown, timeout=self.timeout)
+        finally:
+            self._log(method, shown, status or None, started, attempt)
+        if failure is not None:
+            # Raised outside the ``except`` block on purpose, so that aiohttp's exception
+            # (which carries the request headers) is not our error's ``__context__``.
+            raise failure
+        if 300 <= status < 400:
+            # Redirects are not followed: each hop would be a request the budget never
+            # saw, and an API answering with one is misconfigured (or not the API).
+            where = self.mask(location) if location else "nowhere"
+            why = f"redirected (status {status}) to {where}; check {self.setting}"
+            raise malformed(status, raw, method=method, url=shown, why=why)
+        if not ok:
+            raise error_for_status(status, raw, method=method, url=shown, retry_after=retry_after)
+        return Answer(status, raw, content_type, method, shown)
+
+    async def _chunks(
+        self, response: aiohttp.ClientResponse, limit: int | None, method: str, url: str
+    ) -> AsyncIterator[bytes]:
+        def too_large() -> MalformedResponseError:
+            why = f"body larger than {limit} bytes"
+            return malformed(response.status, b"", method=method, url=url, why=why)
+
+        if limit is not None and (response.content_length or 0) > limit:
+            raise too_large()
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise too_large()
+            yield chunk
+
+    async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        if not self.truncate:
+            return b"".join([c async for c in self._chunks(response, self.max_body, method, url)])
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            chunks.append(chunk[: self.max_body - size])
+            size += len(chunk)
+            if size >= self.max_body:
+                break  # the answer is informative only; keep its start
+        return b"".join(chunks)
+
+    def _log(self, method: str, url: str, status: int | None, started: float, attempt: int) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.1f ms (attempt %d)",
+                method,
+                url,
+                status if status is not None else "no answer",
+                (time.perf_counter() - started) * 1000,
+                attempt,
+            )
