@@ -392,3 +392,63 @@ async def test_injected_session_is_not_closed(fake: FakeWhatConverts) -> None:
             await ep.send(rows(fake.profile_id))
         assert not session.closed
     assert fake.request_count == 1
+
+
+async def _serve(handler: Any) -> tuple[aiohttp.web.AppRunner, str]:
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post("/endpoints/{token}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/endpoints/s3cret-token"
+
+
+async def test_a_long_answer_is_kept_to_its_start_and_rows_are_not_resent() -> None:
+    """The rows were accepted: an answer over the cap must not turn that into an error
+    (a caller would send them again)."""
+    from aiohttp import web
+
+    calls = 0
+
+    async def accept(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.Response(text="ok " + "x" * (3 * 1024 * 1024), content_type="text/plain")
+
+    runner, url = await _serve(accept)
+    try:
+        async with EndpointClient(url, retry_policy=FAST) as ep:
+            result = await ep.send(rows(80022))
+    finally:
+        await runner.cleanup()
+    assert result.status == 200 and result.attempts == calls == 1
+    assert isinstance(result.response, str) and result.response.startswith("ok xxx")
+    assert len(result.response) == 1024 * 1024
+
+
+async def test_a_redirect_is_not_followed_and_its_target_is_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiohttp import web
+
+    from whatconverts_async import MalformedResponseError
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("https://elsewhere.example/endpoints/other-s3cret?key=s3cret")
+
+    caplog.set_level(logging.DEBUG)
+    runner, url = await _serve(moved)
+    try:
+        async with EndpointClient(url, retry_policy=FAST) as ep:
+            with pytest.raises(MalformedResponseError, match="redirected") as info:
+                await ep.send(rows(80022))
+    finally:
+        await runner.cleanup()
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("whatconverts_async")]
+    text = f"{info.value} {info.value!r} {vars(info.value)} {ours}"
+    assert "https://elsewhere.example/…" in text and "check endpoint_url" in text
+    assert any("-> 302" in line for line in ours)
+    assert "s3cret" not in text

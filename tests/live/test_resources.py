@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from whatconverts_async import (
     Lead,
     LeadStatus,
     LeadType,
+    MalformedResponseError,
     NotFoundError,
     Profile,
     Quotable,
@@ -205,6 +207,44 @@ async def test_recordings_get_and_download(
     assert await wc.recordings.download(call["lead_id"], target) == target
     assert target.read_bytes() == audio
     assert [p.name for p in tmp_path.iterdir()] == ["call.mp3"]
+
+
+async def test_a_recording_in_memory_is_capped_but_a_download_is_not(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    call = first_call(fake)
+    size = fake.config.recording_size
+    async with client_for(fake, max_response_bytes=size - 1) as wc:
+        with pytest.raises(MalformedResponseError, match=f"larger than {size - 1} bytes"):
+            await wc.recordings.get(call["lead_id"])
+        target = await wc.recordings.download(call["lead_id"], tmp_path / "call.mp3")
+        assert target.stat().st_size == size
+        assert fake.request_count == 2  # an oversized answer is not retried
+    async with client_for(fake, max_response_bytes=size) as wc:
+        assert len(await wc.recordings.get(call["lead_id"])) == size
+
+
+async def test_resources_use_the_public_request_verbs(
+    wc: WhatConverts, fake: FakeWhatConverts
+) -> None:
+    """``request``/``stream`` are what every resource calls: usable directly, same path."""
+    payload = await wc.request("get", "leads", params={"leads_per_page": 2, "spam": None})
+    assert isinstance(payload, dict) and len(payload["leads"]) == 2
+    assert fake.requests[-1].method == "GET" and fake.requests[-1].query == [
+        ("leads_per_page", "2")
+    ]
+    call = first_call(fake)
+
+    async def count(chunks: AsyncIterator[bytes]) -> int:
+        return sum([len(chunk) async for chunk in chunks])
+
+    assert await wc.stream("GET", "recording", count, params={"lead_id": call["lead_id"]}) == (
+        fake.config.recording_size
+    )
+    with pytest.raises(MalformedResponseError, match="expected a file, got JSON"):
+        await wc.stream("GET", "leads", count, params={"leads_per_page": 1})
+    assert wc.quota.used == fake.request_count == 3
+    assert wc.now().tzinfo is not None and wc.clock.now() <= wc.now()
 
 
 async def test_lead_without_recording_is_not_found(
