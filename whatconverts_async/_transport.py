@@ -50,21 +50,6 @@ from .errors import (
     WhatConvertsError,
 )
 
-__all__ = [
-    "FAILURES",
-    "STATUSES",
-    "Answer",
-    "Sink",
-    "Transport",
-    "decode_lenient",
-    "decode_object",
-    "error_for_failure",
-    "error_for_status",
-    "loads",
-    "malformed",
-    "parse_retry_after",
-]
-
 T = TypeVar("T")
 Sink = Callable[[AsyncIterator[bytes]], Awaitable[T]]
 """Consumes the body of a successful answer as chunks of bytes (e.g. writes a file)."""
@@ -338,61 +323,15 @@ class Transport:
         form: Sequence[tuple[str, str]] | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        """One attempt; the 2xx :class:`Answer`, or the error for anything else.
+        sink: Sink[None] | None = None,
+        limit: int | None = None,
+    ) -> Answer | None:
+        """One attempt: the 2xx :class:`Answer`, or the error for anything else.
 
         ``form`` fields go as ``multipart/form-data``, ``body`` as the raw request body.
+        With a ``sink``, a 2xx answer that is not JSON (a file) is handed to it as chunks
+        of at most ``limit`` bytes in all (None: no limit), and None is returned.
         """
-        answer = await self._exchange(session, method, url, attempt, params, form, body, headers)
-        assert answer is not None
-        return answer
-
-    async def stream(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: yarl.URL,
-        sink: Sink[T],
-        *,
-        attempt: int,
-        limit: int | None,
-        params: Sequence[tuple[str, str]] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> T:
-        """One attempt whose 2xx answer is a file: its chunks go to ``sink`` (at most
-        ``limit`` bytes, None for no limit) and the sink's result is returned. A JSON
-        answer instead is the error it names, or a :class:`MalformedResponseError`."""
-        results: list[T] = []
-
-        async def run(chunks: AsyncIterator[bytes]) -> None:
-            results.append(await sink(chunks))
-
-        answer = await self._exchange(
-            session, method, url, attempt, params, None, None, headers, (run, limit)
-        )
-        if answer is None:
-            return results[0]
-        decode_object(answer)
-        raise malformed(
-            answer.status,
-            answer.body,
-            method=method,
-            url=answer.url,
-            why="expected a file, got JSON",
-        )
-
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: yarl.URL,
-        attempt: int,
-        params: Sequence[tuple[str, str]],
-        form: Sequence[tuple[str, str]] | None,
-        body: bytes | None,
-        headers: Mapping[str, str] | None,
-        streaming: tuple[Sink[None], int | None] | None = None,
-    ) -> Answer | None:
         shown = self.mask(str(url))
         data: aiohttp.FormData | bytes | None = body
         if form is not None:
@@ -404,7 +343,7 @@ class Transport:
             # A streamed file may take longer than `timeout` in all; what must not exceed
             # it is connecting, or silence between two chunks.
             aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
-            if streaming is not None
+            if sink is not None
             else aiohttp.ClientTimeout(total=self.timeout)
         )
         started = time.perf_counter()
@@ -422,8 +361,7 @@ class Transport:
             ) as response:
                 status = response.status
                 ok = 200 <= status < 300
-                if streaming is not None and ok and response.content_type not in JSON_TYPES:
-                    sink, limit = streaming
+                if sink is not None and ok and response.content_type not in JSON_TYPES:
                     await sink(self._chunks(response, limit, method, shown))
                     return None
                 raw = await self._read(response, method, shown)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import enum
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -27,7 +27,7 @@ import attrs
 import yarl
 
 from ._session import ClientSession, ConnectionConfig, SessionOwner
-from ._transport import Sink, Transport, decode_object
+from ._transport import Sink, Transport, decode_object, malformed
 from ._validators import has_methods, one_of, seconds, whole
 from .errors import APIConnectionError, InvalidParameterError
 from .params import encode_form, encode_query, require_secure_transport
@@ -339,6 +339,7 @@ class WhatConverts(SessionOwner):
                     form=pairs,
                     headers={"Authorization": self._credentials.header},
                 )
+            assert answer is not None  # no sink: always an answer
             return decode_object(answer)
 
         payload: dict[str, Any] = await self._retried(method, path, params, idempotent, attempt)
@@ -367,21 +368,29 @@ class WhatConverts(SessionOwner):
             audio = await wc.stream("GET", "recording", collect, params={"lead_id": 1})
         """
         method = method.upper()
-        limit = self.max_response_bytes if capped else None
+        results: list[T] = []
+
+        async def run(chunks: AsyncIterator[bytes]) -> None:
+            results.append(await sink(chunks))
 
         async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
             session = self._get_session()
             async with self._throttle.slot():
-                return await self._transport.stream(
+                answer = await self._transport.send(
                     session,
                     method,
                     url,
-                    sink,
                     attempt=number,
-                    limit=limit,
                     params=query,
                     headers={"Authorization": self._credentials.header},
+                    sink=run,
+                    limit=self.max_response_bytes if capped else None,
                 )
+            if answer is None:
+                return results[-1]
+            decode_object(answer)  # the error it names, if it names one
+            why = "expected a file, got JSON"
+            raise malformed(answer.status, answer.body, method=method, url=answer.url, why=why)
 
         result: T = await self._retried(method, path, params, None, attempt)
         return result

@@ -582,7 +582,7 @@ class EndpointClient(SessionOwner):
         headers = {"Content-Type": content_type, "Accept": "application/json, */*;q=0.5"}
         attempts = 0
 
-        async def attempt() -> Answer:
+        async def attempt() -> Answer | None:
             nonlocal attempts
             attempts += 1
             return await self._transport.send(
@@ -596,7 +596,7 @@ class EndpointClient(SessionOwner):
             describe=lambda: f"POST {self.shown_url}",
             refused_statuses=frozenset({503}),
         )
-        answer: Answer = await retrying(attempt)
+        answer: Answer = await retrying(attempt)  # never None: no sink
         return EndpointResult(
             status=answer.status,
             rows=len(batch),
