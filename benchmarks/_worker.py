@@ -138,7 +138,7 @@ def _pause_gc_per_page() -> None:
     """
     import gc
 
-    from whatconverts_async import client
+    from whatconverts_async import _transport
     from whatconverts_async.resources import _base
 
     def paused(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,12 +154,12 @@ def _pause_gc_per_page() -> None:
 
         return call
 
-    client._loads = paused(client._loads)
+    _transport._loads = paused(_transport._loads)
     _base.structure_page = paused(_base.structure_page)  # type: ignore[attr-defined]
 
 
 async def _task_library(spec: Json) -> Json:
-    from whatconverts_async import WhatConverts, client
+    from whatconverts_async import WhatConverts, _transport
     from whatconverts_async.models import Lead
 
     experiment = spec.get("experiment")
@@ -211,7 +211,7 @@ async def _task_library(spec: Json) -> Json:
         "requests": requests,
         "seconds": seconds,
         "typed": typed,
-        "decoder": _decoder_name(client._loads),
+        "decoder": _decoder_name(_transport._loads),
         "start_rss_kb": start_kb,
         "peak_rss_kb": peak_kb,
         "peak_reset": reset,

@@ -16,10 +16,10 @@ def test_scan_and_export_work_with_the_standard_json_module(tmp_path: Path) -> N
         import asyncio, json
         from datetime import date
         from whatconverts_async import WhatConverts
-        from whatconverts_async import client, export
+        from whatconverts_async import _transport, export
         from whatconverts_async.testing import FakeWhatConverts
 
-        assert client._loads is json.loads
+        assert _transport._loads is json.loads
 
         async def main():
             async with FakeWhatConverts(leads=300, seed=4) as fake:
