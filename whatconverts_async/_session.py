@@ -16,7 +16,7 @@ __all__ = ["ClientSession", "ConnectionConfig", "SessionOwner"]
 
 ClientSession = aiohttp.ClientSession
 """The session type a user may pass in (named here so that only this module and the
-transport import aiohttp)."""
+transport depend on aiohttp)."""
 
 USER_AGENT = "whatconverts-async"
 
