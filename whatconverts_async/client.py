@@ -29,6 +29,7 @@ import attrs
 import yarl
 
 from ._session import SessionOwner
+from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for
 from .convert import no_cyclic_gc
 from .errors import (
     APIConnectionError,
@@ -40,7 +41,7 @@ from .errors import (
 )
 from .params import encode_form, encode_query, require_secure_transport
 from .retry import RetryPolicy
-from .throttle import Clock, LocalQuota, Quota, SystemClock, Throttle
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from .resources.accounts import AccountsResource
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "KeyType", "WhatConverts"]
 
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
-DAILY_LIMITS = {"profile": 1_000, "master": 10_000}
 USER_AGENT = "whatconverts-async"
 
 logger = logging.getLogger("whatconverts_async")
@@ -106,10 +106,10 @@ class WhatConverts(SessionOwner):
         on_quota_exhausted: ``"raise"`` (default) raises :class:`QuotaExhaustedError`
             before sending; ``"wait"`` waits for the UTC-midnight reset.
         max_concurrency: requests in flight at once (default 20, the API's maximum).
-        quota: a shared :class:`~whatconverts_async.throttle.Quota` (e.g. Redis-backed)
+        quota: a shared :class:`~whatconverts_async.budget.Quota` (e.g. Redis-backed)
             instead of the in-memory budget.
         clock: the clock of the budget (tests pass a
-            :class:`~whatconverts_async.throttle.FastClock`).
+            :class:`~whatconverts_async.budget.FastClock`).
         min_interval: seconds between request starts (default 0.001, the API's rate).
         retry_policy: backoff settings; ``max_retries`` overrides its count.
         max_response_bytes: answers larger than this are refused (default 256 MiB).
@@ -206,17 +206,12 @@ class WhatConverts(SessionOwner):
             )
         self._clock: Clock = clock or SystemClock()
         if quota is None:
-            limit = DAILY_LIMITS[self.key_type.value] if daily_limit is None else daily_limit
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise InvalidParameterError(
-                    "daily_limit", f"must be an integer >= 0, got {limit!r}"
-                )
-            quota = LocalQuota(limit, clock=self._clock)
+            quota = LocalQuota(daily_limit_for(self.key_type.value, daily_limit), clock=self._clock)
         else:
             bind = getattr(quota, "set_default_limit", None)
             if bind is not None:
                 # A shared quota created without a limit takes this client's.
-                bind(DAILY_LIMITS[self.key_type.value] if daily_limit is None else daily_limit)
+                bind(daily_limit_for(self.key_type.value, daily_limit))
             elif daily_limit is not None:
                 raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
         self._credentials = _Credentials(api_token, api_secret)

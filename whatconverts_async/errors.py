@@ -50,6 +50,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
+    "QuotaStateError",
+    "QuotaUnavailableError",
     "RateLimitError",
     "ServerError",
     "UpdateNotAppliedError",
@@ -306,3 +308,32 @@ def malformed(
         url=url,
         body=excerpt,
     )
+
+
+class QuotaUnavailableError(WhatConvertsError):
+    """The shared quota store cannot be used, so no budget can be taken safely.
+
+    Raised by :class:`~whatconverts_async.budget.RedisQuota` when Redis cannot be reached
+    or answers with an error (a read-only replica after a failover, out of memory),
+    instead of spending budget nobody accounts for (fail closed). Pass
+    ``fallback_fraction`` to run on a local share instead. Nothing was sent.
+    """
+
+
+class QuotaStateError(QuotaExhaustedError):
+    """A budget state file cannot be read, so the budget is treated as spent (fail closed).
+
+    ``path`` names the file; the message says how to reset it. A subclass of
+    :class:`QuotaExhaustedError` (the CLI exits 3), raised in ``"wait"`` mode too,
+    because waiting for midnight does not repair a file.
+    """
+
+    def __init__(self, limit: int, resets_at: datetime, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            limit,
+            resets_at,
+            f"the budget state file {path} is unreadable ({problem}), so the daily budget "
+            "is treated as spent. If no other process is using it, delete that file to "
+            "reset the count (requests already sent today still count at the API)",
+        )

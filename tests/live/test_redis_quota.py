@@ -21,7 +21,7 @@ from whatconverts_async.export import read_jsonl_ids
 from whatconverts_async.testing import FakeWhatConverts
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
-from whatconverts_async.quota import QuotaUnavailableError, RedisQuota  # noqa: E402
+from whatconverts_async.budget import QuotaUnavailableError, RedisQuota  # noqa: E402
 
 from ._support import client_for  # noqa: E402
 
@@ -68,6 +68,12 @@ def redis_url() -> Iterator[str]:
         server.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fallback ledger defaults to the state directory: keep it out of $HOME.
+    monkeypatch.setenv("WHATCONVERTS_STATE_DIR", str(tmp_path / "state"))
+
+
 def key_id() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
@@ -100,7 +106,7 @@ async def test_processes_share_one_budget(redis_url: str) -> None:
     name = key_id()
     code = (
         "import asyncio, sys\n"
-        "from whatconverts_async.quota import RedisQuota\n"
+        "from whatconverts_async.budget import RedisQuota\n"
         "async def main():\n"
         f"    async with RedisQuota({redis_url!r}, key_id={name!r}, limit=120) as q:\n"
         "        got = sum([await q.try_acquire() for _ in range(60)])\n"
@@ -326,9 +332,11 @@ async def test_fallback_share_is_one_per_day_and_synced_back(tmp_path: Path) -> 
             # one local share (5 of 20) for the whole day, not one per outage
             assert quota._fallback is not None and quota._fallback.used == 5
             assert "unused-but-secret" not in repr(quota)
-            # the last outage spent 1 locally (the share ran out after it); the restarted,
-            # empty Redis got that 1 back plus the request after it
-            assert await quota.refresh() == 20 - 2
+            # Each restarted, empty Redis is re-seeded from the highest count this worker
+            # saw (the count never goes backwards within a day), then gets the units spent
+            # locally during the outage and the request after it: 4, +2+1 = 7, +2+1 = 10,
+            # +1+1 = 12. (Before the re-seeding this read 20 - 2: the count went backwards.)
+            assert await quota.refresh() == 20 - 12
     finally:
         server.terminate()
         server.wait(timeout=10)

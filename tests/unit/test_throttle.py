@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from whatconverts_async import FastClock, LocalQuota, QuotaExhaustedError
-from whatconverts_async.quota import FileQuota
-from whatconverts_async.throttle import Throttle, next_utc_midnight
+from whatconverts_async.budget import FileQuota, next_utc_midnight
+from whatconverts_async.throttle import Throttle
 
 UTC = timezone.utc
 
