@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -466,15 +467,21 @@ class FileQuota:
 
 # One atomic step in Redis. The day comes from Redis's own clock (TIME) unless a test
 # clock's instant is passed, so workers with skewed clocks count against one day.
-#   KEYS[1]  the key prefix; the count lives in "{KEYS[1]}:{YYYY-MM-DD}"
+#   KEYS[1]  the key prefix; the count lives in "{KEYS[1]}:{YYYY-MM-DD}" and what each
+#            worker was granted that day in the hash "{KEYS[1]}:{YYYY-MM-DD}:w"
 #   ARGV[1]  the limit
 #   ARGV[2]  "take" (one unit if the limit allows), "spend" (count = max(count, limit))
 #            or "read"
 #   ARGV[3]  "" for Redis's TIME, else epoch seconds from a test clock
-#   ARGV[4]  the day of ARGV[5]; ARGV[5] the highest count this worker saw that day:
-#            a count below it means Redis lost its data (a restart without persistence)
-#            and is re-seeded, so the count never goes backwards within a day
-#   ARGV[6]  the day of ARGV[7]; ARGV[7] units spent from a local fallback share, added
+#   ARGV[4]  the day the worker last saw; for that day:
+#   ARGV[5]  the highest count the worker saw, and
+#   ARGV[6]  the units the worker was granted (or pushed), and
+#   ARGV[7]  the worker's id.
+#            A count below the worker's view means Redis lost its data (a restart
+#            without persistence): each worker adds back what it was granted, and the
+#            count is never below the highest any worker saw ("~slack" records how much
+#            that floor added, so later workers' grants are not counted twice).
+#   ARGV[8]  the day of ARGV[9]; ARGV[9] units spent from a local fallback share, added
 #            when that day is still Redis's day
 # Returns {granted, count, day, milliseconds to the reset, reseeded (0/1), pushed (0/1)}.
 _SCRIPT = """
@@ -500,28 +507,46 @@ local m = mp < 10 and mp + 3 or mp - 9
 if m <= 2 then y = y + 1 end
 local day = string.format('%04d-%02d-%02d', y, m, d)
 local key = KEYS[1] .. ':' .. day
+local wkey = key .. ':w'
+local worker = ARGV[7]
 local limit = tonumber(ARGV[1])
 local stored = tonumber(redis.call('GET', key) or '0')
 local used = stored
 local reseeded = 0
-if ARGV[4] == day and tonumber(ARGV[5]) > used then
-  used = tonumber(ARGV[5])
-  reseeded = 1
+if ARGV[4] == day then
+  local mine = tonumber(ARGV[6])
+  local known = tonumber(redis.call('HGET', wkey, worker) or '0')
+  if mine > known then
+    local slack = tonumber(redis.call('HGET', wkey, '~slack') or '0')
+    local absorbed = math.min(slack, mine - known)
+    used = used + (mine - known) - absorbed
+    redis.call('HSET', wkey, worker, mine, '~slack', slack - absorbed)
+    reseeded = 1
+  end
+  local high = tonumber(ARGV[5])
+  if high > used then
+    redis.call('HINCRBY', wkey, '~slack', high - used)
+    used = high
+    reseeded = 1
+  end
 end
 local pushed = 0
-if ARGV[6] == day and tonumber(ARGV[7]) > 0 then
-  used = used + tonumber(ARGV[7])
+if ARGV[8] == day and tonumber(ARGV[9]) > 0 then
+  used = used + tonumber(ARGV[9])
+  redis.call('HINCRBY', wkey, worker, tonumber(ARGV[9]))
   pushed = 1
 end
 local granted = 0
 if ARGV[2] == 'take' and used < limit then
   used = used + 1
+  redis.call('HINCRBY', wkey, worker, 1)
   granted = 1
 elseif ARGV[2] == 'spend' and used < limit then
   used = limit
 end
 if used ~= stored then
   redis.call('SET', key, used, 'PX', ttl)
+  redis.call('PEXPIRE', wkey, ttl)
 end
 return {granted, used, day, ttl, reseeded, pushed}
 """
@@ -694,6 +719,9 @@ class RedisQuota:
         self._used = 0
         self._resets_at: datetime | None = None
         self._highest = 0
+        # What this worker was granted today, to rebuild a count Redis lost.
+        self._mine = 0
+        self._worker = uuid.uuid4().hex
         self._spent_until: datetime | None = None
         self._fallback: LocalQuota | None = None
         self._fallback_day: date | None = None
@@ -740,9 +768,12 @@ class RedisQuota:
         now = self._clock.now()
         instant = f"{now.timestamp():.6f}" if self._day_from_clock else ""
         pending: dict[str, int] = {}
+        read_ledger = False
         with contextlib.ExitStack() as stack:
             if self._ledger is not None and self._check_ledger:
                 locked: dict[str, int] | None = stack.enter_context(self._ledger.pending())
+                # None: another process holds the ledger; it pushes, or we do next time.
+                read_ledger = locked is not None
                 pending = locked or {}
             push_day, push = max(pending.items(), key=lambda kv: kv[0], default=("", 0))
             reply = await self._script(
@@ -753,6 +784,8 @@ class RedisQuota:
                     instant,
                     self._day or "",
                     self._highest,
+                    self._mine,
+                    self._worker,
                     push_day,
                     push,
                 ],
@@ -776,7 +809,7 @@ class RedisQuota:
                         push,
                         self.url,
                     )
-            if self._ledger is not None:
+            if read_ledger:
                 self._check_ledger = False
         if reseeded:
             logger.warning(
@@ -786,7 +819,8 @@ class RedisQuota:
                 self._highest,
             )
         if day != self._day:
-            self._day, self._highest = day, 0
+            self._day, self._highest, self._mine = day, 0, 0
+        self._mine += int(granted) + (push if pushed else 0)
         self._used = used
         self._highest = max(self._highest, used)
         self._resets_at = self._clock.now() + timedelta(milliseconds=ttl)
