@@ -41,6 +41,7 @@ from .errors import (
 )
 from .export import ExportError, ExportProgress, export_leads
 from .resources.leads import LEAD_TYPES
+from .throttle import per_shard_concurrency
 
 __all__ = ["main"]
 
@@ -369,7 +370,9 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
     shard = _parse_shard(args.shard)
     mode = "wait" if args.wait_for_quota else "raise"
     progress = _Progress(err, enabled=not args.quiet)
-    async with _client(args, on_quota_exhausted=mode) as wc:
+    # Shards share one key: together they keep within its in-flight maximum.
+    cap = per_shard_concurrency(shard[1] if shard else 1)
+    async with _client(args, on_quota_exhausted=mode, max_concurrency=cap) as wc:
         from .params import to_utc_datetime
         from .windows import count_windows
 

@@ -27,9 +27,29 @@ from aiolimiter import AsyncLimiter
 
 from .budget import Clock, Quota, SystemClock, spent_error, wait_for_reset
 
-__all__ = ["Throttle"]
+__all__ = ["MAX_IN_FLIGHT", "Throttle", "per_shard_concurrency"]
 
 OnExhausted = Literal["raise", "wait"]
+
+#: Requests the API allows in flight at once per key (its documented maximum).
+MAX_IN_FLIGHT = 20
+
+
+def per_shard_concurrency(shards: int, cap: int = MAX_IN_FLIGHT) -> int:
+    """The in-flight cap for each of ``shards`` workers on one key: ``cap // shards``
+    (at least 1), so that together they stay within ``cap``.
+
+    The cap is held per process (a semaphore), not shared through the quota store:
+    a shared cap would need leases that expire when a worker dies and are renewed
+    while a slow download runs, a Redis round trip on the way out of every request,
+    and a wait that polls; dividing is exact and costs nothing.
+
+    >>> per_shard_concurrency(4), per_shard_concurrency(3), per_shard_concurrency(40)
+    (5, 6, 1)
+    """
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"shards must be an integer >= 1, got {shards!r}")
+    return max(1, cap // shards)
 
 
 class Throttle:
@@ -39,15 +59,16 @@ class Throttle:
     the budget is spent, before anything is sent; ``"wait"`` sleeps until the reset and
     goes on.
 
-    The cap is per process: sharded workers sharing one key should divide it
-    (``max_concurrency = 20 // shards``) so that together they stay within the API's 20.
+    The cap is per process: sharded workers sharing one key divide it
+    (:func:`per_shard_concurrency`, as ``whatconverts export --shard`` does) so that
+    together they stay within the API's 20.
     """
 
     def __init__(
         self,
         quota: Quota,
         *,
-        max_concurrency: int = 20,
+        max_concurrency: int = MAX_IN_FLIGHT,
         min_interval: float = 0.001,
         on_exhausted: OnExhausted = "raise",
         clock: Clock | None = None,
