@@ -41,7 +41,8 @@ async def _bare(n: int) -> float:
 
 
 async def _throttled(n: int, min_interval: float) -> float:
-    from whatconverts_async.throttle import LocalQuota, Throttle
+    from whatconverts_async import LocalQuota
+    from whatconverts_async.throttle import Throttle
 
     throttle = Throttle(LocalQuota(10**9), min_interval=min_interval)
     started = time.perf_counter()

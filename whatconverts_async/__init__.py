@@ -12,6 +12,7 @@ Example::
 The API simulator for tests lives in :mod:`whatconverts_async.testing`.
 """
 
+from .budget import FastClock, LocalQuota, Quota, SystemClock
 from .client import DEFAULT_BASE_URL, KeyType, WhatConverts
 from .errors import (
     APIConnectionError,
@@ -49,7 +50,6 @@ from .models import (
 )
 from .pagination import PageStream
 from .retry import RetryPolicy
-from .throttle import FastClock, LocalQuota, Quota, SystemClock
 from .windows import Window, split_windows
 
 __version__ = "0.1.0"

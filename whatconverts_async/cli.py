@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from . import __version__
-from .client import DAILY_LIMITS, WhatConverts
+from .budget import FileQuota, daily_limit_for, default_state_dir
+from .client import WhatConverts
 from .errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -40,8 +41,8 @@ from .errors import (
     WhatConvertsError,
 )
 from .export import ExportError, ExportProgress, export_leads
-from .quota import FileQuota
 from .resources.leads import LEAD_TYPES
+from .throttle import per_shard_concurrency
 
 __all__ = ["main"]
 
@@ -221,12 +222,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _state_quota(token: str, key_type: str, limit: int) -> FileQuota:
-    base = os.environ.get("WHATCONVERTS_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "whatconverts-async"
-    )
     # A digest names the file: the token itself never lands on disk.
     digest = hashlib.sha256(token.encode()).hexdigest()[:16]
-    return FileQuota(Path(base) / f"quota-{key_type}-{digest}.json", limit)
+    return FileQuota(default_state_dir() / f"quota-{key_type}-{digest}.json", limit)
 
 
 @asynccontextmanager
@@ -262,9 +260,9 @@ async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatC
     secret = os.environ.get("WHATCONVERTS_API_SECRET", "")
     if not token or not secret:
         raise UsageError("set WHATCONVERTS_API_TOKEN and WHATCONVERTS_API_SECRET, or try --demo")
-    daily = limit if limit is not None else DAILY_LIMITS[key_type]
+    daily = daily_limit_for(key_type, limit)
     if args.quota_redis:
-        from .quota import RedisQuota
+        from .budget import RedisQuota
 
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         try:
@@ -369,7 +367,9 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
     shard = _parse_shard(args.shard)
     mode = "wait" if args.wait_for_quota else "raise"
     progress = _Progress(err, enabled=not args.quiet)
-    async with _client(args, on_quota_exhausted=mode) as wc:
+    # Shards share one key: together they keep within its in-flight maximum.
+    cap = per_shard_concurrency(shard[1] if shard else 1)
+    async with _client(args, on_quota_exhausted=mode, max_concurrency=cap) as wc:
         from .params import to_utc_datetime
         from .windows import count_windows
 

@@ -29,6 +29,7 @@ import yarl
 from ._session import ClientSession, ConnectionConfig, SessionOwner
 from ._transport import Sink, Transport, decode_object, malformed
 from ._validators import has_methods, one_of, seconds, whole
+from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for
 from .errors import APIConnectionError, InvalidParameterError
 from .params import encode_form, encode_query, require_secure_transport
 from .resources.accounts import AccountsResource
@@ -39,12 +40,11 @@ from .resources.roles import RolesResource
 from .resources.tracking import TrackingResource
 from .resources.users import UsersResource
 from .retry import RetryPolicy
-from .throttle import Clock, LocalQuota, Quota, SystemClock, Throttle
+from .throttle import Throttle
 
 __all__ = ["DEFAULT_BASE_URL", "ClientConfig", "KeyType", "WhatConverts"]
 
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
-DAILY_LIMITS = {"profile": 1_000, "master": 10_000}
 
 T = TypeVar("T")
 
@@ -152,10 +152,10 @@ class WhatConverts(SessionOwner):
         on_quota_exhausted: ``"raise"`` (default) raises :class:`QuotaExhaustedError`
             before sending; ``"wait"`` waits for the UTC-midnight reset.
         max_concurrency: requests in flight at once (default 20, the API's maximum).
-        quota: a shared :class:`~whatconverts_async.throttle.Quota` (e.g. Redis-backed)
+        quota: a shared :class:`~whatconverts_async.budget.Quota` (e.g. Redis-backed)
             instead of the in-memory budget.
         clock: the clock of the budget (tests pass a
-            :class:`~whatconverts_async.throttle.FastClock`).
+            :class:`~whatconverts_async.budget.FastClock`).
         min_interval: seconds between request starts (default 0.001, the API's rate).
         retry_policy: backoff settings; ``max_retries`` overrides its count.
         max_response_bytes: answers larger than this are refused (default 256 MiB).
@@ -239,15 +239,13 @@ class WhatConverts(SessionOwner):
         """Tracking numbers and forms."""
 
     def _budget(self, config: ClientConfig) -> Quota:
-        default = DAILY_LIMITS[config.key_type.value]
+        limit = daily_limit_for(config.key_type.value, config.daily_limit)
         if config.quota is None:
-            return LocalQuota(
-                default if config.daily_limit is None else config.daily_limit, clock=self._clock
-            )
+            return LocalQuota(limit, clock=self._clock)
         bind = getattr(config.quota, "set_default_limit", None)
         if bind is not None:
             # A shared quota created without a limit takes this client's.
-            bind(default if config.daily_limit is None else config.daily_limit)
+            bind(limit)
         elif config.daily_limit is not None:
             raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
         return config.quota

@@ -9,6 +9,7 @@ The tree::
     WhatConvertsError
     ├── InvalidParameterError (also a ValueError)   bad argument, raised before any request
     ├── QuotaExhaustedError                          the local daily budget is spent
+    │   └── QuotaStateError                          ... its state file is unreadable (fail closed)
     ├── QuotaUnavailableError                        the shared (Redis) budget cannot be reached
     ├── UpdateNotAppliedError                        an edit did not show in the lead
     ├── PaginationError                              a list changed or lied while being read
@@ -61,6 +62,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
+    "QuotaStateError",
     "QuotaUnavailableError",
     "RateLimitError",
     "ServerError",
@@ -118,11 +120,30 @@ class UpdateNotAppliedError(WhatConvertsError):
         super().__init__(f"lead {lead_id} was edited but reads back without: {', '.join(fields)}")
 
 
+class QuotaStateError(QuotaExhaustedError):
+    """A budget state file cannot be read, so the budget is treated as spent (fail closed).
+
+    ``path`` names the file; the message says how to reset it. A subclass of
+    :class:`QuotaExhaustedError` (the CLI exits 3), raised in ``"wait"`` mode too,
+    because waiting for midnight does not repair a file.
+    """
+
+    def __init__(self, limit: int, resets_at: datetime, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            limit,
+            resets_at,
+            f"the budget state file {path} is unreadable ({problem}), so the daily budget "
+            "is treated as spent. If no other process is using it, delete that file to "
+            "reset the count (requests already sent today still count at the API)",
+        )
+
+
 class QuotaUnavailableError(WhatConvertsError):
     """The shared quota store cannot be reached, so no budget can be taken safely.
 
     Raised instead of spending budget nobody accounts for (fail closed). Pass
-    ``fallback_fraction`` to :class:`~whatconverts_async.quota.RedisQuota` to run on a
+    ``fallback_fraction`` to :class:`~whatconverts_async.budget.RedisQuota` to run on a
     local share instead.
     """
 

@@ -1,11 +1,9 @@
-"""The throttle in front of the wire: a daily budget, spacing, and a cap on requests in flight.
+"""The throttle in front of the wire: spacing and a cap on requests in flight.
 
-WhatConverts allows 1,000 requests a day per profile key and 10,000 per master key,
-refilled at midnight UTC; at most one request per millisecond and 20 at once per key.
-The daily budget is *not* a rate: ``AsyncLimiter(1000, 86400)`` would let the whole day
-out in a second and then drip. So the budget is a counter that refills in full at each
-UTC midnight (:class:`LocalQuota`, or a shared one such as a Redis quota), aiolimiter
-spaces request starts, and a semaphore caps concurrency.
+WhatConverts allows at most one request per millisecond and 20 at once per key. aiolimiter
+spaces request starts and a semaphore caps concurrency; the daily budget itself lives in
+:mod:`whatconverts_async.budget`, and the throttle takes one unit of it right before each
+request leaves.
 
 Every attempt that reaches the wire spends one unit of budget, retries included,
 because the API counts them too.
@@ -21,195 +19,56 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from aiolimiter import AsyncLimiter
 
-from .errors import QuotaExhaustedError
+from .budget import Clock, Quota, SystemClock, spent_error, wait_for_reset
 
-__all__ = [
-    "Clock",
-    "FastClock",
-    "LocalQuota",
-    "Quota",
-    "SystemClock",
-    "Throttle",
-    "next_utc_midnight",
-]
+__all__ = ["MAX_IN_FLIGHT", "Throttle", "per_shard_concurrency"]
 
 OnExhausted = Literal["raise", "wait"]
 
-
-class Clock(Protocol):
-    """Where the throttle reads the time and how it waits (injectable for tests)."""
-
-    def now(self) -> datetime:
-        """The current instant, timezone-aware UTC."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
-        ...
+#: Requests the API allows in flight at once per key (its documented maximum).
+MAX_IN_FLIGHT = 20
 
 
-class SystemClock:
-    """The real clock: ``datetime.now(UTC)`` and ``asyncio.sleep``."""
+def per_shard_concurrency(shards: int, cap: int = MAX_IN_FLIGHT) -> int:
+    """The in-flight cap for each of ``shards`` workers on one key: ``cap // shards``
+    (at least 1), so that together they stay within ``cap``.
 
-    def now(self) -> datetime:
-        """The current instant in UTC."""
-        return datetime.now(timezone.utc)
+    The cap is held per process (a semaphore), not shared through the quota store:
+    a shared cap would need leases that expire when a worker dies and are renewed
+    while a slow download runs, a Redis round trip on the way out of every request,
+    and a wait that polls; dividing is exact and costs nothing.
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep for real."""
-        await asyncio.sleep(max(0.0, seconds))
-
-
-class FastClock:
-    """A clock whose day lasts ``day_seconds`` real seconds, for testing daily resets.
-
-    Time starts at ``start`` and runs ``86400 / day_seconds`` times faster than real
-    time, so a budget that resets at midnight can be exercised in a test::
-
-        clock = FastClock(day_seconds=2.0, start=datetime(2026, 1, 1, 23, 59, tzinfo=UTC))
-        wc = WhatConverts(token, secret, daily_limit=3, on_quota_exhausted="wait", clock=clock)
-
-    Pass ``clock.now`` to the simulator so both sides agree on the date.
+    >>> per_shard_concurrency(4), per_shard_concurrency(3), per_shard_concurrency(40)
+    (5, 6, 1)
     """
-
-    def __init__(self, day_seconds: float, start: datetime | None = None) -> None:
-        if day_seconds <= 0:
-            raise ValueError(f"day_seconds must be > 0, got {day_seconds!r}")
-        self.scale = 86400.0 / day_seconds
-        self._start = start or datetime.now(timezone.utc)
-        if self._start.tzinfo is None:
-            raise ValueError("start must be timezone-aware")
-        self._t0 = time.monotonic()
-
-    def now(self) -> datetime:
-        """The artificial current instant."""
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.scale)
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of artificial time (a fraction of that in real time)."""
-        await asyncio.sleep(max(0.0, seconds) / self.scale)
-
-
-def next_utc_midnight(now: datetime) -> datetime:
-    """The first UTC midnight strictly after ``now``.
-
-    >>> next_utc_midnight(datetime(2026, 3, 1, 15, 0, tzinfo=timezone.utc)).isoformat()
-    '2026-03-02T00:00:00+00:00'
-    """
-    now = now.astimezone(timezone.utc)
-    return datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
-
-
-@runtime_checkable
-class Quota(Protocol):
-    """A daily request budget. The in-memory :class:`LocalQuota` is the default.
-
-    Implementations must make ``try_acquire`` atomic across every user of the budget.
-    ``used``/``remaining``/``resets_at`` may be the last known values for a shared quota.
-    """
-
-    @property
-    def limit(self) -> int:
-        """Requests allowed per UTC day."""
-        ...
-
-    @property
-    def used(self) -> int:
-        """Requests spent today."""
-        ...
-
-    @property
-    def remaining(self) -> int:
-        """Requests left today."""
-        ...
-
-    @property
-    def resets_at(self) -> datetime:
-        """When the budget refills (the next UTC midnight)."""
-        ...
-
-    async def try_acquire(self) -> bool:
-        """Take one request from today's budget; False (taking nothing) if it is spent."""
-        ...
-
-
-class LocalQuota:
-    """An in-process daily budget that refills in full at each UTC midnight.
-
-    >>> q = LocalQuota(limit=2)
-    >>> q.remaining
-    2
-    """
-
-    def __init__(self, limit: int, *, clock: Clock | None = None) -> None:
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise ValueError(f"daily_limit must be an integer >= 0, got {limit!r}")
-        self._limit = limit
-        self._clock: Clock = clock or SystemClock()
-        self._used = 0
-        self._resets_at = next_utc_midnight(self._clock.now())
-
-    def _roll(self) -> None:
-        now = self._clock.now()
-        if now >= self._resets_at:
-            self._used = 0
-            self._resets_at = next_utc_midnight(now)
-
-    @property
-    def limit(self) -> int:
-        """Requests allowed per UTC day."""
-        return self._limit
-
-    @property
-    def used(self) -> int:
-        """Requests spent since the last UTC midnight."""
-        self._roll()
-        return self._used
-
-    @property
-    def remaining(self) -> int:
-        """Requests left until the next UTC midnight."""
-        self._roll()
-        return max(0, self._limit - self._used)
-
-    @property
-    def resets_at(self) -> datetime:
-        """The next UTC midnight."""
-        self._roll()
-        return self._resets_at
-
-    async def try_acquire(self) -> bool:
-        """Take one request if today's budget allows it."""
-        self._roll()
-        if self._used >= self._limit:
-            return False
-        self._used += 1
-        return True
-
-    def __repr__(self) -> str:
-        return f"LocalQuota(limit={self._limit}, used={self.used})"
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"shards must be an integer >= 1, got {shards!r}")
+    return max(1, cap // shards)
 
 
 class Throttle:
     """Admits one request at a time into the wire: concurrency cap, spacing, budget.
 
-    ``on_exhausted="raise"`` raises :class:`QuotaExhaustedError` when the budget is
-    spent, before anything is sent; ``"wait"`` sleeps until the reset and goes on.
+    ``on_exhausted="raise"`` raises :class:`~whatconverts_async.QuotaExhaustedError` when
+    the budget is spent, before anything is sent; ``"wait"`` sleeps until the reset and
+    goes on.
+
+    The cap is per process: sharded workers sharing one key divide it
+    (:func:`per_shard_concurrency`, as ``whatconverts export --shard`` does) so that
+    together they stay within the API's 20.
     """
 
     def __init__(
         self,
         quota: Quota,
         *,
-        max_concurrency: int = 20,
+        max_concurrency: int = MAX_IN_FLIGHT,
         min_interval: float = 0.001,
         on_exhausted: OnExhausted = "raise",
         clock: Clock | None = None,
@@ -243,8 +102,6 @@ class Throttle:
                     finally:
                         self.in_flight -= 1
                     return
-            resets_at = self.quota.resets_at
             if self.on_exhausted == "raise":
-                raise QuotaExhaustedError(self.quota.limit, resets_at)
-            wait = (resets_at - self.clock.now()).total_seconds()
-            await self.clock.sleep(max(wait, 0.0) + 0.001)
+                raise spent_error(self.quota)
+            await wait_for_reset(self.quota, self.clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ from whatconverts_async.export import read_jsonl_ids
 from whatconverts_async.testing import FakeWhatConverts
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
-from whatconverts_async.quota import QuotaUnavailableError, RedisQuota  # noqa: E402
+from whatconverts_async.budget import QuotaUnavailableError, RedisQuota  # noqa: E402
 
 from ._support import client_for  # noqa: E402
 
@@ -68,6 +69,12 @@ def redis_url() -> Iterator[str]:
         server.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fallback ledger defaults to the state directory: keep it out of $HOME.
+    monkeypatch.setenv("WHATCONVERTS_STATE_DIR", str(tmp_path / "state"))
+
+
 def key_id() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
@@ -100,7 +107,7 @@ async def test_processes_share_one_budget(redis_url: str) -> None:
     name = key_id()
     code = (
         "import asyncio, sys\n"
-        "from whatconverts_async.quota import RedisQuota\n"
+        "from whatconverts_async.budget import RedisQuota\n"
         "async def main():\n"
         f"    async with RedisQuota({redis_url!r}, key_id={name!r}, limit=120) as q:\n"
         "        got = sum([await q.try_acquire() for _ in range(60)])\n"
@@ -326,9 +333,255 @@ async def test_fallback_share_is_one_per_day_and_synced_back(tmp_path: Path) -> 
             # one local share (5 of 20) for the whole day, not one per outage
             assert quota._fallback is not None and quota._fallback.used == 5
             assert "unused-but-secret" not in repr(quota)
-            # the last outage spent 1 locally (the share ran out after it); the restarted,
-            # empty Redis got that 1 back plus the request after it
-            assert await quota.refresh() == 20 - 2
+            # Each restarted, empty Redis is re-seeded from the highest count this worker
+            # saw (the count never goes backwards within a day), then gets the units spent
+            # locally during the outage and the request after it: 4, +2+1 = 7, +2+1 = 10,
+            # +1+1 = 12. (Before the re-seeding this read 20 - 2: the count went backwards.)
+            assert await quota.refresh() == 20 - 12
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# --- exactness under failure: skewed clocks, restarts, error replies, fallback ledger ---
+
+
+class _Server:
+    """A redis-server of our own on a free port, to kill and restart."""
+
+    def __init__(self, tmp_path: Path, *options: str) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is required in CI (.ci/run installs it)")
+            pytest.skip("no redis-server binary here: apt-get install redis-server")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.command = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *options,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        tmp_path.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> _Server:
+        self.proc = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.kill()
+
+
+async def test_skewed_worker_clocks_count_against_redis_day(redis_url: str) -> None:
+    from whatconverts_async import FastClock
+
+    def clocks() -> tuple[FastClock, FastClock]:
+        # Real-time clocks 3 s apart, on either side of a UTC midnight.
+        return (
+            FastClock(86400, start=datetime(2026, 3, 1, 23, 59, 58, 500000, tzinfo=UTC)),
+            FastClock(86400, start=datetime(2026, 3, 2, 0, 0, 1, 500000, tzinfo=UTC)),
+        )
+
+    async def granted(day_from: str | None) -> int:
+        name, (early, late) = key_id(), clocks()
+        kwargs = {} if day_from is None else {"day_from": day_from}
+        async with (
+            RedisQuota(redis_url, key_id=name, limit=10, clock=early, **kwargs) as a,
+            RedisQuota(redis_url, key_id=name, limit=10, clock=late, **kwargs) as b,
+        ):
+            return sum([await q.try_acquire() for q in (a, b) for _ in range(10)])
+
+    assert await granted("redis") == 10
+    # The same workers counting on their own clocks would get two days' worth.
+    assert await granted("clock") == 20
+
+
+async def test_redis_restart_without_persistence_never_exceeds_the_limit(
+    tmp_path: Path,
+) -> None:
+    server = _Server(tmp_path).start()
+    name, granted, restarted = key_id(), [0, 0, 0, 0], asyncio.Event()
+    try:
+        quotas = [
+            RedisQuota(server.url, key_id=name, limit=100, socket_timeout=0.5) for _ in range(4)
+        ]
+
+        async def worker(i: int) -> None:
+            while True:
+                try:
+                    if not await quotas[i].try_acquire():
+                        return
+                except QuotaUnavailableError:
+                    await asyncio.sleep(0.01)  # fail closed while Redis is away
+                    continue
+                granted[i] += 1
+                await asyncio.sleep(0.002)
+                if sum(granted) >= 40 and not restarted.is_set():
+                    restarted.set()
+                    server.kill()  # everything Redis held is gone
+                    server.start()
+
+        await asyncio.gather(*(worker(i) for i in range(4)))
+        assert restarted.is_set()
+        assert 95 <= sum(granted) <= 100, granted
+        assert await quotas[0].refresh() == 0
+    finally:
+        for quota in quotas:
+            await quota.aclose()
+        server.stop()
+
+
+async def test_read_only_replica_fails_closed_or_falls_back(tmp_path: Path) -> None:
+    primary = _Server(tmp_path / "p").start()
+    replica = _Server(tmp_path / "r", "--replicaof", "127.0.0.1", str(primary.port)).start()
+    try:
+        async with FakeWhatConverts(leads=20) as fake:
+            quota = RedisQuota(replica.url, key_id=key_id(), socket_timeout=0.5)
+            async with quota, client_for(fake, quota=quota) as wc:
+                with pytest.raises(QuotaUnavailableError, match=r"ReadOnlyError|ResponseError"):
+                    await wc.leads.list(leads_per_page=1)
+            assert fake.request_count == 0
+            quota = RedisQuota(
+                replica.url,
+                key_id=key_id(),
+                limit=20,
+                fallback_fraction=0.1,
+                fallback_state=tmp_path / "ledger.json",
+                socket_timeout=0.5,
+            )
+            async with quota, client_for(fake, quota=quota) as wc:
+                await wc.leads.list(leads_per_page=1)
+                await wc.leads.list(leads_per_page=1)
+                with pytest.raises(QuotaExhaustedError):
+                    await wc.leads.list(leads_per_page=1)
+            assert fake.request_count == 2
+            assert json.loads((tmp_path / "ledger.json").read_text()) == {
+                datetime.now(UTC).date().isoformat(): 2
+            }
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+async def test_out_of_memory_reply_fails_closed(tmp_path: Path) -> None:
+    server = _Server(tmp_path, "--maxmemory", "1", "--maxmemory-policy", "noeviction").start()
+    try:
+        async with RedisQuota(server.url, key_id=key_id(), limit=5) as quota:
+            with pytest.raises(QuotaUnavailableError) as info:
+                await quota.try_acquire()
+            assert "unavailable (OutOfMemoryError)" in str(info.value), str(info.value)
+            assert info.value.__cause__ is None and info.value.__suppress_context__
+    finally:
+        server.stop()
+
+
+async def test_fallback_units_survive_the_process_30_10_70(tmp_path: Path) -> None:
+    server = _Server(tmp_path / "data", "--appendonly", "yes", "--appendfsync", "always")
+    server.start()
+    name, ledger = key_id(), tmp_path / "ledger.json"
+
+    def quota() -> RedisQuota:
+        return RedisQuota(
+            server.url,
+            key_id=name,
+            limit=100,
+            fallback_fraction=0.1,
+            fallback_state=ledger,
+            socket_timeout=0.5,
+        )
+
+    try:
+        async with quota() as first:
+            assert sum([await first.try_acquire() for _ in range(30)]) == 30
+        server.kill()
+        async with quota() as second:  # Redis is away: the local share of 10
+            assert sum([await second.try_acquire() for _ in range(20)]) == 10
+        # That process is gone; what it spent is on disk, not in its memory.
+        assert json.loads(ledger.read_text()) == {datetime.now(UTC).date().isoformat(): 10}
+        server.start()
+        async with quota() as third:
+            took = 0
+            while await third.try_acquire():
+                took += 1
+            assert took == 60  # 30 + 10 + 60 = 100, not 30 + 10 + 70
+            assert third.used == 100
+        assert json.loads(ledger.read_text()) == {}
+    finally:
+        server.stop()
+
+
+async def test_unreadable_fallback_ledger_fails_closed(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.json"
+    ledger.write_bytes(b"{not json")
+    quota = RedisQuota(
+        f"redis://127.0.0.1:{_free_port()}/0",
+        key_id=key_id(),
+        limit=10,
+        fallback_fraction=0.5,
+        fallback_state=ledger,
+        socket_timeout=0.5,
+    )
+    async with quota:
+        with pytest.raises(QuotaUnavailableError, match=r"ledger\.json"):
+            await quota.try_acquire()
+
+
+async def test_mark_spent_is_shared_and_lasts_until_the_reset(redis_url: str) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 20, 0, tzinfo=UTC))
+    name = key_id()
+    async with (
+        RedisQuota(redis_url, key_id=name, limit=50, clock=clock) as a,
+        RedisQuota(redis_url, key_id=name, limit=50, clock=clock) as b,
+    ):
+        assert await a.try_acquire()
+        await a.mark_spent()
+        assert not await b.try_acquire() and b.used == 50
+        assert await b.refresh() == 0
+        assert a.resets_at == datetime(2026, 3, 2, tzinfo=UTC)
+        clock.current = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)
+        assert await a.try_acquire() and await b.try_acquire()
+        assert await a.refresh() == 48
+
+
+async def test_mark_spent_holds_locally_while_redis_is_away() -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 20, 0, tzinfo=UTC))
+    quota = RedisQuota(
+        f"redis://127.0.0.1:{_free_port()}/0",
+        key_id=key_id(),
+        limit=10,
+        clock=clock,
+        socket_timeout=0.5,
+    )
+    async with quota:
+        await quota.mark_spent()  # Redis cannot be told: logged, not raised
+        assert not await quota.try_acquire()  # no Redis call needed to say no
+        clock.current = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)
+        with pytest.raises(QuotaUnavailableError):
+            await quota.try_acquire()
