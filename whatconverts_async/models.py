@@ -27,9 +27,11 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
+
+from whatconverts_async._codec import ESSENTIAL, reader, wire_record, writer
 
 __all__ = [
     "Account",
@@ -50,6 +52,8 @@ _M = TypeVar("_M")
 T = TypeVar("T")
 
 _NO_KEYS: frozenset[str] = frozenset()
+# An unreadable value here fails the record (and its page) instead of becoming None.
+_ESSENTIAL = {ESSENTIAL: True}
 
 
 def _snake(name: str) -> str:
@@ -142,16 +146,19 @@ class Quotable(_ApiEnum):
 
 
 class _WireRecord:
-    """``from_dict``/``to_dict`` shared by every model; the conversion lives in ``convert``."""
+    """``from_dict``/``to_dict`` shared by every model; the codec lives in ``_codec``."""
 
     __slots__ = ()
+    wire_originals: dict[str, Any]  # declared by each record
 
     @classmethod
     def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
-        """Build the record from one wire object (a ``dict`` from the JSON response)."""
-        from whatconverts_async import convert
+        """Build the record from one wire object (a ``dict`` from the JSON response).
 
-        return convert.structure(data, cls)
+        Raises ``ValueError`` naming the record and field when ``data`` is not an object or
+        its id or an essential field cannot be read.
+        """
+        return cast(_M, reader(cls)(data))
 
     def __repr__(self) -> str:
         # Records have up to ~90 fields, mostly empty; show only what carries data.
@@ -168,12 +175,30 @@ class _WireRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire object again: known fields, then ``extra``, without ``absent_keys``."""
-        from whatconverts_async import convert
+        return writer(type(self))(self)
 
-        wire: dict[str, Any] = convert.unstructure(self)
-        return wire
+    @property
+    def unreadable_fields(self) -> frozenset[str]:
+        """Known fields whose wire value could not be read into the field's type.
+
+        Such a field holds ``None`` (``{}``/``[]`` for maps and lists) while the value as sent
+        stays in ``wire_originals`` and is written back by :meth:`to_dict`. ``null``, ``""``
+        and ``[]`` are the API's ways to say "no value" and are not counted.
+
+        >>> Lead.from_dict({"lead_id": 1, "lead_score": "fifty", "notes": ""}).unreadable_fields
+        frozenset({'lead_score'})
+        """
+        names = set()
+        for key, raw in self.wire_originals.items():
+            if raw is None or raw == "" or raw == []:
+                continue
+            value = getattr(self, key)
+            if value is None or (type(value) in (dict, list) and not value):
+                names.add(key)
+        return frozenset(names)
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class Lead(_WireRecord):
     """One lead (call, form, chat, transaction, ...), as ``GET leads`` and webhooks send it.
@@ -182,27 +207,45 @@ class Lead(_WireRecord):
 
     * ids are ``int``; ``user_id`` is the visitor id string (``"<profile_id>-<uuid>"``);
     * ``date_created``/``last_updated`` are aware UTC ``datetime``;
-    * money (``quote_value``, ``sales_value``, ``tax``, ``shipping``) is ``Decimal`` so sums
-      of amounts stay exact (binary floats do not); an integer on the wire comes back as an
-      integer from :meth:`to_dict`, a fraction as a float;
+    * money (``quote_value``, ``sales_value``, ``transaction_tax``, ``transaction_shipping``)
+      is ``Decimal`` so sums of amounts stay exact (binary floats do not); an integer on the
+      wire comes back as an integer from :meth:`to_dict`, a fraction as a float;
     * ``lead_type``/``lead_status``/``quotable`` are enum members when the display string is
       known, else the raw ``str`` (new values from the API never break parsing);
-    * ``lead_analysis``/``additional_fields``/``mapped_fields`` are dicts, ``{}`` when the API
-      sends ``[]``; values are kept as sent (strings in every payload seen so far);
+    * ``lead_analysis``/``additional_fields``/``mapped_fields``/``field_mappings`` are dicts,
+      ``{}`` when the API sends ``[]``; values are kept as sent;
     * other text is ``str | None``; ``""`` and ``None`` stay distinct, as on the wire;
     * ``customer_journey`` is kept as decoded JSON (its shape is undocumented).
+
+    Transactions: ``transaction_id``, ``transaction_tax``, ``transaction_shipping`` and
+    ``field_mappings`` are the names of the official transaction webhook. ``order_id``,
+    ``tax`` and ``shipping`` are the Endpoint CSV columns' names, kept typed because older
+    data may carry them; no API payload seen so far does.
+
+    **One odd value does not cost the lead.** A value that cannot be read in an optional
+    field (``"last_updated": "0000-00-00 00:00:00"``, ``"lead_score": "fifty"``,
+    ``"quote_value": "n/a"``, ``"spam": "maybe"``, ``"lead_type": 5``,
+    ``"additional_fields": "x"``) becomes ``None`` (``{}`` for a map) with the original kept,
+    so :meth:`to_dict` still returns the input and :attr:`unreadable_fields` names the field.
+    **Essential** fields fail loudly instead, with ``ValueError`` naming the field (and so
+    fail the page that holds the lead, or the webhook delivery): ``lead_id`` (missing, null
+    or not an integer) and ``date_created`` (present but not a readable timestamp; ``null``
+    and ``""`` read as no value). They are essential because the client depends on them:
+    ``lead_id`` identifies and de-duplicates leads, ``date_created`` places a lead in its
+    date window, which is how a scan proves it neither skipped nor repeated anything.
 
     A lead read from the API writes back exactly what was read (see the module docstring);
     a lead built by hand has no ``absent_keys`` and writes every known field, timestamps as
     ``YYYY-MM-DDTHH:MM:SSZ``.
 
     >>> lead = Lead.from_dict(
-    ...     {"lead_id": 1, "quote_value": 251, "date_created": "2025-06-01T14:00:00Z"}
+    ...     {"lead_id": 1, "quote_value": 251, "date_created": "2025-06-01T14:00:00Z",
+    ...      "last_updated": "0000-00-00 00:00:00"}
     ... )
-    >>> lead.quote_value, lead.date_created.isoformat()
-    (Decimal('251'), '2025-06-01T14:00:00+00:00')
-    >>> lead.to_dict()["quote_value"]
-    251
+    >>> lead.quote_value, lead.date_created.isoformat(), lead.last_updated
+    (Decimal('251'), '2025-06-01T14:00:00+00:00', None)
+    >>> lead.unreadable_fields, lead.to_dict()["last_updated"]
+    (frozenset({'last_updated'}), '0000-00-00 00:00:00')
     """
 
     lead_id: int
@@ -215,7 +258,7 @@ class Lead(_WireRecord):
     lead_status: LeadStatus | str | None = None
     lead_score: int | None = None
     lead_state: str | None = None
-    date_created: datetime | None = None
+    date_created: datetime | None = attrs.field(default=None, metadata=_ESSENTIAL)
     last_updated: datetime | None = None
     quotable: Quotable | str | None = None
     quote_value: Decimal | None = None
@@ -249,6 +292,7 @@ class Lead(_WireRecord):
     country: str | None = None
     additional_fields: dict[str, Any] = attrs.field(factory=dict)
     mapped_fields: dict[str, Any] = attrs.field(factory=dict)
+    field_mappings: dict[str, Any] = attrs.field(factory=dict)
     customer_journey: Any = None
     # click and integration ids
     gclid: str | None = None
@@ -290,6 +334,9 @@ class Lead(_WireRecord):
     # other lead types
     form_name: str | None = None
     message: str | None = None
+    transaction_id: str | None = None
+    transaction_tax: Decimal | None = None
+    transaction_shipping: Decimal | None = None
     order_id: str | None = None
     tax: Decimal | None = None
     shipping: Decimal | None = None
@@ -299,12 +346,14 @@ class Lead(_WireRecord):
     sender_name: str | None = None
     subject: str | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
-    """Wire keys this model does not know, plus originals of values that need them to round-trip."""
+    """Wire keys this model does not know, written back by :meth:`to_dict`."""
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
-    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
     """Known keys that were missing from the wire object; :meth:`to_dict` leaves them out."""
+    wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    """Wire values that the typed fields cannot rebuild exactly (or could not read at all)."""
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class Profile(_WireRecord):
     """A profile (one tracked site or business) inside an account.
@@ -318,13 +367,14 @@ class Profile(_WireRecord):
 
     profile_id: int
     profile_name: str | None = None
-    date_created: datetime | None = None
+    date_created: datetime | None = attrs.field(default=None, metadata=_ESSENTIAL)
     account_id: int | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
     wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class Account(_WireRecord):
     """An account under a master (agency) account, with its profiles.
@@ -337,13 +387,14 @@ class Account(_WireRecord):
 
     account_id: int
     account_name: str | None = None
-    date_created: datetime | None = None
+    date_created: datetime | None = attrs.field(default=None, metadata=_ESSENTIAL)
     profiles: list[Profile] = attrs.field(factory=list)
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
     wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class User(_WireRecord):
     """A user of the master account (``users`` resource), not a lead's visitor id.
@@ -358,12 +409,13 @@ class User(_WireRecord):
     pending_activation: bool | None = None
     role_id: int | None = None
     role_name: str | None = None
-    date_created: datetime | None = None
+    date_created: datetime | None = attrs.field(default=None, metadata=_ESSENTIAL)
     extra: dict[str, Any] = attrs.field(factory=dict)
     absent_keys: frozenset[str] = attrs.field(default=_NO_KEYS, repr=False)
     wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class Role(_WireRecord):
     """A permission role (``roles`` resource).
@@ -381,6 +433,7 @@ class Role(_WireRecord):
     wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class TrackingNumber(_WireRecord):
     """A tracking phone number (``tracking/numbers``).
@@ -417,6 +470,7 @@ class TrackingNumber(_WireRecord):
     wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+@wire_record
 @attrs.frozen(kw_only=True, repr=False)
 class TrackingForm(_WireRecord):
     """A tracked web form (``tracking/forms``).

@@ -78,7 +78,7 @@ _IN_PROGRESS = frozenset({"in progress", "in progess"})  # the docs' own spellin
 
 class WebhookError(WhatConvertsError, ValueError):
     """A webhook body that is not a lead delivery: not JSON, not an object, a missing or
-    invalid ``lead_id``, an unreadable timestamp, a non-string ``trigger``, ...
+    invalid ``lead_id``, an unreadable ``date_created``, a non-string ``trigger``, ...
 
     The only exception :func:`parse_webhook` raises.
 
@@ -213,8 +213,10 @@ def parse_webhook(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     Every lead type and every field ``GET leads`` knows is read into the typed
     :class:`~whatconverts_async.models.Lead`; unknown fields land in ``lead.extra``. Only a
     body that cannot be a lead raises, always :class:`WebhookError`: not UTF-8 JSON, not an
-    object, ``lead_id`` missing or not a positive integer, an unreadable ``date_created`` or
-    ``last_updated``, a ``trigger`` that is not a string.
+    object, ``lead_id`` missing or not a positive integer, an unreadable ``date_created``, a
+    ``trigger`` that is not a string. An odd value in any other field (``"last_updated":
+    "0000-00-00 00:00:00"``) is read as ``None`` with the original kept (see
+    :class:`~whatconverts_async.models.Lead`), so such a delivery is accepted.
 
     >>> parse_webhook(b'{"trigger": "new", "lead_id": 153928, "lead_type": "Phone Call",'
     ...               b' "quote_value": null, "brand_new": 1}').lead.extra

@@ -128,7 +128,7 @@ async def test_large_body_is_413(
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[]", b'{"trigger": "new"}', b'{"lead_id": 1, "last_updated": "x"}']
+    "body", [b"not json", b"[]", b'{"trigger": "new"}', b'{"lead_id": 1, "date_created": "x"}']
 )
 async def test_malformed_body_is_400(
     client: TestClient[web.Request, web.Application], body: bytes
