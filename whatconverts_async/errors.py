@@ -45,6 +45,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "InvalidJSONError",
     "InvalidParameterError",
     "MalformedResponseError",
     "NotFoundError",
@@ -306,3 +307,22 @@ def malformed(
         url=url,
         body=excerpt,
     )
+
+
+class InvalidJSONError(WhatConvertsError, ValueError):
+    """Bytes or text that are not one JSON document this library reads.
+
+    Raised by the package's one JSON decoder (``whatconverts_async._json.loads``) with the same
+    message whether or not orjson is installed; callers wrap it (a webhook body becomes
+    ``WebhookError``, an API answer ``MalformedResponseError``). ``position`` is the character
+    offset of the problem in the text when known, else ``None``. The message never quotes the
+    document.
+
+    >>> InvalidJSONError("NaN is not valid JSON")
+    InvalidJSONError('invalid JSON: NaN is not valid JSON')
+    """
+
+    def __init__(self, reason: str, position: int | None = None) -> None:
+        super().__init__(f"invalid JSON: {reason}")
+        self.reason = reason
+        self.position = position
