@@ -110,11 +110,22 @@ def loads(data: bytes | bytearray | memoryview | str, *, max_depth: int = MAX_DE
             value = _fast(raw)
     if value is _MISSING:
         value = _standard(raw)
+        if max_depth == MAX_DEPTH and not _standard_may_exceed():
+            return value
     elif max_depth == MAX_DEPTH:
         return value  # orjson enforces MAX_DEPTH itself
     if raw.count(b"[") + raw.count(b"{") > max_depth and _deeper_than(value, max_depth):
         raise InvalidJSONError(f"nested deeper than {max_depth} levels")
     return value
+
+
+def _standard_may_exceed() -> bool:
+    """Whether the standard decoder can return a document deeper than :data:`MAX_DEPTH`.
+
+    Before Python 3.12 it recurses within the interpreter's recursion limit, so with the
+    default limit (1,000) it cannot, and the walk of every large page can be skipped.
+    """
+    return sys.version_info >= (3, 12) or sys.getrecursionlimit() > MAX_DEPTH
 
 
 def _utf8(data: bytes | bytearray | memoryview | str) -> bytes:
@@ -160,7 +171,9 @@ def _decode_nested(text: str) -> Any:
     # interpreter's recursion limit (1,000 by default, less what the caller already uses).
     if _nesting_exceeds(text, MAX_DEPTH):
         raise InvalidJSONError(f"nested deeper than {MAX_DEPTH} levels") from None
-    # A legal document this interpreter could not reach: retry once with room for it.
+    # A legal document this interpreter could not reach: retry once with room for it. The
+    # limit is process-wide; a thread doing the same at this moment may see the raised value
+    # restored early and refuse its document, never accept a wrong one.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(limit + MAX_DEPTH + 64)
     try:

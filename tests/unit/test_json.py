@@ -284,3 +284,14 @@ def test_any_bytes_give_the_same_outcome(data: bytes) -> None:
 def test_damaged_documents_give_the_same_outcome(text: str, at: int, insert: str) -> None:
     at = min(at, len(text))
     both(text[:at] + insert + text[at:])
+
+
+def test_a_raised_recursion_limit_does_not_let_deeper_documents_through() -> None:
+    # With more room the standard decoder could return 1,100 levels; the walk still refuses.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 6000))
+    try:
+        error(nest(_json.MAX_DEPTH + 76), f"nested deeper than {_json.MAX_DEPTH} levels")
+        assert value(nest(_json.MAX_DEPTH)) is not None
+    finally:
+        sys.setrecursionlimit(limit)
