@@ -138,7 +138,7 @@ def _pause_gc_per_page() -> None:
     """
     import gc
 
-    from whatconverts_async import _transport
+    from whatconverts_async import _json
     from whatconverts_async.resources import _base
 
     def paused(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,12 +154,12 @@ def _pause_gc_per_page() -> None:
 
         return call
 
-    _transport._loads = paused(_transport._loads)
+    _json.loads = paused(_json.loads)
     _base.structure_page = paused(_base.structure_page)  # type: ignore[attr-defined]
 
 
 async def _task_library(spec: Json) -> Json:
-    from whatconverts_async import WhatConverts, _transport
+    from whatconverts_async import WhatConverts, _json
     from whatconverts_async.models import Lead
 
     experiment = spec.get("experiment")
@@ -211,7 +211,7 @@ async def _task_library(spec: Json) -> Json:
         "requests": requests,
         "seconds": seconds,
         "typed": typed,
-        "decoder": _decoder_name(_transport._loads),
+        "decoder": _json.decoder_name,
         "start_rss_kb": start_kb,
         "peak_rss_kb": peak_kb,
         "peak_reset": reset,
@@ -252,11 +252,6 @@ async def _task_export_baseline(spec: Json) -> Json:
                 fake.url, _auth(fake.token, fake.secret), windows, 2500, json.loads, None, write
             )
     return {"leads": leads, "requests": requests, "seconds": time.perf_counter() - started}
-
-
-def _decoder_name(loads: Callable[[bytes], Any]) -> str:
-    inner = getattr(loads, "__wrapped__", loads)
-    return str(getattr(inner, "__module__", "?") or "?")
 
 
 TASKS = {

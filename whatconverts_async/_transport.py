@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import json
 import logging
 import re
 import time
@@ -35,6 +34,7 @@ import aiohttp
 import attrs
 import yarl
 
+from . import _json
 from ._gc import no_cyclic_gc
 from .errors import (
     APIConnectionError,
@@ -58,23 +58,17 @@ logger = logging.getLogger("whatconverts_async")
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 
-try:  # orjson is an optional speed-up; the standard module gives the same results.
-    import orjson
-
-    _loads: Callable[[bytes], Any] = orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _loads = json.loads
-
 
 def loads(body: bytes) -> Any:
-    """Decode a JSON body (the one place responses are decoded); ``ValueError`` if it is
-    not JSON.
+    """Decode a JSON body (the one place responses are decoded) with the package's one
+    decoder, :func:`whatconverts_async._json.loads` (same result with or without orjson);
+    :class:`~whatconverts_async.errors.InvalidJSONError` (a ``ValueError``) if it is not JSON.
 
     >>> loads(b'{"leads": []}')
     {'leads': []}
     """
     with no_cyclic_gc():
-        return _loads(body)
+        return _json.loads(body)
 
 
 # --- the tables (pure) --------------------------------------------------------------------
@@ -268,8 +262,11 @@ def decode_object(answer: Answer) -> dict[str, Any]:
         raise malformed(answer.status, answer.body, **where, why="empty body")
     try:
         payload = loads(answer.body)
-    except ValueError:
+    except ValueError as exc:
+        reason = getattr(exc, "reason", None)
         why = f"not JSON (content type {answer.content_type or 'missing'})"
+        if reason:
+            why = f"{why}: {reason}"
         raise malformed(answer.status, answer.body, **where, why=why) from None
     if not isinstance(payload, dict):
         raise malformed(answer.status, answer.body, **where, why="JSON is not an object")

@@ -16,6 +16,7 @@ The tree::
     ├── ExportError                                  an export cannot start or go on as asked
     │   └── CheckpointError                          ... its checkpoint is unreadable/mismatched
     ├── WebhookError (also a ValueError)             a webhook body that is not a lead delivery
+    ├── InvalidJSONError (also a ValueError)         bytes that are not one JSON document
     ├── UsageError                                   a command-line mistake (exit code 2)
     ├── APIConnectionError                           the request got no HTTP answer
     │   └── APITimeoutError                          ... because it took too long
@@ -56,6 +57,7 @@ __all__ = [
     "BadRequestError",
     "CheckpointError",
     "ExportError",
+    "InvalidJSONError",
     "InvalidParameterError",
     "MalformedResponseError",
     "NotFoundError",
@@ -255,3 +257,22 @@ class ServerError(APIError):
 
 class MalformedResponseError(APIError):
     """The API answered, but not with something this client can read."""
+
+
+class InvalidJSONError(WhatConvertsError, ValueError):
+    """Bytes or text that are not one JSON document this library reads.
+
+    Raised by the package's one JSON decoder (``whatconverts_async._json.loads``) with the same
+    message whether or not orjson is installed; callers wrap it (a webhook body becomes
+    ``WebhookError``, an API answer ``MalformedResponseError``). ``position`` is the character
+    offset of the problem in the text when known, else ``None``. The message never quotes the
+    document.
+
+    >>> InvalidJSONError("NaN is not valid JSON")
+    InvalidJSONError('invalid JSON: NaN is not valid JSON')
+    """
+
+    def __init__(self, reason: str, position: int | None = None) -> None:
+        super().__init__(f"invalid JSON: {reason}")
+        self.reason = reason
+        self.position = position

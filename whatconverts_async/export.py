@@ -41,6 +41,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
+from . import _json
 from .client import WhatConverts
 from .errors import CheckpointError, ExportError
 from .models import Lead, Page
@@ -113,7 +114,7 @@ class Checkpoint:
     def load(cls, path: Path) -> Checkpoint:
         """Read a checkpoint, or raise :class:`CheckpointError` saying what to do."""
         try:
-            raw = json.loads(path.read_bytes())
+            raw = _json.loads(path.read_bytes())
             if not isinstance(raw, dict) or raw.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("unknown checkpoint version")
             if raw.pop("checksum", None) != _checksum(raw):
@@ -215,7 +216,7 @@ def _ids_between(path: Path, start: int, stop: int) -> set[Hashable]:
                 break
             remaining -= len(line)
             if line.strip():
-                ids.add(json.loads(line)["lead_id"])
+                ids.add(_json.loads(line)["lead_id"])
     return ids
 
 
@@ -233,7 +234,7 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as handle:
         for line in handle:
             if line.strip():
-                record = json.loads(line)
+                record = _json.loads(line)
                 if isinstance(record, dict):
                     yield record
 
@@ -613,7 +614,7 @@ def merge_jsonl(
         with path.open("rb") as handle:
             for line in handle:
                 if line.strip():
-                    record = json.loads(line)
+                    record = _json.loads(line)
                     yield (str(record.get("date_created") or ""), int(record["lead_id"])), line
 
     streams = [keyed(source) for source in sources]

@@ -42,12 +42,14 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from . import _json
 from .convert import format_timestamp, structure_lead, unstructure_lead
-from .errors import WebhookError
+from .errors import InvalidJSONError, WebhookError
 from .models import Lead
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "MAX_DEPTH",
     "SECRET_HEADER",
     "SECRET_QUERY_PARAMETER",
     "WebhookError",
@@ -63,6 +65,9 @@ logger = logging.getLogger("whatconverts_async.webhooks")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 """Largest delivery body accepted by :func:`webhook_app` (1 MiB); larger ones get 413."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a delivery body (a lead needs 3)."""
 
 SECRET_QUERY_PARAMETER = "secret"
 """Query parameter that may carry the shared secret (``?secret=...``)."""
@@ -190,18 +195,18 @@ class WebhookEvent:
         return body
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_webhook(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     """Read one webhook delivery body (JSON text) into a :class:`WebhookEvent`.
 
     Every lead type and every field ``GET leads`` knows is read into the typed
     :class:`~whatconverts_async.models.Lead`; unknown fields land in ``lead.extra``. Only a
-    body that cannot be a lead raises, always :class:`WebhookError`: not UTF-8 JSON, not an
-    object, ``lead_id`` missing or not a positive integer, an unreadable ``date_created`` or
-    ``last_updated``, a ``trigger`` that is not a string.
+    body that cannot be a lead raises, always :class:`WebhookError`: not UTF-8 JSON (read by
+    the package's one decoder, so the same with or without orjson: one leading byte-order
+    mark is skipped, ``NaN`` and nesting deeper than :data:`MAX_DEPTH` are refused), not an
+    object, ``lead_id`` missing or not a positive integer, an unreadable ``date_created``, a
+    ``trigger`` that is not a string. An odd value in any other field (``"last_updated":
+    "0000-00-00 00:00:00"``) is read as ``None`` with the original kept (see
+    :class:`~whatconverts_async.models.Lead`), so such a delivery is accepted.
 
     >>> parse_webhook(b'{"trigger": "new", "lead_id": 153928, "lead_type": "Phone Call",'
     ...               b' "quote_value": null, "brand_new": 1}').lead.extra
@@ -216,10 +221,9 @@ def parse_webhook(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     if not isinstance(body, (bytes, str)):
         raise WebhookError(f"malformed webhook: expected bytes or str, got {type(body).__name__}")
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        # UnicodeDecodeError is a ValueError; deep nesting raises RecursionError.
-        raise WebhookError(f"malformed webhook: not JSON ({type(exc).__name__})") from None
+        payload = _json.loads(body, max_depth=MAX_DEPTH)
+    except InvalidJSONError as exc:
+        raise WebhookError(f"malformed webhook: not JSON ({exc.reason})") from None
     return WebhookEvent.from_dict(payload)
 
 

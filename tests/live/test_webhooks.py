@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,7 +129,7 @@ async def test_large_body_is_413(
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[]", b'{"trigger": "new"}', b'{"lead_id": 1, "last_updated": "x"}']
+    "body", [b"not json", b"[]", b'{"trigger": "new"}', b'{"lead_id": 1, "date_created": "x"}']
 )
 async def test_malformed_body_is_400(
     client: TestClient[web.Request, web.Application], body: bytes
@@ -319,3 +320,58 @@ async def test_fastapi_style_usage_on_raw_body() -> None:
         async with session.post(server.make_url("/wc"), data=b"{") as resp:
             assert resp.status == 400
     assert seen == [77]
+
+
+# --- field cases over HTTP ------------------------------------------------------------------
+
+FIELD_CASES = Path(__file__).parent.parent / "samples" / "field-cases"
+
+
+@pytest.mark.parametrize(
+    ("body", "lead_id"),
+    [
+        # case-21: the lead whose last_updated is a zero date, as an update delivery.
+        (
+            json.dumps(
+                {
+                    "trigger": "update",
+                    **json.loads((FIELD_CASES / "case-21.json").read_text())["leads"][1],
+                }
+            ).encode(),
+            202,
+        ),
+        # case-03: the official transaction webhook.
+        ((FIELD_CASES / "case-03.json").read_bytes(), 153928),
+        # a byte-order mark before the body (the bytes of case-07's kind).
+        (b'\xef\xbb\xbf{"trigger": "new", "lead_id": 5, "last_updated": "0000-00-00"}', 5),
+    ],
+    ids=["case-21", "case-03", "bom"],
+)
+async def test_field_case_deliveries_are_accepted(
+    client: TestClient[web.Request, web.Application],
+    recorder: Recorder,
+    body: bytes,
+    lead_id: int,
+) -> None:
+    resp = await client.post("/hook", params={"secret": SECRET}, data=body)
+    assert resp.status == 200, await resp.text()
+    (event,) = recorder.events
+    assert event.lead_id == lead_id
+    assert event.to_dict() == json.loads(body.decode("utf-8-sig"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"lead_id": 1, "date_created": "0000-00-00 00:00:00"}',  # essential: still refused
+        b'{"lead_id": 1, "x": ' + b"[" * 70 + b"]" * 70 + b"}",  # deeper than MAX_DEPTH
+        b'{"lead_id": NaN}',
+    ],
+)
+async def test_essential_or_undecodable_deliveries_are_400(
+    client: TestClient[web.Request, web.Application], recorder: Recorder, body: bytes
+) -> None:
+    resp = await client.post("/hook", params={"secret": SECRET}, data=body)
+    assert resp.status == 400
+    assert (await resp.json())["error"].startswith("malformed webhook")
+    assert recorder.events == []

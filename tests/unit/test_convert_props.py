@@ -258,3 +258,37 @@ def test_money_keeps_value_and_json_type(amount: float | int) -> None:
     lead = structure_lead({"lead_id": 1, "sales_value": amount})
     assert lead.sales_value == (Decimal(repr(amount)) if isinstance(amount, float) else amount)
     assert_identical(lead.to_dict()["sales_value"], amount)
+
+
+odd_scalars = st.one_of(
+    st.text(max_size=12),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+    st.sampled_from(["0000-00-00 00:00:00", "0000-00-00", "2025-02-30", "n/a", "soon"]),
+)
+
+
+@PROPS
+@given(
+    wire_objects(
+        Lead,
+        {
+            "date_created": st.none() | timestamp_texts() | st.just(""),
+            "last_updated": odd_scalars | timestamp_texts(),
+            "quote_value": odd_scalars,
+            "lead_score": odd_scalars,
+            "spam": odd_scalars,
+            "lead_type": odd_scalars,
+            "field_mappings": odd_scalars,
+        },
+    )
+)
+def test_odd_optional_values_never_cost_the_lead(wire: dict[str, Any]) -> None:
+    lead = structure_lead(wire)
+    assert_identical(unstructure_lead(lead), wire)
+    assert lead.unreadable_fields <= set(lead.wire_originals) <= set(wire)
+    for name in lead.unreadable_fields:
+        assert getattr(lead, name) in (None, {}, [])

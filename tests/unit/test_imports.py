@@ -12,8 +12,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import whatconverts_async
 
 PACKAGE = Path(whatconverts_async.__file__).parent
@@ -27,9 +25,7 @@ AIOHTTP_ALLOWED_PACKAGES = (f"{ROOT}.testing",)
 
 # Circles being removed in parallel work: each is named, and the test fails ("XPASS")
 # once it is gone, so the entry is deleted with it.
-KNOWN_CIRCLES: set[frozenset[str]] = {
-    frozenset({f"{ROOT}.models", f"{ROOT}.convert"}),
-}
+KNOWN_CIRCLES: set[frozenset[str]] = set()  # none left; keep it that way
 
 
 def _module_name(path: Path) -> str:
@@ -132,7 +128,7 @@ def test_the_reader_sees_known_edges() -> None:
     assert f"{ROOT}.errors" in graph[f"{ROOT}._transport"]
     assert f"{ROOT}.resources.leads" in graph[f"{ROOT}.client"]
     assert f"{ROOT}.resources.users" in graph[f"{ROOT}.resources"]
-    assert f"{ROOT}.convert" in graph[f"{ROOT}.models"]  # ``from whatconverts_async import``
+    assert f"{ROOT}.models" in graph[f"{ROOT}.convert"]  # ``from whatconverts_async.models``
     sample = ast.parse(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    import never\n"
@@ -150,18 +146,6 @@ def test_no_import_circles() -> None:
     assert not unexpected, "import circles: " + "; ".join(
         " <-> ".join(sorted(c)) for c in unexpected
     )
-
-
-def _named(circle: frozenset[str]) -> str:
-    return " <-> ".join(sorted(circle))
-
-
-@pytest.mark.parametrize("circle", sorted(KNOWN_CIRCLES, key=_named), ids=_named)
-def test_known_circles_are_still_there(circle: frozenset[str]) -> None:
-    if circle in _circles(_graph()):
-        pytest.xfail(f"known circle, being removed: {' <-> '.join(sorted(circle))}")
-    # Gone: delete it from KNOWN_CIRCLES so that it cannot come back unnoticed.
-    pytest.fail(f"{' <-> '.join(sorted(circle))} is no longer a circle; drop it from the list")
 
 
 def _imports_aiohttp(path: Path) -> bool:

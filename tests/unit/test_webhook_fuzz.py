@@ -172,7 +172,7 @@ def test_docs_typo_in_progess_and_unknown_fields_are_kept() -> None:
         (b'{"trigger": "new"}', "lead_id missing"),
         (b'{"lead_id": "abc"}', "lead_id"),
         (b'{"lead_id": -3}', "lead_id must be positive"),
-        (b'{"lead_id": 1, "last_updated": "soon"}', "last_updated"),
+        (b'{"lead_id": 1, "date_created": "soon"}', "date_created"),
         (b'{"lead_id": 1, "date_created": 12}', "date_created"),
         (b'{"lead_id": 1, "trigger": ["new"]}', "trigger must be a string"),
         (b'{"lead_id": Infinity}', "not JSON"),

@@ -16,10 +16,10 @@ def test_scan_and_export_work_with_the_standard_json_module(tmp_path: Path) -> N
         import asyncio, json
         from datetime import date
         from whatconverts_async import WhatConverts
-        from whatconverts_async import _transport, export
+        from whatconverts_async import _json, export
         from whatconverts_async.testing import FakeWhatConverts
 
-        assert _transport._loads is json.loads
+        assert _json.decoder_name == "json"
 
         async def main():
             async with FakeWhatConverts(leads=300, seed=4) as fake:
@@ -41,3 +41,53 @@ def test_scan_and_export_work_with_the_standard_json_module(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok 300"
+
+
+def test_decoder_and_field_cases_work_without_orjson() -> None:
+    samples = Path(__file__).parent.parent / "samples" / "field-cases"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["orjson"] = None  # as if it were not installed
+        import asyncio, json
+        from pathlib import Path
+        from aiohttp import web
+        from aiohttp.test_utils import TestServer
+        from whatconverts_async import WhatConverts, _json
+        from whatconverts_async.errors import InvalidJSONError
+        from whatconverts_async.webhooks import parse_webhook
+
+        assert _json.decoder_name == "json"
+        samples = Path({str(samples)!r})
+        case07 = (samples / "case-07.bin").read_bytes()
+        assert _json.loads(case07)["leads"][0]["lead_id"] == 1000
+        event = parse_webhook((samples / "case-03.json").read_bytes())
+        assert str(event.lead.transaction_tax) == "2.56"
+        for bad in (b"[NaN]", b"[" * 5000, b'"\\\\ud800"'):
+            try:
+                _json.loads(bad)
+            except InvalidJSONError:
+                pass
+            else:
+                raise AssertionError(bad)
+
+        async def main():
+            async def answer(request):
+                return web.Response(body=case07, content_type="application/json")
+
+            app = web.Application()
+            app.router.add_get("/api/v1/leads/1000", answer)
+            async with TestServer(app, host="127.0.0.1") as server:
+                url = str(server.make_url("/api/v1/"))
+                async with WhatConverts("t", "s", base_url=url) as wc:
+                    lead = await wc.leads.get(1000)
+            print("ok", lead.lead_id)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok 1000"

@@ -1,0 +1,584 @@
+"""The wire codec of the models: how each field kind is read from and written to JSON.
+
+:mod:`whatconverts_async.models` declares the records and registers each one here with
+:func:`wire_record`; :mod:`whatconverts_async.convert` adds envelopes and the cattrs converter
+on top. This module knows field *types* (``int``, ``Decimal``, ``datetime``, enums, maps,
+lists of records), never a particular model, so the models can use it without an import
+circle (``models -> _codec``, ``convert -> models, _codec``).
+
+For each record class one structure and one unstructure function are generated, once, from
+its attrs fields: plain straight-line Python (one ``dict.get`` and one type check per field
+on the common path), because the generic cattrs path for a ~90-field record of
+``Optional[str]`` is several times slower than decoding the JSON it came from.
+
+Reading rules (the round-trip contract ``unstructure(structure(d)) == d`` holds for each):
+
+* known keys missing from ``d`` are recorded in ``absent_keys`` and left out again;
+* unknown keys go to ``extra`` and come back at the top level;
+* a value whose wire form cannot be rebuilt from the typed field (``[]`` read as ``{}``, a
+  timestamp with an offset, a number where text was documented, ``""`` for a timestamp) keeps
+  its original in ``wire_originals``; it is written back while the typed field still holds
+  the value read from it, so a record changed with ``attrs.evolve`` writes its new value;
+* a value that cannot be read at all in an optional field (``"0000-00-00 00:00:00"`` for a
+  timestamp, ``"n/a"`` for money, ``"fifty"`` for an integer, ``5`` for an enum, ``"x"`` for
+  a map) becomes ``None`` (``{}``/``[]`` for maps and lists), its original likewise kept;
+* **essential** fields fail loudly instead, with ``ValueError`` naming record and field: the
+  required id (a field without a default) and every field declared with
+  ``metadata={ESSENTIAL: True}``. ``None`` and ``""`` still read as "no value" there.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar, get_args, get_origin
+
+import attrs
+
+__all__ = [
+    "ESSENTIAL",
+    "MISSING",
+    "format_timestamp",
+    "money_out",
+    "parse_money",
+    "parse_timestamp",
+    "reader",
+    "wire_record",
+    "writer",
+]
+
+C = TypeVar("C", bound=type)
+
+ESSENTIAL = "whatconverts_async.essential"
+"""Field metadata key: ``metadata={ESSENTIAL: True}`` makes an unreadable value an error."""
+
+_UTC = timezone.utc
+_fromisoformat = datetime.fromisoformat
+MISSING: Any = object()
+"""Stands for a key absent from the wire object."""
+_BOOKKEEPING = ("extra", "absent_keys", "wire_originals")
+
+Parser = Callable[[Any, dict[str, Any]], Any]
+
+
+# --- timestamps -------------------------------------------------------------------------
+
+_TS_RE = re.compile(
+    r"\s*(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+    r"\s*(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?\s*",
+    re.ASCII,
+)
+
+
+def _is_api_form(value: str) -> bool:
+    # fromisoformat checks the digits and ranges; the separators pin the exact layout, and
+    # hour 24 is refused because newer Pythons read "24:00:00" as the next midnight.
+    return (
+        len(value) == 20
+        and value[19] == "Z"
+        and value[10] == "T"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[11:13] != "24"
+    )
+
+
+def format_timestamp(value: datetime) -> str:
+    """The API's timestamp form, ``YYYY-MM-DDTHH:MM:SSZ`` (naive values are taken as UTC).
+
+    Microseconds, if any, are kept as a fraction rather than dropped.
+
+    >>> format_timestamp(datetime(2025, 6, 1, 14, 0, tzinfo=timezone.utc))
+    '2025-06-01T14:00:00Z'
+    """
+    if value.tzinfo is _UTC:
+        return value.isoformat()[:-6] + "Z"
+    if value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return value.astimezone(_UTC).isoformat()[:-6] + "Z"
+
+
+def parse_timestamp(value: str, name: str = "timestamp") -> datetime:
+    """An aware UTC ``datetime`` from the API's form or a close variant.
+
+    Accepted: ``2025-06-01T14:00:00Z``, an offset (``+00:00``, ``-0500``), a fraction
+    (``.123``), a space instead of ``T``, no zone (taken as UTC) or a bare date (midnight UTC).
+    Anything else raises ``ValueError`` naming ``name``.
+
+    >>> parse_timestamp("2025-06-01 09:00:00-05:00").isoformat()
+    '2025-06-01T14:00:00+00:00'
+    """
+    if _is_api_form(value):
+        try:
+            return datetime.fromisoformat(value[:19] + "+00:00")
+        except ValueError:
+            pass
+    match = _TS_RE.fullmatch(value)
+    if match is not None:
+        year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
+        try:
+            micro = int((fraction or "0")[:6].ljust(6, "0"))
+            moment = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                micro,
+                tzinfo=_UTC,
+            )
+            if sign is not None:
+                offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
+                moment = moment - offset if sign == "+" else moment + offset
+            return moment
+        except (ValueError, OverflowError):
+            pass
+    raise ValueError(
+        f"malformed {name}: unparsable timestamp {value!r} (expected YYYY-MM-DDTHH:MM:SSZ)"
+    )
+
+
+# --- money ------------------------------------------------------------------------------
+
+
+def _decimal_from_float(value: float) -> Decimal:
+    # repr() is the shortest exact spelling; a negative exponent marks "was a float" so that
+    # money_out can give a float back (1e16 would otherwise come back as an int).
+    amount = Decimal(repr(value))
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        sign, digits, _ = amount.as_tuple()
+        amount = Decimal((sign, (*digits, *(0,) * (exponent + 1)), -1))
+    return amount
+
+
+def money_out(value: Decimal) -> int | float:
+    """A ``Decimal`` as its JSON number: ``int`` if it has no fraction, else ``float``."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(value)
+    return float(value)
+
+
+# --- field kinds ------------------------------------------------------------------------
+
+_TRUE_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+@attrs.frozen
+class _Kind:
+    """How one family of fields is read and written.
+
+    ``fast`` is a Python expression over ``v`` that is true when ``v`` needs no conversion;
+    ``parse(owner, key)`` builds the full reader (also used for the slow path); ``dump`` is the
+    writer expression over ``x`` (or ``None`` when the value is written as is; ``{index}``
+    stands for the field's position); ``empty`` is the source of the default used when the key
+    is absent; ``essential_parse`` is the reader for fields marked :data:`ESSENTIAL`, which
+    raises instead of keeping an unreadable value.
+    """
+
+    fast: str
+    parse: Callable[[str, str], Parser]
+    dump: str | None = None
+    empty: str = "None"
+    required: bool = False
+    int_to_decimal: bool = False
+    essential_parse: Callable[[str, str], Parser] | None = None
+
+
+def _p_str(owner: str, key: str) -> Parser:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        if v is None or type(v) is str:
+            return v
+        originals[key] = v
+        if type(v) is int or type(v) is float:
+            return str(v)
+        return None
+
+    return parse
+
+
+def _p_int(owner: str, key: str, *, required: bool = False) -> Parser:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        if type(v) is int:
+            return v
+        if v is MISSING:
+            raise ValueError(f"malformed {owner}: {key} missing")
+        if v is None and not required:
+            return None
+        number: int | None = None
+        if (type(v) is float and v.is_integer()) or (
+            type(v) is str and _INT_RE.fullmatch(v.strip())
+        ):
+            number = int(v)
+        if number is None and required:
+            raise ValueError(f"malformed {owner}.{key}: expected an integer, got {v!r}")
+        originals[key] = v
+        return number
+
+    return parse
+
+
+def _p_required_int(owner: str, key: str) -> Parser:
+    return _p_int(owner, key, required=True)
+
+
+def _p_bool(owner: str, key: str) -> Parser:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        if v is None or v is True or v is False:
+            return v
+        originals[key] = v
+        if type(v) is str:
+            return _TRUE_WORDS.get(v.strip().lower())
+        if type(v) is int and v in (0, 1):
+            return bool(v)
+        return None
+
+    return parse
+
+
+def _p_money(owner: str, key: str) -> Parser:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        if v is None:
+            return None
+        kind = type(v)
+        if kind is int:
+            return Decimal(v)
+        if kind is float:
+            return _decimal_from_float(v)
+        originals[key] = v
+        if kind is Decimal:
+            return v
+        if kind is str:
+            try:
+                amount = Decimal(v.strip())
+            except InvalidOperation:
+                return None
+            return amount if amount.is_finite() else None
+        return None
+
+    return parse
+
+
+def _p_timestamp(owner: str, key: str, *, essential: bool = False) -> Parser:
+    name = f"{owner}.{key}"
+
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        if v is None:
+            return None
+        if type(v) is str:
+            if not v:
+                originals[key] = v
+                return None
+            if _is_api_form(v):
+                try:
+                    return _fromisoformat(v[:19] + "+00:00")
+                except ValueError:
+                    pass
+            try:
+                moment = parse_timestamp(v, name)
+            except ValueError:
+                if essential:
+                    raise
+                originals[key] = v
+                return None
+            if format_timestamp(moment) != v:
+                originals[key] = v
+            return moment
+        if isinstance(v, datetime):
+            return v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC)
+        if essential:
+            raise ValueError(f"malformed {name}: unparsable timestamp {v!r} (expected a string)")
+        originals[key] = v
+        return None
+
+    return parse
+
+
+def _p_essential_timestamp(owner: str, key: str) -> Parser:
+    return _p_timestamp(owner, key, essential=True)
+
+
+def _p_enum(enum_cls: type[enum.Enum]) -> Callable[[str, str], Parser]:
+    by_display = {member.value: member for member in enum_cls}
+
+    def make(owner: str, key: str) -> Parser:
+        def parse(v: Any, originals: dict[str, Any]) -> Any:
+            if v is None or isinstance(v, enum_cls):
+                return v
+            if type(v) is str:
+                return by_display.get(v, v)
+            originals[key] = v
+            return None
+
+        return parse
+
+    return make
+
+
+def _p_map(owner: str, key: str) -> Parser:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        if isinstance(v, Mapping):
+            return dict(v)
+        originals[key] = v
+        return {}
+
+    return parse
+
+
+def _p_any(owner: str, key: str) -> Parser:
+    def parse(v: Any, originals: dict[str, Any]) -> Any:
+        return v
+
+    return parse
+
+
+def _p_records(item_type: type) -> Callable[[str, str], Parser]:
+    def make(owner: str, key: str) -> Parser:
+        def parse(v: Any, originals: dict[str, Any]) -> Any:
+            if type(v) is not list:
+                originals[key] = v
+                return []
+            read = _STRUCTURE[item_type]
+            items = []
+            for index, item in enumerate(v):
+                try:
+                    items.append(read(item))
+                except ValueError as exc:
+                    raise ValueError(f"malformed {owner}.{key}[{index}]: {exc}") from exc
+            return items
+
+        return parse
+
+    return make
+
+
+_ENUM_DUMP = "x if x is None or x.__class__ is str else x._value_"
+
+_KINDS: dict[Any, _Kind] = {
+    str | None: _Kind("v.__class__ is str or v is None", _p_str),
+    int: _Kind("v.__class__ is int", _p_required_int, required=True),
+    int | None: _Kind("v.__class__ is int or v is None", _p_int),
+    bool | None: _Kind("v is None or v is True or v is False", _p_bool),
+    Decimal | None: _Kind(
+        "v is None", _p_money, dump="None if x is None else money_out(x)", int_to_decimal=True
+    ),
+    datetime | None: _Kind(
+        "v is None",
+        _p_timestamp,
+        dump="None if x is None else ts_out(x)",
+        essential_parse=_p_essential_timestamp,
+    ),
+    dict[str, Any]: _Kind("False", _p_map, dump="dict(x)", empty="{}"),
+    Any: _Kind("True", _p_any),
+}
+
+
+def _enum_member_type(tp: Any) -> type[enum.Enum] | None:
+    """``E`` for a field typed ``E | str | None`` with ``E`` an enum, else ``None``."""
+    args = get_args(tp)
+    if len(args) == 3 and args[1] is str and args[2] is type(None):
+        first = args[0]
+        if isinstance(first, type) and issubclass(first, enum.Enum):
+            return first
+    return None
+
+
+def _kind_of(tp: Any) -> _Kind:
+    if tp in _KINDS:
+        return _KINDS[tp]
+    enum_cls = _enum_member_type(tp)
+    if enum_cls is not None:
+        kind = _Kind("v is None", _p_enum(enum_cls), dump=_ENUM_DUMP)
+        _KINDS[tp] = kind
+        return kind
+    if get_origin(tp) is list and get_args(tp)[0] in _STRUCTURE:
+        item = get_args(tp)[0]
+        return _Kind("False", _p_records(item), dump="[D{index}(i) for i in x]", empty="[]")
+    raise TypeError(f"no wire conversion for field type {tp!r}")
+
+
+# --- code generation --------------------------------------------------------------------
+
+_STRUCTURE: dict[type, Callable[[Any], Any]] = {}
+_UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {}
+_ABSENT_CACHE_LIMIT = 4096
+
+
+def _compile(source: str, namespace: dict[str, Any], name: str, filename: str) -> Any:
+    code = compile(source, filename, "exec")
+    exec(code, namespace)
+    return namespace[name]
+
+
+def _parser_for(kind: _Kind, field: Any, owner: str) -> Parser:
+    if not field.metadata.get(ESSENTIAL):
+        return kind.parse(owner, field.name)
+    if kind.essential_parse is None:
+        raise TypeError(f"{owner}.{field.name}: no essential reader for {field.type!r}")
+    return kind.essential_parse(owner, field.name)
+
+
+def _build(cls: type) -> None:
+    """Generate and register the structure/unstructure functions of one record class."""
+    owner = cls.__name__
+    attrs.resolve_types(cls)
+    fields = [f for f in attrs.fields(cls) if f.name not in _BOOKKEEPING]
+    kinds = [_kind_of(f.type) for f in fields]
+    names = [f.name for f in fields]
+    known = frozenset(names)
+    parsers = [_parser_for(kind, f, owner) for kind, f in zip(kinds, fields, strict=True)]
+    absent_cache: dict[int, frozenset[str]] = {0: frozenset()}
+
+    def absent_keys(mask: int) -> frozenset[str]:
+        # Most pages share a handful of key sets; one frozenset per pattern keeps leads small.
+        keys = frozenset(name for bit, name in enumerate(names) if mask >> bit & 1)
+        if len(absent_cache) < _ABSENT_CACHE_LIMIT:
+            absent_cache[mask] = keys
+        return keys
+
+    namespace: dict[str, Any] = {
+        "MISSING": MISSING,
+        "KNOWN": known,
+        "N": len(names),
+        "ABSENT": absent_cache,
+        "absent_keys": absent_keys,
+        "Mapping": Mapping,
+        "new": object.__new__,
+        "CLS": cls,
+        "Decimal": Decimal,
+        "money_out": money_out,
+        "ts_out": format_timestamp,
+        "owner": owner,
+    }
+    lines = [
+        "def structure(d):",
+        "    if d.__class__ is not dict and not isinstance(d, Mapping):",
+        "        raise ValueError(f'malformed {owner}: expected an object, got {d!r:.80}')",
+        "    get = d.get",
+        "    extra = {}",
+        "    orig = {}",
+        "    absent = 0",
+    ]
+    for index, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        namespace[f"P{index}"] = parsers[index]
+        namespace[f"S{index}"] = cls.__dict__[name].__set__  # slot descriptor: skips frozen check
+        lines.append(f"    v = get({name!r}, MISSING)")
+        if kind.required:
+            lines += [f"    if not ({kind.fast}):", f"        v = P{index}(v, orig)"]
+        elif kind.fast == "True":
+            lines += ["    if v is MISSING:", f"        absent |= {1 << index}", "        v = None"]
+        else:
+            lines += [
+                f"    if not ({kind.fast}):",
+                "        if v is MISSING:",
+                f"            absent |= {1 << index}",
+                f"            v = {kind.empty}",
+            ]
+            if kind.int_to_decimal:
+                lines += ["        elif v.__class__ is int:", "            v = Decimal(v)"]
+            lines += ["        else:", f"            v = P{index}(v, orig)"]
+        lines.append(f"    f{index} = v")
+    lines += [
+        "    if len(d) != N - absent.bit_count():",
+        "        for k in d:",
+        "            if k not in KNOWN:",
+        "                extra[k] = d[k]",
+        "    o = new(CLS)",
+    ]
+    lines += [f"    S{i}(o, f{i})" for i in range(len(names))]
+    lines += [
+        "    S_extra(o, extra)",
+        "    S_orig(o, orig)",
+        "    S_absent(o, ABSENT.get(absent) or absent_keys(absent))",
+        "    return o",
+    ]
+    namespace["S_extra"] = cls.__dict__["extra"].__set__
+    namespace["S_absent"] = cls.__dict__["absent_keys"].__set__
+    namespace["S_orig"] = cls.__dict__["wire_originals"].__set__
+    structure_fn = _compile("\n".join(lines), namespace, "structure", f"<structure {owner}>")
+
+    parser_of = dict(zip(names, parsers, strict=True))
+
+    def override(o: Any, key: str, raw: Any) -> bool:
+        """Whether ``raw`` from ``wire_originals`` still describes the typed field ``key``."""
+        try:
+            return bool(parser_of[key](raw, {}) == getattr(o, key))
+        except (ValueError, TypeError):
+            return False
+
+    namespace["override"] = override
+    out = ["def unstructure(o):"]
+    entries = []
+    for index, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        if kind.dump is None:
+            entries.append(f"        {name!r}: o.{name},")
+        else:
+            out.append(f"    x = o.{name}")
+            out.append(f"    u{index} = {kind.dump.replace('{index}', str(index))}")
+            entries.append(f"        {name!r}: u{index},")
+        if get_origin(fields[index].type) is list:
+            namespace[f"D{index}"] = _UNSTRUCTURE[get_args(fields[index].type)[0]]
+    out += ["    out = {", *entries, "    }"]
+    out += [
+        "    gone = o.absent_keys",
+        "    if gone:",
+        "        for k in gone:",
+        "            out.pop(k, None)",
+        "    orig = o.wire_originals",
+        "    if orig:",
+        "        for k, v in orig.items():",
+        "            if override(o, k, v):",
+        "                out[k] = v",
+        "    extra = o.extra",
+        "    if extra:",
+        "        for k, v in extra.items():",
+        "            if k not in KNOWN:",
+        "                out[k] = v",
+        "    return out",
+    ]
+    unstructure_fn = _compile("\n".join(out), namespace, "unstructure", f"<unstructure {owner}>")
+    _STRUCTURE[cls] = structure_fn
+    _UNSTRUCTURE[cls] = unstructure_fn
+
+
+def wire_record(cls: C) -> C:
+    """Class decorator: generate the reader and writer of an attrs record class.
+
+    The class must have ``extra``, ``absent_keys`` and ``wire_originals`` fields; a field
+    holding a list of records needs that record registered first.
+    """
+    _build(cls)
+    return cls
+
+
+def reader(cls: type) -> Callable[[Any], Any]:
+    """The structure function of a registered record class (``KeyError`` if it is none).
+
+    It takes one decoded JSON object and raises ``ValueError`` naming record and field for an
+    unreadable required id or essential field, or for a value that is not an object.
+    """
+    return _STRUCTURE[cls]
+
+
+def writer(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """The unstructure function of a registered record class (``KeyError`` if it is none)."""
+    return _UNSTRUCTURE[cls]
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """An amount as ``Decimal`` (``None`` for ``None`` or an unreadable amount).
+
+    >>> parse_money(19.99), parse_money("12.50"), parse_money("n/a")
+    (Decimal('19.99'), Decimal('12.50'), None)
+    """
+    amount: Decimal | None = _p_money("Decimal", "value")(value, {})
+    return amount

@@ -1,0 +1,237 @@
+"""The package's one JSON decoder: the same result, or the same error, with or without orjson.
+
+orjson is an optional speed-up. The standard library's ``json`` module, run with the rules
+below, defines what a document means. orjson is used only where it gives exactly that result,
+and when it refuses a document the standard path runs again to produce the error, so even the
+messages are the same whichever decoder is installed.
+
+The rules:
+
+* **UTF-8 only.** One leading byte-order mark is skipped (some servers and proxies send one);
+  anything else that is not UTF-8 is refused, and so are lone surrogates, whether encoded as
+  bytes or written as ``\\ud800`` escapes (no UTF-8 file or database could store them).
+* **Numbers are JSON numbers.** ``NaN``, ``Infinity`` and ``-Infinity`` are refused (they are
+  not JSON), and so is a number too large for a float (``1e400``): a non-finite amount must
+  never reach a money field. Integers are exact at any size up to Python's limit for integer
+  conversion (4,300 digits); orjson would turn integers beyond 64 bits into floats, so a
+  document with a run of 19 or more digits takes the standard path.
+* **Duplicate keys**: the last value wins (what both decoders do, and what browsers do).
+* **Nesting** deeper than ``max_depth`` levels (default :data:`MAX_DEPTH`, orjson's own limit)
+  is refused with :class:`~whatconverts_async.errors.InvalidJSONError`, never a
+  ``RecursionError``.
+
+Every refusal is an :class:`~whatconverts_async.errors.InvalidJSONError` (a ``ValueError``)
+whose message never quotes the document.
+
+>>> loads(b'\\xef\\xbb\\xbf{"lead_id": 1000, "big": 18446744073709551616}')
+{'lead_id': 1000, 'big': 18446744073709551616}
+>>> loads("[NaN]")
+Traceback (most recent call last):
+...
+whatconverts_async.errors.InvalidJSONError: invalid JSON: NaN is not valid JSON
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import InvalidJSONError
+
+__all__ = ["MAX_DEPTH", "decoder_name", "loads"]
+
+MAX_DEPTH = 1024
+"""Deepest nesting of arrays and objects accepted by default (``[]`` is one level)."""
+
+_fast: Callable[[bytes], Any] | None
+try:
+    import orjson
+
+    _fast = orjson.loads
+except ImportError:  # orjson is optional: the standard path alone gives the same results
+    _fast = None
+
+decoder_name = "json" if _fast is None else "orjson"
+"""Which decoder does the work here: ``"orjson"`` when installed, else ``"json"``."""
+
+_BOM = b"\xef\xbb\xbf"
+_MISSING: Any = object()
+# Digits become "0", everything else a space: a run of 19 zeros marks a number orjson may
+# not read exactly (beyond 64 bits), found at C speed.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_STRUCTURE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number too large for a float")
+    return value
+
+
+_STRICT: dict[str, Any] = {"parse_constant": _no_constant, "parse_float": _finite_float}
+
+
+def loads(data: bytes | bytearray | memoryview | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Decode one JSON document (UTF-8 bytes or text) under the rules of this module.
+
+    ``max_depth`` (at most :data:`MAX_DEPTH`) is the deepest nesting accepted. Raises
+    :class:`~whatconverts_async.errors.InvalidJSONError` for anything that is not one such
+    document, ``TypeError`` when ``data`` is neither bytes nor text.
+
+    >>> loads(b'{"a": [1, 2.5, "x"]}')
+    {'a': [1, 2.5, 'x']}
+    >>> loads(b"[[1]]", max_depth=1)
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.errors.InvalidJSONError: invalid JSON: nested deeper than 1 levels
+    """
+    if not 1 <= max_depth <= MAX_DEPTH:
+        raise ValueError(f"max_depth must be 1..{MAX_DEPTH}, got {max_depth!r}")
+    raw = _utf8(data)
+    if raw.startswith(_BOM):
+        raw = raw[3:]
+    value: Any = _MISSING
+    if _fast is not None and _LONG_NUMBER not in raw.translate(_DIGITS_ONLY):
+        # On orjson.JSONDecodeError the standard path below gives the one canonical error.
+        with contextlib.suppress(ValueError):
+            value = _fast(raw)
+    if value is _MISSING:
+        value = _standard(raw)
+        if max_depth == MAX_DEPTH and not _standard_may_exceed():
+            return value
+    elif max_depth == MAX_DEPTH:
+        return value  # orjson enforces MAX_DEPTH itself
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _deeper_than(value, max_depth):
+        raise InvalidJSONError(f"nested deeper than {max_depth} levels")
+    return value
+
+
+def _standard_may_exceed() -> bool:
+    """Whether the standard decoder can return a document deeper than :data:`MAX_DEPTH`.
+
+    Before Python 3.12 it recurses within the interpreter's recursion limit, so with the
+    default limit (1,000) it cannot, and the walk of every large page can be skipped.
+    """
+    return sys.version_info >= (3, 12) or sys.getrecursionlimit() > MAX_DEPTH
+
+
+def _utf8(data: bytes | bytearray | memoryview | str) -> bytes:
+    if type(data) is bytes:
+        return data
+    if isinstance(data, str):
+        try:
+            return data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidJSONError(f"not UTF-8 text ({exc.reason})", exc.start) from None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"JSON must be bytes or str, not {type(data).__name__}")
+
+
+def _standard(raw: bytes) -> Any:
+    """The reference decoding: the standard library with this module's rules."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidJSONError(f"not UTF-8 ({exc.reason})", exc.start) from None
+    try:
+        value = _decode_nested(text)
+    except InvalidJSONError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise InvalidJSONError(
+            f"{exc.msg} (line {exc.lineno} column {exc.colno})", exc.pos
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, 1e400, integers past Python's digit limit
+        raise InvalidJSONError(str(exc)) from None
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        _refuse_lone_surrogates(text)
+    return value
+
+
+def _decode_nested(text: str) -> Any:
+    try:
+        return json.loads(text, **_STRICT)
+    except RecursionError:
+        pass
+    # The C decoder recurses once per level; Python 3.10 and 3.11 count that against the
+    # interpreter's recursion limit (1,000 by default, less what the caller already uses).
+    if _nesting_exceeds(text, MAX_DEPTH):
+        raise InvalidJSONError(f"nested deeper than {MAX_DEPTH} levels") from None
+    # A legal document this interpreter could not reach: retry once with room for it. The
+    # limit is process-wide; a thread doing the same at this moment may see the raised value
+    # restored early and refuse its document, never accept a wrong one.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + MAX_DEPTH + 64)
+    try:
+        return json.loads(text, **_STRICT)
+    except RecursionError:
+        raise InvalidJSONError(
+            f"nested too deep for this Python (at most {MAX_DEPTH} levels)"
+        ) from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    depth = 0
+    for token in _STRUCTURE_TOKEN.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif mark in "]}":
+            depth -= 1
+    return False
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays/objects, walked level by level."""
+    level = [value] if type(value) in (dict, list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below = []
+        for container in level:
+            for item in container.values() if type(container) is dict else container:
+                if type(item) is dict or type(item) is list:
+                    below.append(item)
+        level = below
+    return False
+
+
+def _refuse_lone_surrogates(text: str) -> None:
+    """Refuse ``\\ud800``-style escapes that do not form a surrogate pair."""
+    pending_high: int | None = None
+    for match in _ESCAPE.finditer(text):
+        hex_digits = match.group(1)
+        unit = int(hex_digits, 16) if hex_digits is not None else None
+        if pending_high is not None:
+            if unit is None or not 0xDC00 <= unit <= 0xDFFF or match.start() != pending_high:
+                raise InvalidJSONError("lone surrogate in a \\u escape", pending_high)
+            pending_high = None
+            continue
+        if unit is None:
+            continue
+        if 0xD800 <= unit <= 0xDBFF:
+            pending_high = match.end()
+        elif 0xDC00 <= unit <= 0xDFFF:
+            raise InvalidJSONError("lone surrogate in a \\u escape", match.start())
+    if pending_high is not None:
+        raise InvalidJSONError("lone surrogate in a \\u escape", pending_high)
