@@ -44,8 +44,8 @@ from .models import (
 )
 from .pagination import PageStream, PaginationError
 from .retry import RetryPolicy
+from .scan import Window, split_windows
 from .throttle import FastClock, LocalQuota, Quota, SystemClock
-from .windows import Window, split_windows
 
 __version__ = "0.1.0"
 

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
@@ -298,6 +299,13 @@ class WhatConverts(SessionOwner):
     def throttle(self) -> Throttle:
         """The throttle (``in_flight``, ``peak_in_flight``, ``max_concurrency``)."""
         return self._throttle
+
+    def now(self) -> datetime:
+        """The current instant (aware UTC) on this client's clock, the one the budget uses.
+
+        Scans read "now" here, once, to fix the end of an open range.
+        """
+        return self._clock.now()
 
     # -- resources ------------------------------------------------------------------
 

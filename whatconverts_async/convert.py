@@ -55,8 +55,8 @@ from whatconverts_async.models import (
     TrackingForm,
     TrackingNumber,
     User,
-    _ApiEnum,
 )
+from whatconverts_async.vocab import _ApiEnum
 
 __all__ = [
     "ENVELOPE_KEYS",

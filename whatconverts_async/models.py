@@ -22,14 +22,14 @@ wire object.
 {'lead_id': 7, 'lead_type': 'Web Form', 'lead_analysis': []}
 """
 
-import enum
-import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import attrs
+
+from .vocab import LeadStatus, LeadType, Quotable
 
 __all__ = [
     "Account",
@@ -45,100 +45,10 @@ __all__ = [
     "User",
 ]
 
-_E = TypeVar("_E", bound="_ApiEnum")
 _M = TypeVar("_M")
 T = TypeVar("T")
 
 _NO_KEYS: frozenset[str] = frozenset()
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _normalise(value: str) -> str:
-    return value.strip().lower().replace(" ", "_").replace("-", "_")
-
-
-class _ApiEnum(str, enum.Enum):
-    """A fixed vocabulary: responses carry the display string, filters the snake form."""
-
-    def __str__(self) -> str:
-        # Python 3.11 changed str() of mixed-in enums; keep it the display string everywhere.
-        return str(self.value)
-
-    @property
-    def filter_value(self) -> str:
-        """The lower-case snake form used in request parameters (``"Not Set"`` → ``"not_set"``)."""
-        return _normalise(self.value)
-
-    @property
-    def wire(self) -> str:
-        """Same as :attr:`filter_value`: the form the API accepts in requests."""
-        return _normalise(self.value)
-
-    @classmethod
-    def from_filter(cls: type[_E], value: "str | _E") -> _E:
-        """Read a member from its snake value, its display string or the member itself.
-
-        Raises ``ValueError`` naming the allowed snake values when ``value`` is none of them.
-        """
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            for member in cls:
-                if member.filter_value == _normalise(value):
-                    return member
-        allowed = ", ".join(member.filter_value for member in cls)
-        raise ValueError(f"{_snake(cls.__name__)} must be one of {allowed}, got {value!r}")
-
-
-class LeadType(_ApiEnum):
-    """The kind of a lead.
-
-    Values are the display strings found in responses; :attr:`filter_value` gives the form
-    used in filters and creates. Responses may carry a type this list does not know yet: such a
-    value is kept as a plain ``str`` on :attr:`Lead.lead_type` rather than rejected.
-
-    >>> LeadType.PHONE_CALL == "Phone Call", LeadType.PHONE_CALL.filter_value
-    (True, 'phone_call')
-    >>> LeadType.from_filter("web_form") is LeadType.from_filter("Web Form") is LeadType.WEB_FORM
-    True
-    """
-
-    PHONE_CALL = "Phone Call"
-    WEB_FORM = "Web Form"
-    CHAT = "Chat"
-    TEXT_MESSAGE = "Text Message"
-    EMAIL = "Email"
-    APPOINTMENT = "Appointment"
-    EVENT = "Event"
-    TRANSACTION = "Transaction"
-    OTHER = "Other"
-
-
-class LeadStatus(_ApiEnum):
-    """Whether a lead is the first from its contact (``Unique``) or a ``Repeat``.
-
-    >>> LeadStatus.from_filter("repeat") == "Repeat"
-    True
-    """
-
-    UNIQUE = "Unique"
-    REPEAT = "Repeat"
-
-
-class Quotable(_ApiEnum):
-    """A lead's qualification state.
-
-    >>> Quotable.NOT_SET == "Not Set", Quotable.from_filter("not_set") is Quotable.NOT_SET
-    (True, True)
-    """
-
-    YES = "Yes"
-    NO = "No"
-    PENDING = "Pending"
-    NOT_SET = "Not Set"
 
 
 class _WireRecord:

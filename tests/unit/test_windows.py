@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whatconverts_async.windows import MAX_WINDOW, count_windows, split_windows
+from whatconverts_async.scan import MAX_WINDOW, count_windows, split_windows
 
 UTC = timezone.utc
 SECOND = timedelta(seconds=1)
