@@ -20,13 +20,15 @@ read the same plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import attrs
 
 from .errors import InvalidParameterError
+from .models import Lead
+from .pagination import PaginationError
 from .params import (
     check_int_range,
     check_lead_filters,
@@ -135,6 +137,24 @@ class ScanWindow:
         if self.scope:
             text += " " + ", ".join(f"{k}={v}" for k, v in self.scope.items())
         return text
+
+    def check_leads(self, leads: Iterable[Lead]) -> None:
+        """Raise :class:`~whatconverts_async.PaginationError` if a lead was created outside
+        this window.
+
+        How the API reads ``start_date``/``end_date`` is not documented beyond ISO 8601 UTC.
+        If it ever read them differently (whole days, exclusive ends), windows would
+        overlap or leave gaps and leads would repeat or vanish at the edges: every lead is
+        checked against the window asked for, to stop loudly instead.
+        """
+        for lead in leads:
+            created = lead.date_created
+            if created is not None and not self.start <= created <= self.end:
+                raise PaginationError(
+                    f"lead {lead.lead_id} created {format_datetime(created)} came back for "
+                    f"the window {format_datetime(self.start)}..{format_datetime(self.end)}: "
+                    "the API reads the date filters differently than this client assumes"
+                )
 
 
 @attrs.frozen

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameterError, UpdateNotAppliedError
 from ..models import Lead, Page
-from ..pagination import PageStream, PaginationError, WindowJob, window_pages
+from ..pagination import PageStream, WindowJob, window_pages
 from ..params import (
     DateLike,
     check_additional_fields,
@@ -49,7 +49,6 @@ from ..params import (
     check_prefetch,
     check_text,
     date_range,
-    format_datetime,
     paging,
 )
 from ..scan import ScanPlan, ScanWindow, plan_scan
@@ -192,22 +191,9 @@ class LeadsResource(Resource):
         )
 
     def _job(self, window: ScanWindow) -> WindowJob[Lead]:
-        params, start, end = window.params, window.start, window.end
-
         async def fetch(page_number: int) -> Page[Lead]:
-            page = await self._list_page({**params, "page_number": page_number})
-            # How the API reads start_date/end_date is not documented beyond ISO 8601 UTC.
-            # If it ever read them differently (whole days, exclusive ends), windows would
-            # overlap or leave gaps and leads would repeat or vanish at the edges: check
-            # every lead against the window asked for, and stop loudly instead.
-            for lead in page.items:
-                created = lead.date_created
-                if created is not None and not start <= created <= end:
-                    raise PaginationError(
-                        f"lead {lead.lead_id} created {format_datetime(created)} came back "
-                        f"for the window {format_datetime(start)}..{format_datetime(end)}: "
-                        "the API reads the date filters differently than this client assumes"
-                    )
+            page = await self._list_page({**window.params, "page_number": page_number})
+            window.check_leads(page.items)
             return page
 
         return WindowJob(fetch, window.label)
