@@ -40,11 +40,9 @@ __all__ = [
     "WindowReader",
     "iterate_items",
     "stream_pages",
-    "window_pages",
 ]
 
 T = TypeVar("T")
-FetchPage = Callable[[int], Awaitable[Page[T]]]
 
 
 class PaginationError(WhatConvertsError):
@@ -60,10 +58,6 @@ class WindowJob(Generic[T]):
 
     fetch: Callable[[int], Awaitable[Page[T]]]
     label: str = ""
-
-
-def _expected_items(page_number: int, per_page: int, total: int) -> int:
-    return max(0, min(per_page, total - (page_number - 1) * per_page))
 
 
 def _check_envelope(first: Page[Any], label: str) -> None:
@@ -97,9 +91,8 @@ async def _cancel_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
 
 @attrs.define
 class _Reading:
-    """One pass over a window: where it began and what its first page promised."""
+    """One pass over a window: what its first page promised."""
 
-    first_page: int
     total: int
     per_page: int
     # Keys met in this pass: a later page repeating one (while the total holds) means the
@@ -113,7 +106,7 @@ class _Reading:
         return math.ceil(self.total / self.per_page) if self.total else 0
 
     def expected_items(self, page_number: int) -> int:
-        return _expected_items(page_number, self.per_page, self.total)
+        return max(0, min(self.per_page, self.total - (page_number - 1) * self.per_page))
 
 
 class WindowReader(Generic[T]):
@@ -196,7 +189,7 @@ class WindowReader(Generic[T]):
             _check_envelope(head, self.job.label)
         total = head.total_items if self._expected_total is None else self._expected_total
         self._expected_total = None
-        reading = _Reading(first_page, total, head.per_page, met)
+        reading = _Reading(total, head.per_page, met)
         self.unsettled = self._problem(head, first_page, reading)
         if self.unsettled is not None:
             return
@@ -274,32 +267,6 @@ class WindowReader(Generic[T]):
         return attrs.evolve(page, items=items)
 
 
-def window_pages(
-    job: WindowJob[T],
-    *,
-    prefetch: int = 4,
-    key: Callable[[T], Hashable] | None = None,
-    max_rereads: int = 3,
-    start_page: int = 1,
-    expected_total: int | None = None,
-    seen: set[Hashable] | None = None,
-    first: asyncio.Future[Page[T]] | None = None,
-    on_all_scheduled: Callable[[], None] | None = None,
-) -> AsyncGenerator[Page[T], None]:
-    """The pages of one job: ``WindowReader(job, ...).pages()`` (see :class:`WindowReader`)."""
-    return WindowReader(
-        job,
-        prefetch=prefetch,
-        key=key,
-        max_rereads=max_rereads,
-        start_page=start_page,
-        expected_total=expected_total,
-        seen=seen,
-        first=first,
-        on_all_scheduled=on_all_scheduled,
-    ).pages()
-
-
 async def stream_pages(
     jobs: Iterable[WindowJob[T]],
     *,
@@ -327,14 +294,14 @@ async def stream_pages(
                 if following is not None and pending is None:
                     pending = asyncio.ensure_future(following.fetch(1))
 
-            pages = window_pages(
+            pages = WindowReader(
                 job,
                 prefetch=prefetch,
                 key=key,
                 max_rereads=max_rereads,
                 first=started,
                 on_all_scheduled=start_following if following is not None else None,
-            )
+            ).pages()
             async with contextlib.aclosing(pages):
                 async for page in pages:
                     yield page

@@ -1,26 +1,9 @@
 """Leads: list one page, stream any date range, get, create and update.
 
 Filters (keyword arguments of :meth:`LeadsResource.list`, :meth:`~LeadsResource.iterate`
-and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values:
-
-=====================  =========================================================
-``lead_type``          phone_call, web_form, chat, text_message, email,
-                       appointment, event, transaction, other (or a ``LeadType``)
-``lead_status``        unique, repeat
-``quotable``           yes, no, pending, not_set
-``quote_value``        has_value, no_value (presence, not an amount)
-``sales_value``        has_value, no_value
-``phone_number``       E.164, e.g. ``"+17045551234"``
-``email_address``      the contact's email
-``user_id``            a visitor id
-``spam``               True: only spam leads
-``duplicate``          True: only duplicate leads
-``lead_source`` ...    ``lead_medium``, ``lead_campaign``, ``lead_content``,
-                       ``lead_keyword``: exact attribution values
-``customer_journey``   True: include the customer journey (Elite plans)
-``account_id``         master key only
-``profile_id``         master key only
-=====================  =========================================================
+and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values, listed once
+in :data:`whatconverts_async.vocab.LEAD_FILTERS` (``lead_type="phone_call"`` or a
+``LeadType``; ``spam=True``; ``account_id``/``profile_id`` with a master key only).
 
 Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetime``
 (converted to UTC), a naive ``datetime`` (taken as UTC) or an ISO 8601 string.
@@ -34,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidParameterError, UpdateNotAppliedError
 from ..models import Lead, Page
-from ..pagination import PageStream, WindowJob, window_pages
+from ..pagination import PageStream, WindowJob, WindowReader
 from ..params import (
     DateLike,
     check_additional_fields,
@@ -181,14 +164,14 @@ class LeadsResource(Resource):
         ``expected_total`` seen before and the lead ids already taken as ``seen``.
         Raises :class:`~whatconverts_async.PaginationError` if the window keeps changing.
         """
-        return window_pages(
+        return WindowReader(
             self._job(window),
             prefetch=check_prefetch(prefetch),
             key=_lead_key,
             start_page=start_page,
             expected_total=expected_total,
             seen=seen,
-        )
+        ).pages()
 
     def _job(self, window: ScanWindow) -> WindowJob[Lead]:
         async def fetch(page_number: int) -> Page[Lead]:
