@@ -51,12 +51,20 @@ __all__ = [
 _SECOND = timedelta(seconds=1)
 
 
+def _aware(_: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError(f"{attribute.name} must be timezone-aware")
+
+
+_MOMENT = [attrs.validators.instance_of(datetime), _aware]
+
+
 @attrs.frozen
 class Window:
-    """An inclusive ``[start, end]`` range of whole UTC seconds."""
+    """An inclusive ``[start, end]`` range of whole UTC seconds (``ValueError`` if naive)."""
 
-    start: datetime
-    end: datetime
+    start: datetime = attrs.field(validator=_MOMENT)
+    end: datetime = attrs.field(validator=_MOMENT)
 
     @property
     def span(self) -> timedelta:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -149,10 +149,15 @@ class FilterSpec:
     """
 
     name: str
-    kind: FilterKind
+    kind: FilterKind = attrs.field(validator=attrs.validators.in_(("choice", "text", "bool", "id")))
     help: str
-    allowed: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = attrs.field(default=())
     agency_only: bool = False
+
+    @allowed.validator
+    def _choices_only_for_choice(self, _: attrs.Attribute[tuple[str, ...]], value: Any) -> None:
+        if (self.kind == "choice") != bool(value):
+            raise ValueError(f"{self.name}: allowed values are for choice filters, and needed")
 
 
 def _table(*specs: FilterSpec) -> dict[str, FilterSpec]:

@@ -19,7 +19,7 @@ from whatconverts_async.params import (
     format_datetime,
     to_utc_datetime,
 )
-from whatconverts_async.vocab import LEAD_FILTERS
+from whatconverts_async.vocab import LEAD_FILTERS, FilterSpec
 
 UTC = timezone.utc
 
@@ -165,3 +165,11 @@ def test_lead_filters_follow_the_table() -> None:
         check_lead_filters({"profile_id": 5}, master=False)
     with pytest.raises(InvalidParameterError, match="known filters: account_id"):
         check_lead_filters({"type": "chat"}, master=False)
+
+
+def test_the_filter_table_checks_its_own_rows() -> None:
+    with pytest.raises(ValueError, match="choice"):
+        FilterSpec("lead_type", "choice", "no values")
+    with pytest.raises(ValueError, match="kind"):
+        FilterSpec("x", "number", "?")  # type: ignore[arg-type]
+    assert {spec.kind for spec in LEAD_FILTERS.values()} == {"choice", "text", "bool", "id"}

@@ -239,3 +239,8 @@ def test_leads_outside_their_window_fail_loudly() -> None:
         window.check_leads([_lead(4, "2024-02-01T00:00:00Z")])
     with pytest.raises(PaginationError, match="lead 5 created 2023-12-31T23:59:59Z"):
         window.check_leads([_lead(5, "2023-12-31T23:59:59Z")])
+
+
+def test_a_window_refuses_naive_bounds() -> None:
+    with pytest.raises(ValueError, match="end must be timezone-aware"):
+        Window(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2))

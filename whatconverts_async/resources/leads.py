@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..errors import InvalidParameterError, UpdateNotAppliedError
 from ..models import Lead, Page
@@ -37,9 +37,6 @@ from ..params import (
 from ..scan import ScanPlan, ScanWindow, plan_scan
 from ..vocab import LEAD_TYPES, MAX_LEADS_PER_PAGE, MAX_WINDOW, QUOTABLE, LeadType, Quotable
 from ._base import Resource
-
-if TYPE_CHECKING:
-    from ..client import WhatConverts
 
 __all__ = ["LEAD_TYPES", "LeadsResource"]
 
@@ -72,9 +69,6 @@ _CREATE_TEXT = (
 
 class LeadsResource(Resource):
     """Leads (``wc.leads``). Every method works with profile and master keys."""
-
-    def __init__(self, client: WhatConverts) -> None:
-        super().__init__(client)
 
     def _filters(self, filters: Mapping[str, Any]) -> dict[str, Any]:
         return check_lead_filters(filters, master=self._client.key_type.value == "master")
