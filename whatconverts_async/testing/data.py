@@ -226,6 +226,7 @@ class LeadFilter:
     has_quote: bool | None = None
     has_sales: bool | None = None
     spam_only: bool = False
+    spam_hidden: bool = False
     duplicate_only: bool = False
     text: tuple[tuple[str, str], ...] = ()
 
@@ -238,6 +239,7 @@ class LeadFilter:
             or self.has_quote is not None
             or self.has_sales is not None
             or self.spam_only
+            or self.spam_hidden
             or self.duplicate_only
         )
 
@@ -1073,11 +1075,12 @@ class Dataset:
         elif t == 6:  # Event
             cat, act, lab = _EVENT_CATEGORIES[(h3 >> 20) & 1]
             lead.update(category=cat, action=act, label=lab)
-        elif t == 7:  # Transaction
+        elif t == 7:  # Transaction: the names of the official transaction webhook
             lead.update(
-                order_id=f"ORD-{lid % 10**8:08d}",
-                tax=round(((h3 >> 20) & 0xFFF) / 100, 2),
-                shipping=round(((h3 >> 32) & 0x7FF) / 100, 2),
+                transaction_id=f"{lid % 10**8:08d}",
+                transaction_tax=round(((h3 >> 20) & 0xFFF) / 100, 2),
+                transaction_shipping=round(((h3 >> 32) & 0x7FF) / 100, 2),
+                field_mappings={"Contact Person": name, **({"Email": email} if email else {})},
             )
         return lead
 
@@ -1265,6 +1268,8 @@ def _flag_mask(flt: LeadFilter) -> tuple[int, int]:
     if flt.spam_only:
         mask |= _SPAM
         value |= _SPAM
+    elif flt.spam_hidden:
+        mask |= _SPAM
     if flt.duplicate_only:
         mask |= _DUPLICATE
         value |= _DUPLICATE
@@ -1300,6 +1305,8 @@ def _dict_matches(lead: Mapping[str, Any], flt: LeadFilter) -> bool:
     if flt.has_sales is not None and (lead.get("sales_value") is not None) != flt.has_sales:
         return False
     if flt.spam_only and lead.get("spam") is not True:
+        return False
+    if flt.spam_hidden and not flt.spam_only and lead.get("spam") is True:
         return False
     if flt.duplicate_only and lead.get("duplicate") is not True:
         return False
@@ -1368,15 +1375,17 @@ ENDPOINT_COLUMNS: Final[dict[str, str]] = {
     "Category": "category",
     "Action": "action",
     "Label": "label",
-    "Order ID": "order_id",
-    "Tax": "tax",
-    "Shipping": "shipping",
+    "Order ID": "transaction_id",
+    "Tax": "transaction_tax",
+    "Shipping": "transaction_shipping",
     "Sender Name": "sender_name",
     "Subject": "subject",
 }
 ENDPOINT_ADDITIONAL_PREFIX: Final = "[additional_field]"
 _ENDPOINT_SPECIAL: Final = ("Profile ID", "Date", "Lead ID", "Lead Type")
-_ENDPOINT_MONEY: Final = frozenset({"quote_value", "sales_value", "tax", "shipping"})
+_ENDPOINT_MONEY: Final = frozenset(
+    {"quote_value", "sales_value", "transaction_tax", "transaction_shipping"}
+)
 _ENDPOINT_INTS: Final = frozenset({"lead_score", "call_duration_seconds"})
 
 

@@ -66,7 +66,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -87,6 +87,7 @@ from .data import (
     parse_endpoint_row,
 )
 from .faults import Faults
+from .realism import Realism
 from .webhooks import WebhookDelivery, WebhookSender
 
 __all__ = [
@@ -100,6 +101,7 @@ __all__ = [
 UTC: Final = timezone.utc
 API_ROOT: Final = "/api/v1/"
 ENDPOINT_ROOT: Final = "/endpoints/"
+STORAGE_ROOT: Final = "/storage/recordings/"
 KeyType = Literal["profile", "master"]
 
 
@@ -181,6 +183,7 @@ class SimulatorConfig:
     max_range_days: int = 400
     latency: float | tuple[float, float] | None = None
     lead_cache_size: int = 10_000
+    realism: Realism = attrs.field(factory=Realism)
 
 
 @attrs.define
@@ -230,6 +233,33 @@ _TEXT_FILTERS: Final = (
     "lead_keyword",
     "user_id",
 )
+_LEAD_LIST_PARAMS: Final = (
+    "leads_per_page",
+    "page_number",
+    "account_id",
+    "profile_id",
+    "lead_type",
+    "lead_status",
+    "start_date",
+    "end_date",
+    "order",
+    "quotable",
+    "quote_value",
+    "sales_value",
+    "spam",
+    "duplicate",
+    "customer_journey",
+    *_TEXT_FILTERS,
+)
+_EDIT_FORM: Final = ("quotable", "quote_value", "sales_value", "lead_url", "additional_fields[]")
+_USER_FORM: Final = ("email", "user_type", "role_id")
+_AGENCY_ONLY: Final = frozenset({"accounts", "users", "roles"})
+_LOGIN_PAGE: Final = (
+    "<!DOCTYPE html><html><head><title>Log In | WhatConverts</title></head><body>"
+    '<form method="post" action="/login"><input name="email"><input name="password" '
+    'type="password"><button>Log In</button></form></body></html>'
+)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CREATE_TEXT_FIELDS: Final = (
     "contact_name",
     "email_address",
@@ -255,6 +285,17 @@ _CREATE_TEXT_FIELDS: Final = (
     "zip",
     "country",
 )
+_CREATE_FORM: Final = (
+    "lead_type",
+    "profile_id",
+    "send_notification",
+    "quotable",
+    "quote_value",
+    "sales_value",
+    "call_duration_seconds",
+    "additional_fields[]",
+    *_CREATE_TEXT_FIELDS,
+)
 
 
 class FakeWhatConverts:
@@ -275,6 +316,9 @@ class FakeWhatConverts:
         max_leads_per_page, max_page_size, max_range_days: the API's limits.
         latency: initial ``faults.latency``.
         lead_cache_size: how many rendered leads to keep (about 3 KB each).
+        realism: how to answer what the API documentation leaves open (spent key,
+            unknown parameters, spam default, recordings...); see :class:`Realism`.
+            ``None`` means ``Realism()``, what we believe the API does.
     """
 
     def __init__(
@@ -298,6 +342,7 @@ class FakeWhatConverts:
         max_range_days: int = 400,
         latency: float | tuple[float, float] | None = None,
         lead_cache_size: int = 10_000,
+        realism: Realism | None = None,
     ) -> None:
         if key_type not in ("profile", "master"):
             raise ValueError(f"key_type must be 'profile' or 'master', got {key_type!r}")
@@ -320,7 +365,12 @@ class FakeWhatConverts:
             max_range_days=max_range_days,
             latency=latency,
             lead_cache_size=lead_cache_size,
+            realism=Realism() if realism is None else realism,
         )
+        if not isinstance(self.config.realism, Realism):
+            raise TypeError(f"realism must be a Realism, got {type(realism).__name__}")
+        self.realism: Realism = self.config.realism
+        """The :class:`Realism` switches; fixed at construction (routes depend on them)."""
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.data: Dataset = Dataset.generate(
             leads=leads,
@@ -347,7 +397,9 @@ class FakeWhatConverts:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._port = 0  # the bound port, known once started
-        self.webhooks = WebhookSender(self.data.wire_lead)
+        self.webhooks = WebhookSender(
+            self.data.wire_lead, partial_updates=self.realism.update_webhooks == "partial"
+        )
         """Outbound webhooks: ``subscribe(url)``, ``deliveries``, ``drain()``."""
         self.endpoints: dict[str, FakeEndpoint] = {}
         """Inbound Endpoints by token (see :meth:`endpoint_url`)."""
@@ -549,13 +601,111 @@ class FakeWhatConverts:
         return self._clock().astimezone(UTC).replace(microsecond=0)
 
     # --- HTTP plumbing -------------------------------------------------------------
+    #
+    # A request passes these middlewares, outermost first, then its route's handler:
+    # record (arrival, in-flight count, final status, dropped connections) -> latency
+    # -> errors (any _ApiError or routing error becomes {"error_message": ...}) ->
+    # access (API paths only: Basic auth, the daily limit, the agency-key rule) ->
+    # faults (the injected answer, drop or stall). Faults thus apply after the quota
+    # check, so a faulted request is still counted, as a real one would be.
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._entry)
+        app = web.Application(
+            client_max_size=16 * 1024 * 1024,
+            middlewares=[
+                self._record_middleware,
+                self._latency_middleware,
+                self._error_middleware,
+                self._access_middleware,
+                self._fault_middleware,
+                self._agency_middleware,
+            ],
+        )
+        self._add_routes(app.router)
         return app
 
-    async def _entry(self, request: web.Request) -> web.StreamResponse:
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        lead_list = _LEAD_LIST_PARAMS
+        paging = ("page_number", "start_date", "end_date", "order")
+        scope = ("page_number", "account_id", "profile_id")
+        table: list[tuple[str, str, Callable[..., Any], tuple[str, ...], tuple[str, ...]]] = [
+            ("GET", "leads", self._list_leads, lead_list, ()),
+            ("POST", "leads", self._create_lead, (), _CREATE_FORM),
+            ("GET", "leads/{lead_id}", self._get_lead, ("customer_journey",), ()),
+            ("POST", "leads/{lead_id}", self._edit_lead, (), _EDIT_FORM),
+            ("GET", "recording", self._recording, ("lead_id",), ()),
+            ("GET", "accounts", self._list_accounts, ("accounts_per_page", *paging), ()),
+            ("POST", "accounts", self._create_account, (), ("account_name", "create_profile")),
+            ("GET", "accounts/{account_id}", self._get_account, (), ()),
+            ("POST", "accounts/{account_id}", self._rename_account, (), ("account_name",)),
+            ("DELETE", "accounts/{account_id}", self._delete_account, (), ()),
+            (
+                "GET",
+                "accounts/{account_id}/profiles",
+                self._list_profiles,
+                ("profiles_per_page", *paging),
+                (),
+            ),
+            ("POST", "accounts/{account_id}/profiles", self._create_profile, (), ("profile_name",)),
+            ("GET", "accounts/{account_id}/profiles/{profile_id}", self._get_profile, (), ()),
+            (
+                "POST",
+                "accounts/{account_id}/profiles/{profile_id}",
+                self._rename_profile,
+                (),
+                ("profile_name",),
+            ),
+            ("DELETE", "accounts/{account_id}/profiles/{profile_id}", self._delete_profile, (), ()),
+            ("GET", "users", self._list_users, ("users_per_page", "user_type", *paging), ()),
+            ("POST", "users", self._post_users, (), ("user_id", *_USER_FORM)),
+            ("GET", "users/{user_id}", self._get_user, (), ()),
+            ("POST", "users/{user_id}", self._edit_user, (), _USER_FORM),
+            (
+                "GET",
+                "roles",
+                self._list_roles,
+                ("roles_per_page", "role_type", "page_number", "order"),
+                (),
+            ),
+            ("GET", "roles/{role_id}", self._get_role, (), ()),
+            ("GET", "tracking/numbers", self._list_numbers, ("numbers_per_page", *scope), ()),
+            ("GET", "tracking/forms", self._list_forms, ("forms_per_page", *scope), ()),
+        ]
+        if self.realism.undocumented_endpoints:
+            table += [
+                ("DELETE", "users/{user_id}", self._delete_user, (), ()),
+                ("DELETE", "tracking/forms/{form_id}", self._delete_form, (), ()),
+            ]
+        for method, path, handler, query, form in table:
+            router.add_route(method, API_ROOT + path, self._api_handler(handler, query, form))
+        router.add_route("*", ENDPOINT_ROOT + "{token}", self._endpoint_handler)
+        router.add_route("GET", STORAGE_ROOT + "{name}", self._storage_handler)
+
+    def _api_handler(
+        self,
+        handler: Callable[..., Any],
+        query: tuple[str, ...],
+        form: tuple[str, ...],
+    ) -> Callable[[web.Request], Any]:
+        known_query, known_form = frozenset(query), frozenset(form)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            ctx: _Ctx = request[_CTX]
+            if self.realism.strict:
+                _reject_unknown(ctx.params, known_query)
+                _reject_unknown(ctx.form, known_form)
+            result = handler(ctx, **request.match_info)
+            if asyncio.iscoroutine(result):
+                result = await result
+            assert isinstance(result, web.StreamResponse)
+            return result
+
+        return handle
+
+    @web.middleware
+    async def _record_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
         body = await request.read()
         token = _token_of(request.headers.get("Authorization"))
         ctype = request.content_type if request.body_exists else ""
@@ -571,13 +721,14 @@ class FakeWhatConverts:
             key_token=token,
             received_at=time.monotonic(),
         )
+        request[_RECORD] = record
         generation, index = self._generation, len(self._requests)
         self._requests.append(record)
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         status: int | None = None
         try:
-            response = await self._answer(request, record)
+            response = await handler(request)
             status = response.status
             return response
         except _Dropped:
@@ -590,42 +741,79 @@ class FakeWhatConverts:
             if generation == self._generation:
                 self._requests[index] = attrs.evolve(record, status=status)
 
-    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+    @web.middleware
+    async def _latency_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
         delay = self.faults.delay()
         if delay:
             await self._sleep(delay)
-        if rec.path.startswith(ENDPOINT_ROOT):
-            return await self._endpoint_entry(rec)
-        try:
-            key = self._authenticate(request.headers.get("Authorization"))
-            self._count(rec.key_token or "", key)
-            action = self.faults.decide(rec.path)
-            if action is not None:
-                if action.kind == "drop":
-                    raise _Dropped
-                if action.kind == "respond":
-                    return web.Response(
-                        status=action.status, body=action.body, headers=dict(action.headers)
-                    )
-                await self._sleep(action.delay)
-            return await self._dispatch(request, rec, key)
-        except _ApiError as err:
-            return _error(err.status, err.message)
+        return await handler(request)
 
-    async def _endpoint_entry(self, rec: RecordedRequest) -> web.StreamResponse:
+    @web.middleware
+    async def _error_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
         try:
-            action = self.faults.decide(rec.path)
-            if action is not None:
-                if action.kind == "drop":
-                    raise _Dropped
-                if action.kind == "respond":
-                    return web.Response(
-                        status=action.status, body=action.body, headers=dict(action.headers)
-                    )
-                await self._sleep(action.delay)
-            return self._endpoint(rec)
+            return await handler(request)
         except _ApiError as err:
             return _error(err.status, err.message)
+        except web.HTTPMethodNotAllowed:
+            return _error(405, "Method not allowed.")
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return _error(404, "Not found.")
+            raise
+
+    @web.middleware
+    async def _access_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        rec: RecordedRequest = request[_RECORD]
+        if rec.path.startswith((ENDPOINT_ROOT, STORAGE_ROOT)):
+            # The secret URL (or the signature) is the credential; no key, no quota.
+            return await handler(request)
+        key = self._authenticate(request.headers.get("Authorization"))
+        self._count(rec.key_token or "", key)
+        request[_CTX] = _Ctx(key, rec.params, rec.form or {}, rec.method, request)
+        return await handler(request)
+
+    @web.middleware
+    async def _fault_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        rec: RecordedRequest = request[_RECORD]
+        action = self.faults.decide(rec.path)
+        if action is not None:
+            if action.kind == "drop":
+                raise _Dropped
+            if action.kind == "respond":
+                return web.Response(
+                    status=action.status, body=action.body, headers=dict(action.headers)
+                )
+            await self._sleep(action.delay)
+        return await handler(request)
+
+    @web.middleware
+    async def _agency_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        # Before routing answers 405, so a profile key learns only that it needs an
+        # Agency Key, whatever the method.
+        ctx: _Ctx | None = request.get(_CTX)
+        if ctx is not None and ctx.key.key_type != "master":
+            rel = request.path[len(API_ROOT) :] if request.path.startswith(API_ROOT) else ""
+            if rel.split("/", 1)[0] in _AGENCY_ONLY:
+                raise _ApiError(403, "Agency Key is required to access this resource.")
+        return await handler(request)
+
+    async def _endpoint_handler(self, request: web.Request) -> web.StreamResponse:
+        response = self._endpoint(request[_RECORD])
+        if self.realism.endpoint_answer == "empty":
+            return web.Response(status=response.status)
+        if self.realism.endpoint_answer == "text":
+            return web.Response(status=response.status, text="OK", content_type="text/plain")
+        return response
 
     def _endpoint(self, rec: RecordedRequest) -> web.Response:
         endpoint = self.endpoints.get(rec.path[len(ENDPOINT_ROOT) :])
@@ -669,7 +857,7 @@ class FakeWhatConverts:
                 fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
                 self.data.patch_lead(row.lead_id, fields)
                 updated.append(row.lead_id)
-                self.webhooks.notify(row.lead_id, "update")
+                self.webhooks.notify(row.lead_id, "update", changed=fields)
                 continue
             lead = self.data.add_lead(
                 ts=row.date_created,
@@ -704,56 +892,7 @@ class FakeWhatConverts:
         count = count + 1 if day == today else 1
         self._daily[token] = (today, count)
         if count > self.daily_limit_for(token):
-            raise _ApiError(429, "Daily request limit reached.")
-
-    async def _dispatch(
-        self, request: web.Request, rec: RecordedRequest, key: _KeyInfo
-    ) -> web.StreamResponse:
-        rel = rec.path[len(API_ROOT) :] if rec.path.startswith(API_ROOT) else None
-        if rel is None:
-            raise _ApiError(404, "Not found.")
-        parts = [p for p in rel.split("/") if p]
-        method = rec.method
-        params = rec.params
-        form = rec.form or {}
-        ctx = _Ctx(key, params, form, method)
-        head = parts[0] if parts else ""
-        n = len(parts)
-        if head == "leads" and n <= 2:
-            if n == 1:
-                if method == "GET":
-                    return self._list_leads(ctx)
-                if method == "POST":
-                    return self._create_lead(ctx)
-            else:
-                lead_id = self._lead_id(parts[1], key)
-                if method == "GET":
-                    return self._envelope("leads", [self.data.wire_lead(lead_id)])
-                if method == "POST":
-                    return self._edit_lead(ctx, lead_id)
-            raise _ApiError(405, "Method not allowed.")
-        if head == "recording" and n == 1:
-            if method != "GET":
-                raise _ApiError(405, "Method not allowed.")
-            return await self._recording(request, ctx)
-        if head == "accounts":
-            self._require_master(key)
-            return self._accounts(ctx, parts[1:])
-        if head == "users" and n <= 2:
-            self._require_master(key)
-            return self._users(ctx, parts[1:])
-        if head == "roles" and n <= 2:
-            self._require_master(key)
-            if method != "GET":
-                raise _ApiError(405, "Method not allowed.")
-            return self._roles(ctx, parts[1:])
-        if head == "tracking" and n >= 2 and parts[1] in ("numbers", "forms") and n <= 3:
-            return self._tracking(ctx, parts[1], parts[2:])
-        raise _ApiError(404, "Not found.")
-
-    def _require_master(self, key: _KeyInfo) -> None:
-        if key.key_type != "master":
-            raise _ApiError(403, "Agency Key is required to access this resource.")
+            raise _ApiError(self.realism.spent_key_status, "Daily request limit reached.")
 
     def _invalid(self, what: str) -> _ApiError:
         return _ApiError(self.config.invalid_id_status, f"Invalid {what} ID.")
@@ -803,7 +942,8 @@ class FakeWhatConverts:
         if "lead_type" in p:
             if p["lead_type"] not in LEAD_TYPES:
                 raise _choices_error("lead_type", LEAD_TYPES)
-            lead_type = list(LEAD_TYPES).index(p["lead_type"])
+            if not self.realism.ignore_lead_type:
+                lead_type = list(LEAD_TYPES).index(p["lead_type"])
         repeat = None
         if "lead_status" in p:
             repeat = {"unique": False, "repeat": True}.get(p["lead_status"])
@@ -819,6 +959,9 @@ class FakeWhatConverts:
         start_ts, end_ts = self._date_range(p)
         order = _order(p, "desc")
         spam = _flag(p, "spam")
+        if self.realism.spam_any_value_is_only_spam and "spam" in p:
+            spam = True
+        spam_hidden = "spam" not in p and self.realism.hide_spam_by_default
         duplicate = _flag(p, "duplicate")
         if "customer_journey" in p:
             _flag(p, "customer_journey")
@@ -833,6 +976,7 @@ class FakeWhatConverts:
             has_quote=has_quote,
             has_sales=has_sales,
             spam_only=spam,
+            spam_hidden=spam_hidden,
             duplicate_only=duplicate,
             text=text,
         )
@@ -936,7 +1080,11 @@ class FakeWhatConverts:
         self.webhooks.notify(int(lead["lead_id"]), "new")
         return _json({"lead_id": lead["lead_id"]})
 
-    def _edit_lead(self, ctx: _Ctx, lead_id: int) -> web.Response:
+    def _get_lead(self, ctx: _Ctx, lead_id: str) -> web.Response:
+        return self._envelope("leads", [self.data.wire_lead(self._lead_id(lead_id, ctx.key))])
+
+    def _edit_lead(self, ctx: _Ctx, lead_id: str) -> web.Response:
+        lid = self._lead_id(lead_id, ctx.key)
         form = ctx.form
         fields: dict[str, Any] = {}
         if "quotable" in form:
@@ -948,22 +1096,55 @@ class FakeWhatConverts:
             fields["lead_url"] = form["lead_url"]
         extra = _additional_fields(form)
         if extra:
-            current = self.data.wire_lead(lead_id).get("additional_fields")
+            current = self.data.wire_lead(lid).get("additional_fields")
             merged = dict(current) if isinstance(current, dict) else {}
             merged.update(extra)
             fields["additional_fields"] = merged
         fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
-        self.data.patch_lead(lead_id, fields)
-        self.webhooks.notify(lead_id, "update")
-        return _json({"lead_id": lead_id})
+        self.data.patch_lead(lid, fields)
+        self.webhooks.notify(lid, "update", changed=fields)
+        return _json({"lead_id": lid})
 
-    async def _recording(self, request: web.Request, ctx: _Ctx) -> web.StreamResponse:
+    async def _recording(self, ctx: _Ctx) -> web.StreamResponse:
         raw = ctx.params.get("lead_id")
         if not raw:
             raise _ApiError(400, "lead_id is required.")
         lead_id = self._lead_id(raw, ctx.key)
         if self.data.lead_type_code(lead_id) != "phone_call":
             raise _ApiError(404, "Recording not found.")
+        if self.realism.recording == "html":
+            return web.Response(status=200, text=_LOGIN_PAGE, content_type="text/html")
+        if self.realism.recording == "redirect":
+            raise web.HTTPFound(self.storage_url(lead_id))
+        return await self._stream_audio(ctx.request, lead_id)
+
+    def storage_url(self, lead_id: int) -> str:
+        """The signed storage URL ``recording`` redirects to (``recording="redirect"``).
+
+        Served on the same port under another host name (``localhost`` when listening
+        on ``127.0.0.1``, else ``127.0.0.1``), so a client can see that the redirect
+        leaves the API's host; it needs no API key, only the ``Signature``.
+        """
+        host = "localhost" if self.config.host != "localhost" else "127.0.0.1"
+        return (
+            f"http://{host}:{self._port}{STORAGE_ROOT}{lead_id}.mp3"
+            f"?Expires=4102444800&Signature={self._storage_signature(lead_id)}"
+        )
+
+    def _storage_signature(self, lead_id: int) -> str:
+        return hashlib.sha256(f"{self.master_key.secret}:storage:{lead_id}".encode()).hexdigest()
+
+    async def _storage_handler(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        lead_id = int(name[:-4]) if name.endswith(".mp3") and name[:-4].isdigit() else -1
+        signature = request.rel_url.query.get("Signature", "")
+        if lead_id < 0 or not self.data.has_lead(lead_id):
+            raise _ApiError(404, "Not found.")
+        if not secrets.compare_digest(signature, self._storage_signature(lead_id)):
+            raise _ApiError(403, "Signature does not match.")
+        return await self._stream_audio(request, lead_id)
+
+    async def _stream_audio(self, request: web.Request, lead_id: int) -> web.StreamResponse:
         audio = recording_bytes(self.config.seed, lead_id, self.config.recording_size)
         response = web.StreamResponse(
             status=200,
@@ -982,59 +1163,70 @@ class FakeWhatConverts:
 
     # --- accounts and profiles -----------------------------------------------------
 
-    def _accounts(self, ctx: _Ctx, parts: list[str]) -> web.Response:
-        data, m = self.data, ctx.method
-        if not parts:
-            if m == "GET":
-                items = [(data.account_created_ts(a), a) for a in data.account_ids()]
-                ids = self._created_window(ctx, items)
-                return self._paged(ctx, "accounts", [data.account(a) for a in ids])
-            if m == "POST":
-                name = _required(ctx.form, "account_name")
-                create_profile = _bool_field(ctx.form, "create_profile", default=True)
-                now = int(self.now().timestamp())
-                account_id = data.create_account(name, now=now, create_profile=create_profile)
-                return _json({"account_id": account_id, "account_name": name})
-            raise _ApiError(405, "Method not allowed.")
-        account_id = self._existing(parts[0], data.has_account, "account")
-        if len(parts) == 1:
-            if m == "GET":
-                return self._envelope("accounts", [data.account(account_id)])
-            if m == "POST":
-                name = _required(ctx.form, "account_name")
-                data.rename_account(account_id, name)
-                return _json({"account_id": account_id, "account_name": name})
-            if m == "DELETE":
-                data.delete_account(account_id)
-                return _json({"account_id": account_id})
-            raise _ApiError(405, "Method not allowed.")
-        if parts[1] != "profiles" or len(parts) > 3:
-            raise _ApiError(404, "Not found.")
-        if len(parts) == 2:
-            if m == "GET":
-                pids = data.profile_ids(account_id)
-                ids = self._created_window(ctx, [(data.profile_created_ts(p), p) for p in pids])
-                return self._paged(ctx, "profiles", [data.profile(p) for p in ids])
-            if m == "POST":
-                name = _required(ctx.form, "profile_name")
-                now = int(self.now().timestamp())
-                profile_id = data.create_profile(account_id, name, now=now)
-                return _json(data.profile(profile_id))
-            raise _ApiError(405, "Method not allowed.")
-        profile_id = self._existing(
-            parts[2],
-            lambda p: data.has_profile(p) and data.profile_account(p) == account_id,
+    def _list_accounts(self, ctx: _Ctx) -> web.Response:
+        data = self.data
+        items = [(data.account_created_ts(a), a) for a in data.account_ids()]
+        ids = self._created_window(ctx, items)
+        return self._paged(ctx, "accounts", [data.account(a) for a in ids])
+
+    def _create_account(self, ctx: _Ctx) -> web.Response:
+        name = _required(ctx.form, "account_name")
+        create_profile = _bool_field(ctx.form, "create_profile", default=True)
+        now = int(self.now().timestamp())
+        account_id = self.data.create_account(name, now=now, create_profile=create_profile)
+        return _json({"account_id": account_id, "account_name": name})
+
+    def _account_id(self, raw: str) -> int:
+        return self._existing(raw, self.data.has_account, "account")
+
+    def _get_account(self, ctx: _Ctx, account_id: str) -> web.Response:
+        return self._envelope("accounts", [self.data.account(self._account_id(account_id))])
+
+    def _rename_account(self, ctx: _Ctx, account_id: str) -> web.Response:
+        aid = self._account_id(account_id)
+        name = _required(ctx.form, "account_name")
+        self.data.rename_account(aid, name)
+        return _json({"account_id": aid, "account_name": name})
+
+    def _delete_account(self, ctx: _Ctx, account_id: str) -> web.Response:
+        aid = self._account_id(account_id)
+        self.data.delete_account(aid)
+        return _json({"account_id": aid})
+
+    def _list_profiles(self, ctx: _Ctx, account_id: str) -> web.Response:
+        data = self.data
+        pids = data.profile_ids(self._account_id(account_id))
+        ids = self._created_window(ctx, [(data.profile_created_ts(p), p) for p in pids])
+        return self._paged(ctx, "profiles", [data.profile(p) for p in ids])
+
+    def _create_profile(self, ctx: _Ctx, account_id: str) -> web.Response:
+        aid = self._account_id(account_id)
+        name = _required(ctx.form, "profile_name")
+        now = int(self.now().timestamp())
+        profile_id = self.data.create_profile(aid, name, now=now)
+        return _json(self.data.profile(profile_id))
+
+    def _profile_of(self, account_id: str, profile_id: str) -> int:
+        data, aid = self.data, self._account_id(account_id)
+        return self._existing(
+            profile_id,
+            lambda p: data.has_profile(p) and data.profile_account(p) == aid,
             "profile",
         )
-        if m == "GET":
-            return self._envelope("profiles", [data.profile(profile_id)])
-        if m == "POST":
-            data.rename_profile(profile_id, _required(ctx.form, "profile_name"))
-            return _json(data.profile(profile_id))
-        if m == "DELETE":
-            data.delete_profile(profile_id)
-            return _json({"profile_id": profile_id})
-        raise _ApiError(405, "Method not allowed.")
+
+    def _get_profile(self, ctx: _Ctx, account_id: str, profile_id: str) -> web.Response:
+        pid = self._profile_of(account_id, profile_id)
+        return self._envelope("profiles", [self.data.profile(pid)])
+
+    def _rename_profile(self, ctx: _Ctx, account_id: str, profile_id: str) -> web.Response:
+        pid = self._profile_of(account_id, profile_id)
+        self.data.rename_profile(pid, _required(ctx.form, "profile_name"))
+        return _json(self.data.profile(pid))
+
+    def _delete_profile(self, ctx: _Ctx, account_id: str, profile_id: str) -> web.Response:
+        pid = self._profile_of(account_id, profile_id)
+        self.data.delete_profile(pid)
+        return _json({"profile_id": pid})
 
     def _existing(self, raw: str, exists: Callable[[int], bool], what: str) -> int:
         try:
@@ -1048,6 +1240,8 @@ class FakeWhatConverts:
     def _created_window(self, ctx: _Ctx, items: list[tuple[int, int]]) -> list[int]:
         """Ids of ``(created_ts, id)`` items within the date filters, in ``order``."""
         start, end = self._date_range(ctx.params)
+        if start is None and self.realism.list_default_window == "today":
+            start = int(self.now().replace(hour=0, minute=0, second=0).timestamp())
         order = _order(ctx.params, "desc")
         kept = [
             item
@@ -1068,34 +1262,37 @@ class FakeWhatConverts:
 
     # --- users and roles -----------------------------------------------------------
 
-    def _users(self, ctx: _Ctx, parts: list[str]) -> web.Response:
-        users, m, form = self.data.users, ctx.method, ctx.form
-        if not parts:
-            if m == "GET":
-                wanted = _choice(ctx.params, "user_type", ("master_account", "account"))
-                wanted = wanted or "master_account"
-                items = [
-                    (_wire_ts(u["date_created"]), uid)
-                    for uid, u in users.items()
-                    if u["user_type"] == f"{wanted}_user"
-                ]
-                ids = self._created_window(ctx, items)
-                return self._paged(ctx, "users", [users[i] for i in ids])
-            if m == "POST":
-                if form.get("user_id"):
-                    uid = self._existing(form["user_id"], users.__contains__, "user")
-                    return self._save_user(form, uid)
-                return self._save_user(form, None)
-            raise _ApiError(405, "Method not allowed.")
-        uid = self._existing(parts[0], users.__contains__, "user")
-        if m == "GET":
-            return self._envelope("users", [users[uid]])
-        if m == "POST":
-            return self._save_user(form, uid)
-        if m == "DELETE":
-            del users[uid]
-            return _json({"user_id": uid})
-        raise _ApiError(405, "Method not allowed.")
+    def _list_users(self, ctx: _Ctx) -> web.Response:
+        users = self.data.users
+        wanted = _choice(ctx.params, "user_type", ("master_account", "account"))
+        wanted = wanted or "master_account"
+        items = [
+            (_wire_ts(u["date_created"]), uid)
+            for uid, u in users.items()
+            if u["user_type"] == f"{wanted}_user"
+        ]
+        ids = self._created_window(ctx, items)
+        return self._paged(ctx, "users", [users[i] for i in ids])
+
+    def _post_users(self, ctx: _Ctx) -> web.Response:
+        form = ctx.form
+        if form.get("user_id"):
+            return self._save_user(form, self._user_id(form["user_id"]))
+        return self._save_user(form, None)
+
+    def _user_id(self, raw: str) -> int:
+        return self._existing(raw, self.data.users.__contains__, "user")
+
+    def _get_user(self, ctx: _Ctx, user_id: str) -> web.Response:
+        return self._envelope("users", [self.data.users[self._user_id(user_id)]])
+
+    def _edit_user(self, ctx: _Ctx, user_id: str) -> web.Response:
+        return self._save_user(ctx.form, self._user_id(user_id))
+
+    def _delete_user(self, ctx: _Ctx, user_id: str) -> web.Response:
+        uid = self._user_id(user_id)
+        del self.data.users[uid]
+        return _json({"user_id": uid})
 
     def _save_user(self, form: Mapping[str, str], uid: int | None) -> web.Response:
         users = self.data.users
@@ -1132,11 +1329,13 @@ class FakeWhatConverts:
         users[user["user_id"]] = user
         return _json(user)
 
-    def _roles(self, ctx: _Ctx, parts: list[str]) -> web.Response:
+    def _get_role(self, ctx: _Ctx, role_id: str) -> web.Response:
         roles = self.data.roles
-        if parts:
-            rid = self._existing(parts[0], roles.__contains__, "role")
-            return self._envelope("roles", [roles[rid]])
+        rid = self._existing(role_id, roles.__contains__, "role")
+        return self._envelope("roles", [roles[rid]])
+
+    def _list_roles(self, ctx: _Ctx) -> web.Response:
+        roles = self.data.roles
         wanted = _choice(ctx.params, "role_type", ("master_account", "account")) or "master_account"
         order = _order(ctx.params, "asc")
         items = sorted(
@@ -1148,33 +1347,45 @@ class FakeWhatConverts:
 
     # --- tracking ------------------------------------------------------------------
 
-    def _tracking(self, ctx: _Ctx, kind: str, rest: list[str]) -> web.Response:
-        items = self.data.numbers if kind == "numbers" else self.data.forms
-        if rest:
-            if kind != "forms" or ctx.method != "DELETE":
-                raise _ApiError(405 if kind == "forms" else 404, "Method not allowed.")
-            forms = self.data.forms
-            known = {x["form_id"] for x in forms}
-            form_id = self._existing(rest[0], known.__contains__, "form")
-            forms[:] = [x for x in forms if x["form_id"] != form_id]
-            return _json({"form_id": form_id})
-        if ctx.method != "GET":
-            raise _ApiError(405, "Method not allowed.")
+    def _list_numbers(self, ctx: _Ctx) -> web.Response:
+        return self._tracking_list(ctx, "numbers", self.data.numbers)
+
+    def _list_forms(self, ctx: _Ctx) -> web.Response:
+        return self._tracking_list(ctx, "forms", self.data.forms)
+
+    def _tracking_list(self, ctx: _Ctx, kind: str, items: list[dict[str, Any]]) -> web.Response:
         scope = self._scope(ctx)
         visible = [x for x in items if scope is None or x["profile_id"] in scope]
         return self._paged(ctx, kind, visible)
 
+    def _delete_form(self, ctx: _Ctx, form_id: str) -> web.Response:
+        forms = self.data.forms
+        known = {x["form_id"] for x in forms}
+        fid = self._existing(form_id, known.__contains__, "form")
+        forms[:] = [x for x in forms if x["form_id"] != fid]
+        return _json({"form_id": fid})
+
 
 class _Ctx:
-    __slots__ = ("form", "key", "method", "params")
+    __slots__ = ("form", "key", "method", "params", "request")
 
     def __init__(
-        self, key: _KeyInfo, params: dict[str, str], form: dict[str, str], method: str
+        self,
+        key: _KeyInfo,
+        params: dict[str, str],
+        form: dict[str, str],
+        method: str,
+        request: web.Request,
     ) -> None:
         self.key = key
         self.params = params
         self.form = form
         self.method = method
+        self.request = request
+
+
+_RECORD: Final = web.RequestKey("record", RecordedRequest)
+_CTX: Final = web.RequestKey("ctx", _Ctx)
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -1288,6 +1499,16 @@ def _json_rows(body: bytes) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise _ApiError(400, f"Row {number}: must be a JSON object.")
     return parsed
+
+
+def _reject_unknown(given: Mapping[str, str], known: frozenset[str]) -> None:
+    """400 naming the first parameter a strict simulator does not know."""
+    for name in given:
+        if name in known:
+            continue
+        if "additional_fields[]" in known and _ADDITIONAL_RE.match(name):
+            continue
+        raise _ApiError(400, f"Unknown parameter: {name}.")
 
 
 def _form_text(value: Any) -> str:
