@@ -4,36 +4,34 @@ Nobody can say for sure how WhatConverts answers a spent key, whether it hides s
 when no ``spam`` filter is sent, or what an Endpoint answers. The simulator answers
 each such question one way by default (what we believe the API does, from the
 sources in ``whatconverts-api.md`` and practitioners' reports) and can be switched
-to each plausible alternative, so a client can be tested against every one:
+to each plausible alternative, so a client can be tested against every one.
+Each switch, its default (what we believe the API does) and its alternatives:
 
-=========================  ==================================  ===============================
-switch                     default (what we believe)           alternatives
-=========================  ==================================  ===============================
-``strict``                 ``False``: unknown query/form        ``True``: 400 naming the
-                           parameters are ignored, as           parameter (catches a misspelt
-                           practitioners report                 parameter in a test)
-``spent_key_status``       ``429`` ``{"error_message":          ``403`` or ``200`` with the
-                           "Daily request limit reached."}``    same body
-``hide_spam_by_default``   ``False``: without ``spam``,         ``True``: spam leads are left
-                           spam leads are listed                out unless ``spam=true``
-``list_default_window``    ``"all"``: accounts, profiles and    ``"today"``: a missing
-                           users without dates are all listed   ``start_date`` means today
-                                                                (00:00 UTC), as one source
-                                                                that tried the API reports
-``recording``              ``"stream"``: ``recording`` answers  ``"redirect"``: 302 to signed
-                           ``audio/mpeg``                       storage on another host name
-                                                                (``localhost``); ``"html"``:
-                                                                200 ``text/html`` login page
-``update_webhooks``        ``"full"``: an ``update`` webhook    ``"partial"``: only
-                           carries the whole lead               ``lead_id``, the changed
-                                                                fields and ``last_updated``
-``endpoint_answer``        ``"summary"``: 200 JSON ``{"rows",   ``"empty"``: 200, empty body;
-                           "created", "updated", "ignored"}``   ``"text"``: 200 ``text/plain``
-                                                                ``OK``
-``undocumented_endpoints`` ``False``: ``DELETE users/{id}``     ``True``: both answer (no
-                           and ``DELETE tracking/forms/{id}``   source documents them)
-                           are 405, as no source documents them
-=========================  ==================================  ===============================
+* ``strict``: default ``False``, unknown query and form parameters are ignored, as
+  practitioners report of the API. ``True``: 400 ``Unknown parameter: NAME.``, which
+  catches a misspelt parameter in a test.
+* ``spent_key_status``: the status of the answer to a key over its daily limit. Default
+  ``429``; alternatives ``403`` and ``200``. The body is always
+  ``{"error_message": "Daily request limit reached."}`` and there is no ``Retry-After``.
+* ``hide_spam_by_default``: default ``False``, lead lists without ``spam`` include spam
+  leads. ``True``: spam leads are left out unless ``spam=true`` is sent.
+* ``list_default_window``: default ``"all"``, the accounts, profiles and users lists
+  without ``start_date`` cover every item. ``"today"``: a missing ``start_date`` means
+  today 00:00 UTC, as one source that tried the live API reports (a client should send
+  explicit bounds either way).
+* ``recording``: default ``"stream"``, ``recording`` answers the ``audio/mpeg`` bytes.
+  ``"redirect"``: 302 to signed storage on another host name (``localhost``; see
+  :meth:`FakeWhatConverts.storage_url`), as one integrator reports; ``"html"``: 200
+  ``text/html`` with a login page, as seen when a session is required.
+* ``update_webhooks``: default ``"full"``, an ``update`` webhook carries the whole lead.
+  ``"partial"``: only ``trigger``, ``lead_id`` and the changed fields (with
+  ``last_updated``).
+* ``endpoint_answer``: the 200 answer to an accepted inbound Endpoint batch. Default
+  ``"summary"``, JSON ``{"rows", "created", "updated", "ignored"}``; ``"empty"``: an
+  empty body; ``"text"``: ``text/plain`` ``OK``. Refused batches are 400 either way.
+* ``undocumented_endpoints``: default ``False``, ``DELETE users/{id}`` (405) and
+  ``DELETE tracking/forms/{id}`` (404) are not served, since no source documents them.
+  ``True``: both delete, as this simulator once assumed.
 
 Two more switches make the server read filters wrongly, so that a client's checks of
 what came back (issue: filters the server ignores or reads differently) can be tested;

@@ -2,7 +2,9 @@
 
 :class:`FakeWhatConverts` serves a generated :class:`~whatconverts_async.testing.Dataset`
 over real HTTP on loopback, checks Basic auth and key types, enforces the daily
-request limit, records every request and injects faults on demand.
+request limit, records every request and injects faults on demand. Requests are
+routed by aiohttp's router; recording, latency, error answers, authentication with
+the daily limit, faults and the agency-key rule are middlewares, each written once.
 
 Example::
 
@@ -17,25 +19,31 @@ Example::
         assert page["total_leads"] == 5_000
         assert fake.requests[-1].params["leads_per_page"] == "100"
 
-Behaviour the public documentation leaves open, as this simulator implements it:
+Behaviour the public documentation leaves open, as this simulator implements it (the
+questions with more than one plausible answer are switches of
+:class:`~whatconverts_async.testing.Realism`, passed as ``realism=``):
 
 * Errors are JSON ``{"error_message": "..."}``: 401 for missing or wrong credentials,
   403 for a profile key on accounts/profiles/users/roles, 400 for bad parameters,
   unknown ids (``invalid_id_status`` switches that to e.g. 404), and date ranges over
   400 days, 404 for a lead without a recording, 429 once the daily limit is spent
-  (no ``Retry-After``).
+  (no ``Retry-After``; ``Realism.spent_key_status`` switches it to 403 or 200).
+* Unknown query and form parameters are ignored (``Realism.strict`` rejects them).
 * ``leads_per_page`` above 2,500 (other page sizes above 250) is rejected, not clamped.
 * Lead lists without ``start_date``/``end_date`` are unbounded on that side; the
   400-day limit applies only when both are given, to the effective instants (a bare
   ``end_date`` means 23:59:59 of that day, so bare dates may span 400 calendar days).
   Both bounds are inclusive. ``+00:00`` is accepted besides ``Z``.
 * ``spam=true``/``duplicate=true`` return only spam/duplicate leads; absent or
-  ``false``, spam and duplicate leads are included like any other.
+  ``false``, spam and duplicate leads are included like any other
+  (``Realism.hide_spam_by_default`` hides spam when ``spam`` is absent).
 * Creates answer 200, not 201. POST bodies may be urlencoded, multipart or JSON;
   ``additional_fields[Name]=value`` sets ``additional_fields["Name"]``.
 * Users: create with ``POST users`` (``email`` required, ``user_type``
   ``master_account``/``account``, ``role_id``); edit with ``POST users/{id}`` or
-  ``POST users`` carrying ``user_id``; both answer the user object.
+  ``POST users`` carrying ``user_id``; both answer the user object. Deleting users
+  and tracking forms is documented nowhere, so it is served only with
+  ``Realism(undocumented_endpoints=True)``.
 * Deleting an account or profile leaves its leads readable by id.
 * Webhooks (``fake.webhooks``, :mod:`whatconverts_async.testing.webhooks`): a lead created
   or edited through the API or an inbound Endpoint is POSTed, in the background, to every
@@ -45,7 +53,8 @@ Behaviour the public documentation leaves open, as this simulator implements it:
   was created with (else 415). No API key and no daily quota; faults apply. The whole batch
   is refused with 400 ``{"error_message": "Row N: ..."}`` when a row is bad (unknown or
   missing columns, a bad date or number, a ``Profile ID`` other than the Endpoint's);
-  otherwise 200 ``{"rows": n, "created": [...], "updated": [...], "ignored": n}``. A row
+  otherwise 200 ``{"rows": n, "created": [...], "updated": [...], "ignored": n}``
+  (``Realism.endpoint_answer`` switches it to an empty or a ``text/plain`` body). A row
   whose ``Lead ID`` exists updates that lead (``on_existing="update"``, the default),
   or creates a new one (``"create"``), or is ignored (``"ignore"``). Unknown token: 404.
 """
@@ -394,6 +403,8 @@ class FakeWhatConverts:
         self._in_flight = 0
         self.max_in_flight = 0
         self._daily: dict[str, tuple[str, int]] = {}
+        self._outside: dict[str, int] = {}
+        self._outside_pending: dict[str, list[int]] = {}
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._port = 0  # the bound port, known once started
@@ -592,6 +603,66 @@ class FakeWhatConverts:
         """Authenticated requests counted today (UTC, by ``clock``) for a key."""
         day, count = self._daily.get(token, ("", 0))
         return count if day == self._today() else 0
+
+    def add_outside_requests(self, count: int, token: str | None = None) -> None:
+        """Count ``count`` requests today against a key, as another user of it would.
+
+        ``token`` defaults to ``fake.token``. They are counted by :meth:`requests_today`
+        and :meth:`outside_requests`, never recorded in :attr:`requests`.
+        Raises ``ValueError`` for a negative count, ``KeyError`` for an unknown token.
+        """
+        token = self._known_token(token)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be an integer >= 0, got {count!r}")
+        today = self._today()
+        day, used = self._daily.get(token, (today, 0))
+        used = used if day == today else 0
+        self._daily[token] = (today, used + count)
+        self._outside[token] = self._outside.get(token, 0) + count
+
+    def spend_daily_limit(
+        self, token: str | None = None, *, after: int = 0, leave: int = 0
+    ) -> None:
+        """Make an outside user on the same key spend its day early.
+
+        After ``after`` more requests with the key (0: now), the key's count for the
+        day jumps to its daily limit minus ``leave``, so exactly ``leave`` further
+        requests are answered before the spent-key answer (see
+        :attr:`Realism.spent_key_status`). The next UTC midnight resets the key as
+        usual. ``token`` defaults to ``fake.token``. A later call replaces a pending
+        one. Raises ``ValueError`` for negative ``after``/``leave``, ``KeyError`` for an
+        unknown token.
+
+        Example: a backfill soak whose key is shared with another tool::
+
+            fake.spend_daily_limit(after=40)   # the 41st request onwards is refused
+        """
+        token = self._known_token(token)
+        for name, value in (("after", after), ("leave", leave)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if after == 0:
+            self._outside_pending.pop(token, None)
+            self._spend_outside(token, leave)
+        else:
+            self._outside_pending[token] = [after, leave]
+
+    def outside_requests(self, token: str | None = None) -> int:
+        """Requests counted against a key by :meth:`add_outside_requests` and
+        :meth:`spend_daily_limit` since start (all days)."""
+        return self._outside.get(self._known_token(token), 0)
+
+    def _spend_outside(self, token: str, leave: int) -> None:
+        target = max(self.daily_limit_for(token) - leave, 0)
+        used = self.requests_today(token)
+        if target > used:
+            self.add_outside_requests(target - used, token)
+
+    def _known_token(self, token: str | None) -> str:
+        token = self.token if token is None else token
+        if token not in self._keys:
+            raise KeyError("unknown API token")
+        return token
 
     def _today(self) -> str:
         return self._clock().astimezone(UTC).strftime("%Y-%m-%d")
@@ -891,6 +962,12 @@ class FakeWhatConverts:
         day, count = self._daily.get(token, (today, 0))
         count = count + 1 if day == today else 1
         self._daily[token] = (today, count)
+        pending = self._outside_pending.get(token)
+        if pending is not None:
+            pending[0] -= 1
+            if pending[0] <= 0:
+                del self._outside_pending[token]
+                self._spend_outside(token, pending[1])
         if count > self.daily_limit_for(token):
             raise _ApiError(self.realism.spent_key_status, "Daily request limit reached.")
 

@@ -22,7 +22,8 @@ Example::
     assert fake.webhooks.deliveries[0].status == 200
 
 What WhatConverts leaves undocumented, as simulated: the body is the full lead (also for
-updates), ``trigger`` comes first; a delivery is attempted ``max_attempts`` times (default 1)
+updates, unless ``Realism(update_webhooks="partial")`` asks for only the changed fields),
+``trigger`` comes first; a delivery is attempted ``max_attempts`` times (default 1)
 until it gets a 2xx answer; no signature header is sent.
 """
 
