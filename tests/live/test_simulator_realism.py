@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from whatconverts_async.testing import FakeWhatConverts, Realism, SimulatorConfig, recording_bytes
+from whatconverts_async.testing.__main__ import main, parse_realism
 
 UTC = timezone.utc
 SPENT = {"error_message": "Daily request limit reached."}
@@ -101,6 +102,32 @@ async def test_realism_survives_from_config(session: aiohttp.ClientSession) -> N
         assert fake.realism.strict
         assert (await call(session, fake, "GET", "leads", params={"nope": "1"}))[0] == 400
     assert attrs.evolve(config, leads=5).realism == Realism(strict=True)
+
+
+def test_command_line_realism_switches() -> None:
+    assert parse_realism([]) == Realism()
+    assert parse_realism(
+        ["strict=true", "spent-key-status=403", "recording=html", "hide_spam_by_default=False"]
+    ) == Realism(strict=True, spent_key_status=403, recording="html")
+    for bad, words in [
+        (["bogus=1"], "NAME one of strict"),
+        (["strict"], "NAME=VALUE"),
+        (["strict=maybe"], "true or false"),
+        (["spent_key_status=soon"], "a number"),
+        (["spent_key_status=500"], "spent_key_status"),
+        (["recording=mp3"], "'recording' must be in"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            parse_realism(bad)
+
+
+def test_command_line_refuses_a_bad_switch_before_serving(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", "0", "--realism", "recording=mp3"])
+    assert exit_info.value.code == 2
+    assert "--realism: 'recording' must be in" in capsys.readouterr().err
 
 
 # --- unknown parameters ------------------------------------------------------------------
