@@ -63,25 +63,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
-import csv
 import hashlib
-import importlib
-import io
-import json
 import math
 import random
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from email.parser import BytesParser
-from email.policy import HTTP
 from types import TracebackType
 from typing import Any, Final, Literal, NamedTuple
-from urllib.parse import parse_qsl
 
 import attrs
 from aiohttp import web
@@ -98,6 +89,39 @@ from .data import (
 from .faults import Faults
 from .realism import Realism
 from .webhooks import WebhookDelivery, WebhookSender
+from .wire import (
+    _AGENCY_ONLY,
+    _CREATE_FORM,
+    _CREATE_TEXT_FIELDS,
+    _EDIT_FORM,
+    _LEAD_LIST_PARAMS,
+    _LOGIN_PAGE,
+    _TEXT_FILTERS,
+    _USER_FORM,
+    ApiError,
+    _additional_fields,
+    _bool_field,
+    _choice,
+    _choices_error,
+    _credentials,
+    _csv_rows,
+    _date_param,
+    _error,
+    _flag,
+    _id_param,
+    _int_param,
+    _json,
+    _json_rows,
+    _money_field,
+    _order,
+    _parse_form,
+    _presence,
+    _quotable_field,
+    _reject_unknown,
+    _required,
+    _token_of,
+    _wire_ts,
+)
 
 __all__ = [
     "ApiKey",
@@ -112,24 +136,7 @@ API_ROOT: Final = "/api/v1/"
 ENDPOINT_ROOT: Final = "/endpoints/"
 STORAGE_ROOT: Final = "/storage/recordings/"
 KeyType = Literal["profile", "master"]
-
-
-def _make_dumps() -> Callable[[Any], bytes]:
-    # orjson is several times faster on 2,500-lead pages; it is optional.
-    try:
-        fast: Any = importlib.import_module("orjson")
-    except ImportError:
-        encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
-        def dumps(obj: Any) -> bytes:
-            return encoder.encode(obj).encode()
-
-        return dumps
-    fast_dumps: Callable[[Any], bytes] = fast.dumps
-    return fast_dumps
-
-
-_dumps: Final = _make_dumps()
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiKey(NamedTuple):
@@ -218,93 +225,8 @@ class _KeyInfo:
     profile_id: int | None
 
 
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class _Dropped(Exception):
     pass
-
-
-_DATE_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|\+00:00)$")
-_ADDITIONAL_RE: Final = re.compile(r"^additional_fields\[(.*)\]$")
-_TEXT_FILTERS: Final = (
-    "phone_number",
-    "email_address",
-    "lead_source",
-    "lead_medium",
-    "lead_campaign",
-    "lead_content",
-    "lead_keyword",
-    "user_id",
-)
-_LEAD_LIST_PARAMS: Final = (
-    "leads_per_page",
-    "page_number",
-    "account_id",
-    "profile_id",
-    "lead_type",
-    "lead_status",
-    "start_date",
-    "end_date",
-    "order",
-    "quotable",
-    "quote_value",
-    "sales_value",
-    "spam",
-    "duplicate",
-    "customer_journey",
-    *_TEXT_FILTERS,
-)
-_EDIT_FORM: Final = ("quotable", "quote_value", "sales_value", "lead_url", "additional_fields[]")
-_USER_FORM: Final = ("email", "user_type", "role_id")
-_AGENCY_ONLY: Final = frozenset({"accounts", "users", "roles"})
-_LOGIN_PAGE: Final = (
-    "<!DOCTYPE html><html><head><title>Log In | WhatConverts</title></head><body>"
-    '<form method="post" action="/login"><input name="email"><input name="password" '
-    'type="password"><button>Log In</button></form></body></html>'
-)
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_CREATE_TEXT_FIELDS: Final = (
-    "contact_name",
-    "email_address",
-    "phone_number",
-    "notes",
-    "lead_source",
-    "lead_medium",
-    "lead_campaign",
-    "lead_content",
-    "lead_keyword",
-    "lead_url",
-    "landing_url",
-    "ip_address",
-    "user_id",
-    "message",
-    "caller_name",
-    "caller_number",
-    "tracking_number",
-    "destination_number",
-    "form_name",
-    "city",
-    "state",
-    "zip",
-    "country",
-)
-_CREATE_FORM: Final = (
-    "lead_type",
-    "profile_id",
-    "send_notification",
-    "quotable",
-    "quote_value",
-    "sales_value",
-    "call_duration_seconds",
-    "additional_fields[]",
-    *_CREATE_TEXT_FIELDS,
-)
 
 
 class FakeWhatConverts:
@@ -675,7 +597,7 @@ class FakeWhatConverts:
     #
     # A request passes these middlewares, outermost first, then its route's handler:
     # record (arrival, in-flight count, final status, dropped connections) -> latency
-    # -> errors (any _ApiError or routing error becomes {"error_message": ...}) ->
+    # -> errors (any ApiError or routing error becomes {"error_message": ...}) ->
     # access (API paths only: Basic auth, the daily limit, the agency-key rule) ->
     # faults (the injected answer, drop or stall). Faults thus apply after the quota
     # check, so a faulted request is still counted, as a real one would be.
@@ -827,7 +749,7 @@ class FakeWhatConverts:
     ) -> web.StreamResponse:
         try:
             return await handler(request)
-        except _ApiError as err:
+        except ApiError as err:
             return _error(err.status, err.message)
         except web.HTTPMethodNotAllowed:
             return _error(405, "Method not allowed.")
@@ -875,7 +797,7 @@ class FakeWhatConverts:
         if ctx is not None and ctx.key.key_type != "master":
             rel = request.path[len(API_ROOT) :] if request.path.startswith(API_ROOT) else ""
             if rel.split("/", 1)[0] in _AGENCY_ONLY:
-                raise _ApiError(403, "Agency Key is required to access this resource.")
+                raise ApiError(403, "Agency Key is required to access this resource.")
         return await handler(request)
 
     async def _endpoint_handler(self, request: web.Request) -> web.StreamResponse:
@@ -889,22 +811,22 @@ class FakeWhatConverts:
     def _endpoint(self, rec: RecordedRequest) -> web.Response:
         endpoint = self.endpoints.get(rec.path[len(ENDPOINT_ROOT) :])
         if endpoint is None:
-            raise _ApiError(404, "Endpoint not found.")
+            raise ApiError(404, "Endpoint not found.")
         if rec.method != "POST":
-            raise _ApiError(405, "Method not allowed.")
+            raise ApiError(405, "Method not allowed.")
         json_body = rec.content_type in ("application/json", "text/json")
         if json_body != (endpoint.format == "json"):
             expected = "JSON (application/json)" if endpoint.format == "json" else "CSV (text/csv)"
-            raise _ApiError(415, f"This endpoint expects {expected}.")
+            raise ApiError(415, f"This endpoint expects {expected}.")
         raw_rows = _json_rows(rec.body) if json_body else _csv_rows(rec.body)
         parsed: list[EndpointRow] = []
         for number, raw in enumerate(raw_rows, start=1):
             try:
                 row = parse_endpoint_row(raw)
             except ValueError as exc:
-                raise _ApiError(400, f"Row {number}: {exc}") from None
+                raise ApiError(400, f"Row {number}: {exc}") from None
             if row.profile_id != endpoint.profile_id:
-                raise _ApiError(
+                raise ApiError(
                     400, f"Row {number}: Profile ID {row.profile_id} is not this endpoint's."
                 )
             parsed.append(row)
@@ -955,7 +877,7 @@ class FakeWhatConverts:
             info = self._keys.get(creds[0])
             if info is not None and info.secret == creds[1]:
                 return info
-        raise _ApiError(401, "Invalid API credentials.")
+        raise ApiError(401, "Invalid API credentials.")
 
     def _count(self, token: str, key: _KeyInfo) -> None:
         today = self._today()
@@ -969,10 +891,10 @@ class FakeWhatConverts:
                 del self._outside_pending[token]
                 self._spend_outside(token, pending[1])
         if count > self.daily_limit_for(token):
-            raise _ApiError(self.realism.spent_key_status, "Daily request limit reached.")
+            raise ApiError(self.realism.spent_key_status, "Daily request limit reached.")
 
-    def _invalid(self, what: str) -> _ApiError:
-        return _ApiError(self.config.invalid_id_status, f"Invalid {what} ID.")
+    def _invalid(self, what: str) -> ApiError:
+        return ApiError(self.config.invalid_id_status, f"Invalid {what} ID.")
 
     def _lead_id(self, raw: str, key: _KeyInfo) -> int:
         try:
@@ -1083,18 +1005,18 @@ class FakeWhatConverts:
         if key.profile_id is not None:
             for name in ("account_id", "profile_id"):
                 if name in p:
-                    raise _ApiError(400, f"{name} is only supported with an Agency Key.")
+                    raise ApiError(400, f"{name} is only supported with an Agency Key.")
             return frozenset({key.profile_id})
         scope: set[int] | None = None
         if "account_id" in p:
             account_id = _id_param(p, "account_id")
             if not self.data.has_account(account_id):
-                raise _ApiError(400, "Invalid account ID.")
+                raise ApiError(400, "Invalid account ID.")
             scope = set(self.data.profile_ids(account_id))
         if "profile_id" in p:
             profile_id = _id_param(p, "profile_id")
             if not self.data.has_profile(profile_id):
-                raise _ApiError(400, "Invalid profile ID.")
+                raise ApiError(400, "Invalid profile ID.")
             scope = {profile_id} if scope is None else scope & {profile_id}
         return None if scope is None else frozenset(scope)
 
@@ -1103,26 +1025,26 @@ class FakeWhatConverts:
         end = _date_param(p, "end_date", end=True)
         if start is not None and end is not None:
             if start > end:
-                raise _ApiError(400, "start_date must not be after end_date.")
+                raise ApiError(400, "start_date must not be after end_date.")
             if end - start > self.config.max_range_days * 86_400:
-                raise _ApiError(400, f"Date range cannot exceed {self.config.max_range_days} days.")
+                raise ApiError(400, f"Date range cannot exceed {self.config.max_range_days} days.")
         return start, end
 
     def _create_lead(self, ctx: _Ctx) -> web.Response:
         form, key = ctx.form, ctx.key
         raw_type = form.get("lead_type")
         if not raw_type:
-            raise _ApiError(400, "lead_type is required.")
+            raise ApiError(400, "lead_type is required.")
         if raw_type not in LEAD_TYPES:
             raise _choices_error("lead_type", LEAD_TYPES)
         if key.profile_id is not None:
             profile_id = key.profile_id
         else:
             if not form.get("profile_id"):
-                raise _ApiError(400, "profile_id is required when using an Agency Key.")
+                raise ApiError(400, "profile_id is required when using an Agency Key.")
             profile_id = _id_param(form, "profile_id")
             if not self.data.has_profile(profile_id):
-                raise _ApiError(400, "Invalid profile ID.")
+                raise ApiError(400, "Invalid profile ID.")
         if "send_notification" in form:
             _bool_field(form, "send_notification")
         fields: dict[str, Any] = {}
@@ -1185,10 +1107,10 @@ class FakeWhatConverts:
     async def _recording(self, ctx: _Ctx) -> web.StreamResponse:
         raw = ctx.params.get("lead_id")
         if not raw:
-            raise _ApiError(400, "lead_id is required.")
+            raise ApiError(400, "lead_id is required.")
         lead_id = self._lead_id(raw, ctx.key)
         if self.data.lead_type_code(lead_id) != "phone_call":
-            raise _ApiError(404, "Recording not found.")
+            raise ApiError(404, "Recording not found.")
         if self.realism.recording == "html":
             return web.Response(status=200, text=_LOGIN_PAGE, content_type="text/html")
         if self.realism.recording == "redirect":
@@ -1216,9 +1138,9 @@ class FakeWhatConverts:
         lead_id = int(name[:-4]) if name.endswith(".mp3") and name[:-4].isdigit() else -1
         signature = request.rel_url.query.get("Signature", "")
         if lead_id < 0 or not self.data.has_lead(lead_id):
-            raise _ApiError(404, "Not found.")
+            raise ApiError(404, "Not found.")
         if not secrets.compare_digest(signature, self._storage_signature(lead_id)):
-            raise _ApiError(403, "Signature does not match.")
+            raise ApiError(403, "Signature does not match.")
         return await self._stream_audio(request, lead_id)
 
     async def _stream_audio(self, request: web.Request, lead_id: int) -> web.StreamResponse:
@@ -1387,7 +1309,7 @@ class FakeWhatConverts:
             if "email" in form:
                 user["email"] = _required(form, "email")
         if "email" in form and "@" not in user["email"]:
-            raise _ApiError(400, "Invalid email.")
+            raise ApiError(400, "Invalid email.")
         user_type = _choice(form, "user_type", ("master_account", "account"))
         if user_type:
             user["user_type"] = f"{user_type}_user"
@@ -1395,7 +1317,7 @@ class FakeWhatConverts:
             role_id = _id_param(form, "role_id")
             role = self.data.roles.get(role_id)
             if role is None:
-                raise _ApiError(400, "Invalid role ID.")
+                raise ApiError(400, "Invalid role ID.")
             user["role_id"] = role_id
             user["role_name"] = role["role_name"]
         if user["user_type"] == "account_user":
@@ -1473,245 +1395,3 @@ def recording_bytes(seed: int, lead_id: int, size: int) -> bytes:
     header = b"ID3\x04\x00\x00\x00\x00\x00\x00"
     rng = random.Random(f"{seed}:recording:{lead_id}")
     return (header + rng.randbytes(max(0, size - len(header))))[: max(size, 0)]
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=_dumps(body), content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error_message": message}, status)
-
-
-def _credentials(header: str | None) -> tuple[str, str] | None:
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-def _token_of(header: str | None) -> str | None:
-    creds = _credentials(header)
-    return creds[0] if creds else None
-
-
-def _parse_form(ctype: str, raw_ctype: str, body: bytes) -> dict[str, str] | None:
-    if not body and ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return None
-    if ctype == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    if ctype == "multipart/form-data":
-        message = BytesParser(policy=HTTP).parsebytes(
-            b"Content-Type: " + raw_ctype.encode("latin-1") + b"\r\n\r\n" + body
-        )
-        form: dict[str, str] = {}
-        if not message.is_multipart():
-            return form
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not isinstance(name, str):
-                continue
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                charset = part.get_content_charset() or "utf-8"
-                form[name] = payload.decode(charset, "replace")
-        return form
-    if ctype == "application/json":
-        try:
-            parsed = json.loads(body or b"{}")
-        except ValueError:
-            return None
-        if not isinstance(parsed, dict):
-            return None
-        out: dict[str, str] = {}
-        for k, v in parsed.items():
-            if isinstance(v, dict) and k == "additional_fields":
-                out.update({f"additional_fields[{ik}]": _form_text(iv) for ik, iv in v.items()})
-            else:
-                out[str(k)] = _form_text(v)
-        return out
-    return None
-
-
-def _csv_rows(body: bytes) -> list[dict[str, str]]:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _ApiError(400, "The file must be UTF-8 text.") from None
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        lines = [line for line in reader if line]
-    except csv.Error as exc:
-        raise _ApiError(400, f"Unreadable CSV: {exc}.") from None
-    if not lines:
-        raise _ApiError(400, "The file is empty.")
-    header, rows = lines[0], lines[1:]
-    if not rows:
-        raise _ApiError(400, "The file has no rows.")
-    out = []
-    for number, cells in enumerate(rows, start=1):
-        if len(cells) != len(header):
-            raise _ApiError(400, f"Row {number}: {len(cells)} cells for {len(header)} columns.")
-        out.append(dict(zip(header, cells, strict=True)))
-    return out
-
-
-def _json_rows(body: bytes) -> list[dict[str, Any]]:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        raise _ApiError(400, "The body is not valid JSON.") from None
-    if isinstance(parsed, dict):
-        parsed = [parsed]
-    if not isinstance(parsed, list) or not parsed:
-        raise _ApiError(400, "The body must be a non-empty JSON array of objects.")
-    for number, item in enumerate(parsed, start=1):
-        if not isinstance(item, dict):
-            raise _ApiError(400, f"Row {number}: must be a JSON object.")
-    return parsed
-
-
-def _reject_unknown(given: Mapping[str, str], known: frozenset[str]) -> None:
-    """400 naming the first parameter a strict simulator does not know."""
-    for name in given:
-        if name in known:
-            continue
-        if "additional_fields[]" in known and _ADDITIONAL_RE.match(name):
-            continue
-        raise _ApiError(400, f"Unknown parameter: {name}.")
-
-
-def _form_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
-def _int_param(p: Mapping[str, str], name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = p.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if value < lo or (hi is not None and value > hi):
-        limit = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise _ApiError(400, f"{name} must be an integer {limit}.")
-    return value
-
-
-def _id_param(p: Mapping[str, str], name: str, minimum: int = 1) -> int:
-    try:
-        value = int(p.get(name, ""))
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise _ApiError(400, f"{name} must be an integer >= {minimum}.")
-    return value
-
-
-def _choices_error(name: str, allowed: Sequence[str] | Mapping[str, str]) -> _ApiError:
-    return _ApiError(400, f"Invalid {name}: must be one of {', '.join(allowed)}.")
-
-
-def _choice(p: Mapping[str, str], name: str, allowed: Sequence[str]) -> str | None:
-    value = p.get(name)
-    if value is None:
-        return None
-    if value not in allowed:
-        raise _choices_error(name, allowed)
-    return value
-
-
-def _order(p: Mapping[str, str], default: str) -> str:
-    return _choice(p, "order", ("asc", "desc")) or default
-
-
-def _presence(p: Mapping[str, str], name: str) -> bool | None:
-    value = _choice(p, name, ("has_value", "no_value"))
-    return None if value is None else value == "has_value"
-
-
-def _flag(p: Mapping[str, str], name: str) -> bool:
-    value = _choice(p, name, ("true", "false"))
-    return value == "true"
-
-
-def _bool_field(form: Mapping[str, str], name: str, default: bool = False) -> bool:
-    value = form.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise _ApiError(400, f"{name} must be true or false.")
-
-
-def _required(form: Mapping[str, str], name: str) -> str:
-    value = form.get(name, "").strip()
-    if not value:
-        raise _ApiError(400, f"{name} is required.")
-    return value
-
-
-def _quotable_field(form: Mapping[str, str]) -> str:
-    value = form["quotable"]
-    if value not in QUOTABLE_VALUES:
-        raise _choices_error("quotable", QUOTABLE_VALUES)
-    return QUOTABLE_VALUES[value]
-
-
-def _money_field(form: Mapping[str, str], name: str) -> float | int | None:
-    raw = form[name].strip()
-    if raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise _ApiError(400, f"{name} must be a non-negative number.")
-    return int(value) if value.is_integer() and "." not in raw else value
-
-
-def _additional_fields(form: Mapping[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in form.items():
-        match = _ADDITIONAL_RE.match(name)
-        if match:
-            out[match.group(1)] = value
-    return out
-
-
-def _date_param(p: Mapping[str, str], name: str, *, end: bool) -> int | None:
-    raw = p.get(name)
-    if raw is None:
-        return None
-    try:
-        m = _DATE_RE.match(raw)
-        if m:
-            d = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
-            ts = int(d.timestamp())
-            return ts + 86_399 if end else ts
-        m = _DATETIME_RE.match(raw)
-        if m:
-            y, mo, d_, hh, mm, ss = (int(m[i]) for i in range(1, 7))
-            return int(datetime(y, mo, d_, hh, mm, ss, tzinfo=UTC).timestamp())
-    except ValueError:
-        pass
-    raise _ApiError(400, f"Invalid {name}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (ISO 8601, UTC).")
-
-
-def _wire_ts(value: str) -> int:
-    return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
