@@ -181,6 +181,36 @@ async def test_strict_rejects_unknown_parameters_naming_them(
         assert (status, body) == (400, {"error_message": "Unknown parameter: sort."})
 
 
+@pytest.mark.parametrize("strict", [False, True])
+async def test_creates_take_the_fields_integrations_send(
+    session: aiohttp.ClientSession, strict: bool
+) -> None:
+    async with sim(Realism(strict=strict)) as fake:
+        form = {
+            "lead_type": "web_form",
+            "gclid": "EAIaIQobChMI-EXAMPLE",
+            "msclkid": "0" * 32,
+            "date_created": "2025-03-01T09:30:00Z",
+            "mapped_fields[Email]": "person@example.com",
+            "additional_fields[When]": "ASAP",
+        }
+        status, body, _ = await call(session, fake, "POST", "leads", data=form)
+        assert status == 200, body
+        lead = fake.data.wire_lead(body["lead_id"])
+        assert (lead["gclid"], lead["msclkid"]) == ("EAIaIQobChMI-EXAMPLE", "0" * 32)
+        assert lead["date_created"] == "2025-03-01T09:30:00Z"
+        assert lead["mapped_fields"] == {"Email": "person@example.com"}
+        assert lead["additional_fields"] == {"When": "ASAP"}
+        json_form = {"lead_type": "chat", "mapped_fields": {"Name": "Jo"}}
+        status, body, _ = await call(session, fake, "POST", "leads", json=json_form)
+        assert status == 200 and fake.data.wire_lead(body["lead_id"])["mapped_fields"] == {
+            "Name": "Jo"
+        }
+        bad = {"lead_type": "chat", "date_created": "01/03/2025"}
+        status, body, _ = await call(session, fake, "POST", "leads", data=bad)
+        assert status == 400 and "date_created" in body["error_message"]
+
+
 # --- a spent key ---------------------------------------------------------------------
 
 

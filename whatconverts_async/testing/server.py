@@ -38,7 +38,10 @@ questions with more than one plausible answer are switches of
   ``false``, spam and duplicate leads are included like any other
   (``Realism.hide_spam_by_default`` hides spam when ``spam`` is absent).
 * Creates answer 200, not 201. POST bodies may be urlencoded, multipart or JSON;
-  ``additional_fields[Name]=value`` sets ``additional_fields["Name"]``.
+  ``additional_fields[Name]=value`` sets ``additional_fields["Name"]`` (and
+  ``mapped_fields[Name]`` likewise). A create may carry ``gclid``, ``msclkid``,
+  ``fbclid`` and a ``date_created`` (ISO 8601 UTC) that back-dates the lead, as
+  integrations send them.
 * Users: create with ``POST users`` (``email`` required, ``user_type``
   ``master_account``/``account``, ``role_id``); edit with ``POST users/{id}`` or
   ``POST users`` carrying ``user_id``; both answer the user object. Deleting users
@@ -1068,9 +1071,15 @@ class FakeWhatConverts:
         extra = _additional_fields(form)
         if extra:
             fields["additional_fields"] = extra
-        now = self.now()
+        mapped = _additional_fields(form, "mapped_fields")
+        if mapped:
+            fields["mapped_fields"] = mapped
+        # Integrations back-date offline leads this way; unconfirmed, so it is read
+        # like the list filters' dates and refused with 400 when unreadable.
+        created = _date_param(form, "date_created", end=False)
+        ts = int(self.now().timestamp()) if created is None else created
         lead = self.data.add_lead(
-            ts=int(now.timestamp()),
+            ts=ts,
             lead_type=raw_type,
             profile_id=profile_id,
             fields=fields,

@@ -59,6 +59,7 @@ class ApiError(Exception):
 _DATE_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DATETIME_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|\+00:00)$")
 _ADDITIONAL_RE: Final = re.compile(r"^additional_fields\[(.*)\]$")
+_MAPPED_RE: Final = re.compile(r"^mapped_fields\[(.*)\]$")
 _TEXT_FILTERS: Final = (
     "phone_number",
     "email_address",
@@ -96,6 +97,11 @@ _LOGIN_PAGE: Final = (
     'type="password"><button>Log In</button></form></body></html>'
 )
 _CREATE_TEXT_FIELDS: Final = (
+    "gclid",
+    "msclkid",
+    "fbclid",
+    "sender_name",
+    "subject",
     "contact_name",
     "email_address",
     "phone_number",
@@ -129,6 +135,8 @@ _CREATE_FORM: Final = (
     "sales_value",
     "call_duration_seconds",
     "additional_fields[]",
+    "mapped_fields[]",
+    "date_created",
     *_CREATE_TEXT_FIELDS,
 )
 
@@ -190,8 +198,8 @@ def _parse_form(ctype: str, raw_ctype: str, body: bytes) -> dict[str, str] | Non
             return None
         out: dict[str, str] = {}
         for k, v in parsed.items():
-            if isinstance(v, dict) and k == "additional_fields":
-                out.update({f"additional_fields[{ik}]": _form_text(iv) for ik, iv in v.items()})
+            if isinstance(v, dict) and k in ("additional_fields", "mapped_fields"):
+                out.update({f"{k}[{ik}]": _form_text(iv) for ik, iv in v.items()})
             else:
                 out[str(k)] = _form_text(v)
         return out
@@ -242,6 +250,8 @@ def _reject_unknown(given: Mapping[str, str], known: frozenset[str]) -> None:
         if name in known:
             continue
         if "additional_fields[]" in known and _ADDITIONAL_RE.match(name):
+            continue
+        if "mapped_fields[]" in known and _MAPPED_RE.match(name):
             continue
         raise ApiError(400, f"Unknown parameter: {name}.")
 
@@ -343,10 +353,14 @@ def _money_field(form: Mapping[str, str], name: str) -> float | int | None:
     return int(value) if value.is_integer() and "." not in raw else value
 
 
-def _additional_fields(form: Mapping[str, str]) -> dict[str, str]:
+def _additional_fields(
+    form: Mapping[str, str], prefix: str = "additional_fields"
+) -> dict[str, str]:
+    """``prefix[Name]=value`` form fields as ``{"Name": "value"}``."""
     out: dict[str, str] = {}
+    pattern = _ADDITIONAL_RE if prefix == "additional_fields" else _MAPPED_RE
     for name, value in form.items():
-        match = _ADDITIONAL_RE.match(name)
+        match = pattern.match(name)
         if match:
             out[match.group(1)] = value
     return out
