@@ -25,7 +25,8 @@ pytest, use the ``whatconverts_fake`` fixture from the bundled plugin.
 from .data import LEAD_TYPES, QUOTABLE_VALUES, Dataset, LeadFilter, format_timestamp, generate
 from .faults import FaultAction, Faults, ScanInsertion
 from .realism import Realism
-from .server import ApiKey, FakeWhatConverts, RecordedRequest, SimulatorConfig, recording_bytes
+from .records import recording_bytes
+from .server import ApiKey, FakeWhatConverts, RecordedRequest, SimulatorConfig
 
 __all__ = [
     "LEAD_TYPES",
