@@ -302,6 +302,8 @@ class LeadMirror:
         change_log: write ``mirror_changes`` rows (default on).
         prefetch: pages fetched ahead while a page is written. 1 (default) means a crash
             re-spends at most one request; more is faster on slow links.
+        page_size: leads per request (default and most 2,500); smaller pages only make
+            smaller transactions at the cost of more requests.
         lease_seconds: how long the writer's lease lasts without renewal (renewed every
             third of it while working).
         confirm_limit: most ``GET`` requests per refresh to confirm missing leads.
@@ -345,6 +347,7 @@ class LeadMirror:
         daily_budget: int | None = None,
         change_log: bool = True,
         prefetch: int = 1,
+        page_size: int = 2500,
         lease_seconds: float = 300.0,
         confirm_limit: int = 50,
         clock: _Clock | None = None,
@@ -377,6 +380,7 @@ class LeadMirror:
         for name, number, low in (
             ("prefetch", prefetch, 1),
             ("confirm_limit", confirm_limit, 0),
+            ("page_size", page_size, 1),
         ):
             if isinstance(number, bool) or not isinstance(number, int) or number < low:
                 raise InvalidParameterError(name, f"must be an integer >= {low}, got {number!r}")
@@ -399,6 +403,7 @@ class LeadMirror:
         self.daily_budget = daily_budget
         self.change_log = bool(change_log)
         self.prefetch = prefetch
+        self.page_size = min(page_size, 2500)
         self.lease_seconds = float(lease_seconds)
         self.confirm_limit = confirm_limit
         self.busy_timeout = float(busy_timeout)
@@ -756,6 +761,7 @@ class LeadMirror:
             end_date=state.window_end,
             order="asc",
             prefetch=self.prefetch,
+            per_page=self.page_size,
             **self._filters,
         )
         try:
