@@ -131,7 +131,9 @@ def _demo_edits(fake: FakeWhatConverts, out: TextIO) -> None:
     for days, fields in edits:
         ids = fake.data.lead_ids(None, now - timedelta(days=days))
         if ids:
-            fake.data.patch_lead(ids[-1], {**fields, "last_updated": stamp})
+            # Generated leads may carry a last_updated ahead of now: never go back from it.
+            before = str(fake.data.lead(ids[-1]).get("last_updated") or "")
+            fake.data.patch_lead(ids[-1], {**fields, "last_updated": max(stamp, before)})
     for hours in (1, 2, 3):
         fake.data.insert_lead(now - timedelta(hours=hours), lead_type="phone_call")
     print(
@@ -183,9 +185,7 @@ async def _act(args: argparse.Namespace, mirror: LeadMirror, out: TextIO, err: T
             return EXIT_OK
         if args.mirror_action == "backfill":
             start = args.start_date
-            if start is None:
-                if not args.demo:
-                    raise InvalidParameterError("--start-date", "is required for a backfill")
+            if start is None:  # only with --demo (checked before connecting)
                 start = (datetime.now(timezone.utc) - timedelta(days=DEMO_DAYS + 1)).date()
             report = await mirror.backfill(
                 start_date=start, end_date=args.end_date, on_progress=bar
@@ -246,6 +246,9 @@ async def run_mirror(
             f"(pip install 'whatconverts-async[mirror]'): {exc}",
             file=err,
         )
+        return EXIT_USAGE
+    if args.mirror_action == "backfill" and args.start_date is None and not args.demo:
+        print("whatconverts: error: --start-date is required for a backfill", file=err)
         return EXIT_USAGE
     db = args.db or (DEMO_DB if args.demo else None)
     if db is None:

@@ -1,0 +1,57 @@
+"""The ``whatconverts mirror`` commands on the demo simulator, and the refresh plan's choices."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from whatconverts_async import InvalidParameterError
+from whatconverts_async.cli import main
+from whatconverts_async.mirror import RefreshPlan, Tier
+
+UTC = timezone.utc
+
+
+def test_demo_backfill_refresh_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "demo.db")
+    args = ["--demo", "--demo-leads", "800", "--db", db, "--quiet"]
+    assert main(["mirror", "backfill", *args]) == 0
+    out = capsys.readouterr().out
+    assert "backfill: inserted 800, updated 0, unchanged 0, requests 1" in out
+    assert main(["mirror", "refresh", *args]) == 0
+    out = capsys.readouterr().out
+    assert "edited 3 older leads" in out
+    assert "refresh: inserted 3, updated 3," in out
+    assert "quotable 'Pending' -> 'No'" in out or "-> 'Yes'" in out
+    assert main(["mirror", "status", *args]) == 0
+    out = capsys.readouterr().out
+    assert "leads 803 " in out and "plan cost:" in out and "hot: last 2 days" in out
+    # A backfill already done costs nothing; a wrong start date is a usage error.
+    assert main(["mirror", "backfill", *args]) == 0
+    assert "requests 0" in capsys.readouterr().out
+    assert main(["mirror", "backfill", "--db", db]) == 2
+    assert "--start-date" in capsys.readouterr().err
+
+
+def test_plan_choices() -> None:
+    plan = RefreshPlan(widen=False)
+    now = datetime(2026, 1, 10, tzinfo=UTC)
+    first = plan.choose({}, now, 100.0)
+    assert first is not None and first.days == 35 and first.covers == ("hot", "warm", "cold")
+    done = dict.fromkeys(first.covers, now)
+    assert plan.choose(done, now + timedelta(minutes=59), 100.0) is None
+    hourly = plan.choose(done, now + timedelta(hours=1), 100.0)
+    assert hourly is not None and hourly.covers == ("hot",) and hourly.requests == 1
+    # The formula: ⌈N·rate/2500⌉ per pass, per 400-day window, at least one.
+    assert RefreshPlan.requests_per_pass(35, 1000) == 14
+    assert RefreshPlan.requests_per_pass(800, 0) == 2
+    assert RefreshPlan.requests_per_pass(2, None) == 1
+    # A short budget drops the narrowest tier first.
+    assert [t.name for t in plan.fit(2000, 60).tiers] == ["warm", "cold"]
+    assert plan.fit(2000, 0).tiers == ()
+    with pytest.raises(InvalidParameterError, match="tier days"):
+        Tier("x", 0, timedelta(hours=1))
+    with pytest.raises(InvalidParameterError, match="names must be unique"):
+        RefreshPlan(tiers=(Tier("a", 1, timedelta(hours=1)), Tier("a", 2, timedelta(hours=2))))
