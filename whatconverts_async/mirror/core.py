@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -553,7 +553,7 @@ class LeadMirror:
     async def _upsert(
         self,
         conn: AsyncConnection,
-        items: Sequence[tuple[Mapping[str, Any], Lead]],
+        items: Sequence[Lead],
         source: Source,
         report: SyncReport,
     ) -> None:
@@ -561,11 +561,7 @@ class LeadMirror:
         if not items:
             return
         now = self._now()
-        rows: dict[int, dict[str, Any]] = {}
-        records: dict[int, Mapping[str, Any]] = {}
-        for record, lead in items:
-            rows[lead.lead_id] = lead_row(record, lead)
-            records[lead.lead_id] = record
+        rows: dict[int, dict[str, Any]] = {lead.lead_id: lead_row(lead) for lead in items}
         lc = schema.leads.c
         existing: dict[int, Any] = {}
         ids = list(rows)
@@ -627,11 +623,16 @@ class LeadMirror:
                     .where(lc.lead_id.in_(revive[i : i + _CHUNK]))
                     .values(missing_since=None, deleted_at=None)
                 )
-        if self.change_log and writes:
+        if self.change_log and writes and not (source == "backfill" and not updated_ids):
             log = []
             for row in writes:
                 lead_id = row["lead_id"]
-                fields = changed_fields(old_records.get(lead_id), records[lead_id])
+                if lead_id not in old_records:
+                    if source == "backfill":
+                        continue  # a backfill's inserts are the starting point, not changes
+                    fields = {"lead_id": [None, lead_id]}  # new: the row holds the rest
+                else:
+                    fields = changed_fields(old_records[lead_id], json.loads(row["record"]))
                 log.append(
                     {"lead_id": lead_id, "changed_at": now, "source": source, "fields": fields}
                 )
@@ -767,7 +768,7 @@ class LeadMirror:
         try:
             async with stream:
                 async for page in stream:
-                    fresh: list[tuple[dict[str, Any], Lead]] = []
+                    fresh: list[Lead] = []
                     previous: datetime | None = None
                     for lead in page.items:
                         created = lead.date_created
@@ -785,10 +786,10 @@ class LeadMirror:
                         previous = created
                         if created == cursor_at and lead.lead_id in cursor_ids:
                             continue  # committed before a restart
-                        fresh.append((lead.to_dict(), lead))
+                        fresh.append(lead)
                     if fresh:
-                        last = max(lead.date_created for _, lead in fresh)  # type: ignore[type-var]
-                        at_last = {lead.lead_id for _, lead in fresh if lead.date_created == last}
+                        last = fresh[-1].date_created  # pages are ascending (checked above)
+                        at_last = {lead.lead_id for lead in fresh if lead.date_created == last}
                         if cursor_at is not None and last is not None and last <= cursor_at:
                             # Only leads inserted behind the cursor: it stays where it is.
                             if last == cursor_at:
@@ -806,7 +807,7 @@ class LeadMirror:
                         await self._renew(conn)
                         await self._upsert(conn, fresh, source, report)
                         if track_seen and fresh:
-                            await self._mark_seen(conn, state.scan, [ld.lead_id for _, ld in fresh])
+                            await self._mark_seen(conn, state.scan, [ld.lead_id for ld in fresh])
                         await self._put_scan(
                             conn,
                             state.scan,
@@ -1083,7 +1084,7 @@ class LeadMirror:
             async with self.engine.begin() as conn:
                 await self._renew(conn)
                 if lead is not None:
-                    await self._upsert(conn, [(lead.to_dict(), lead)], "confirm", report)
+                    await self._upsert(conn, [lead], "confirm", report)
                     continue
                 result = await conn.execute(
                     schema.leads.update()
@@ -1127,7 +1128,7 @@ class LeadMirror:
                 lead = Lead.from_dict(merged)
             except (ValueError, TypeError) as exc:
                 raise MirrorError(f"webhook for lead {event.lead_id}: {exc}") from None
-            await self._upsert(conn, [(merged, lead)], "webhook", report)
+            await self._upsert(conn, [lead], "webhook", report)
         return report
 
     # -- status and the service loop ------------------------------------------------------

@@ -1,10 +1,12 @@
 """Pure helpers: a wire lead to a row, its content hash, webhook merges, field changes.
 
->>> row = lead_row({"lead_id": 7, "quote_value": 251, "date_created": "2025-06-01T14:00:00Z"})
+>>> wire = {"quote_value": 251, "lead_id": 7, "date_created": "2025-06-01T14:00:00Z"}
+>>> lead = Lead.from_dict(wire)
+>>> row = lead_row(lead)
 >>> row["quote_value"], row["date_created"].isoformat()
 (Decimal('251'), '2025-06-01T14:00:00+00:00')
 >>> row["record"]
-'{"lead_id":7,"quote_value":251,"date_created":"2025-06-01T14:00:00Z"}'
+'{"lead_id":7,"date_created":"2025-06-01T14:00:00Z","quote_value":251}'
 >>> merge_webhook({"lead_id": 7, "notes": "call back"}, {"lead_id": 7, "notes": None})
 {'lead_id': 7, 'notes': 'call back'}
 >>> changed_fields({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4})
@@ -20,45 +22,45 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..models import Lead
-from .schema import LEAD_COLUMNS
+from .schema import ENUM_COLUMNS, LEAD_COLUMNS
 
 __all__ = ["changed_fields", "content_hash", "dump_record", "lead_row", "merge_webhook"]
 
 
 def dump_record(record: Mapping[str, Any]) -> str:
-    """The record as compact JSON text in its own key order (as the API serialises it)."""
+    """The record as compact JSON text, keys in the order given."""
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-def content_hash(record: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the record with sorted keys: equal for equal content, whatever the
-    key order."""
-    canonical = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def content_hash(text: str) -> str:
+    """SHA-256 (hex) of a record's JSON text."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _column_value(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return str(value)
-    return value
+_EMPTY_MAPS = ("lead_analysis", "additional_fields", "mapped_fields")
 
 
-def lead_row(record: Mapping[str, Any], lead: Lead | None = None) -> dict[str, Any]:
-    """The typed columns, ``record`` and ``content_hash`` of one wire lead.
+def lead_row(lead: Lead) -> dict[str, Any]:
+    """The typed columns, ``record`` and ``content_hash`` of one lead.
 
-    ``lead`` is the record already read into a :class:`Lead` (saves reading it again).
-    Raises ``ValueError``/``TypeError`` for a record that is not a lead.
+    ``record`` is ``lead.to_dict()``: the wire object, every key and value as received, keys
+    in the model's order (``lead_id`` first, unknown keys last). One order for one content
+    makes the hash depend on the content only, whichever path (a page, a webhook merge)
+    produced the record.
     """
-    if lead is None:
-        lead = Lead.from_dict(record)
-    row = {name: _column_value(getattr(lead, name)) for name in LEAD_COLUMNS}
-    for name in ("lead_analysis", "additional_fields", "mapped_fields"):
-        # ``[]`` for an empty map on the wire is ``{}`` in the model: store the model's view,
-        # the record keeps the original.
+    record = lead.to_dict()
+    row = {name: getattr(lead, name) for name in LEAD_COLUMNS}
+    for name in ENUM_COLUMNS:
+        value = row[name]
+        if isinstance(value, enum.Enum):
+            row[name] = str(value)
+    for name in _EMPTY_MAPS:
+        # Absent on the wire: NULL, not the model's empty default.
         if not row[name] and name not in record:
             row[name] = None
-    row["record"] = dump_record(record)
-    row["content_hash"] = content_hash(record)
+    text = dump_record(record)
+    row["record"] = text
+    row["content_hash"] = content_hash(text)
     return row
 
 

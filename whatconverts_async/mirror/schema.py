@@ -44,6 +44,7 @@ Tables (all created idempotently by :func:`create_schema`):
 
 from __future__ import annotations
 
+import enum
 import types
 import typing
 from datetime import datetime, timezone
@@ -59,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..models import Lead
 
 __all__ = [
+    "ENUM_COLUMNS",
     "LEAD_COLUMNS",
     "SCHEMA_VERSION",
     "Money",
@@ -162,6 +164,13 @@ def _lead_fields() -> list[attrs.Attribute[Any]]:
 
 LEAD_COLUMNS: tuple[str, ...] = tuple(f.name for f in _lead_fields())
 """The typed lead columns, in model order (``lead_id`` first)."""
+
+ENUM_COLUMNS: tuple[str, ...] = tuple(
+    f.name
+    for f in _lead_fields()
+    if any(isinstance(a, type) and issubclass(a, enum.Enum) for a in typing.get_args(f.type))
+)
+"""Columns whose model values may be enum members (stored as their display text)."""
 
 metadata = sa.MetaData()
 
