@@ -1196,12 +1196,20 @@ class LeadMirror:
         stop: asyncio.Event | None = None,
     ) -> None:
         """Refresh whenever a tier is due, checking every ``poll_seconds``, until ``stop`` is
-        set or the task is cancelled. After the budget runs out it waits for the next check.
+        set or the task is cancelled. A refresh that fails with a library error (the API down
+        after retries, another writer, the budget spent) is logged as a warning and tried
+        again at the next check; other errors (the database gone) end the loop.
         """
         while stop is None or not stop.is_set():
-            report = await self.refresh()
-            if on_report is not None and (report.tiers or report.requests):
-                on_report(report)
+            try:
+                report = await self.refresh()
+            except WhatConvertsError as exc:
+                # A service keeps going: an API outage, another writer for a while, a spent
+                # budget. Committed work stays; the next check resumes.
+                logger.warning("mirror refresh failed, retrying in %gs: %s", poll_seconds, exc)
+            else:
+                if on_report is not None and (report.tiers or report.requests):
+                    on_report(report)
             if stop is None:
                 await asyncio.sleep(poll_seconds)
             else:
