@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from whatconverts_async import InvalidParameterError, WhatConverts
-from whatconverts_async.mirror import LeadMirror, MirrorBusyError
+from whatconverts_async.mirror import LeadMirror, MirrorBusyError, RefreshPlan
 from whatconverts_async.mirror import schema as mirror_schema
 from whatconverts_async.testing import FakeWhatConverts
 from whatconverts_async.webhooks import webhook_app
@@ -370,3 +370,24 @@ class _nothing:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+async def test_refresh_catches_up_after_a_long_pause(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    t0 = NOW - timedelta(days=100)
+    clock = MovableClock(t0)
+    plan = RefreshPlan(widen=False)
+    async with LeadMirror(wc, db_url, clock=clock, plan=plan) as mirror:
+        first = await mirror.backfill(start_date=NOW - timedelta(days=200))
+        assert first.inserted == len(wire_ids(fake, t0))
+        # 100 days without a refresh: the 35-day tier alone would leave a 65-day gap.
+        clock.at = NOW
+        report = await mirror.refresh()
+        assert report.window is not None and report.window[0] <= t0
+        assert report.inserted == len(wire_ids(fake)) - first.inserted
+        assert len(await rows(mirror)) == 600
+        status = await mirror.status()
+        covered = next(s for s in status.scans if s.scan == "covered")
+        assert covered.window_start == NOW - timedelta(days=200)
+        assert covered.window_end == NOW
