@@ -391,3 +391,42 @@ async def test_refresh_catches_up_after_a_long_pause(
         covered = next(s for s in status.scans if s.scan == "covered")
         assert covered.window_start == NOW - timedelta(days=200)
         assert covered.window_end == NOW
+
+
+async def test_the_lease_is_renewed_while_working_and_expires_when_abandoned(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    fake.faults.latency = 0.25
+    async with (
+        LeadMirror(wc, db_url, page_size=60, lease_seconds=0.6) as first,
+        LeadMirror(wc, db_url, lease_seconds=0.6) as second,
+    ):
+        running = asyncio.ensure_future(first.backfill(start_date=NOW - timedelta(days=200)))
+        try:
+            await asyncio.sleep(1.5)  # well past one lease term: renewed meanwhile
+            assert not running.done()
+            with pytest.raises(MirrorBusyError):
+                await second.refresh(force=True)
+        finally:
+            fake.faults.latency = 0
+            await running
+        # A lease left by a writer on another host is honoured until it expires.
+        c = mirror_schema.leases.c
+        async with first.engine.begin() as conn:
+            await conn.execute(
+                mirror_schema.leases.insert().values(
+                    key_name="default",
+                    scope="key",
+                    holder="elsewhere",
+                    host="other-host",
+                    pid=1,
+                    acquired_at=NOW,
+                    expires_at=datetime.now(UTC) + timedelta(seconds=1),
+                )
+            )
+        with pytest.raises(MirrorBusyError, match="other-host"):
+            await second.refresh(force=True)
+        await asyncio.sleep(2.1)  # the mirror's clock reads whole seconds
+        assert (await second.refresh(force=True)).complete
+        async with first.engine.connect() as conn:
+            assert (await conn.execute(sa.select(c.holder))).all() == []  # released

@@ -543,10 +543,15 @@ class LeadMirror:
             yield
         finally:
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MirrorBusyError):
-                await beat
-            with contextlib.suppress(Exception):
+            (outcome,) = await asyncio.gather(beat, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                # A lost lease or a broken connection: the page commits noticed it too (they
+                # renew in their own transaction); do not hide the error being raised.
+                logger.warning("mirror lease heartbeat stopped: %s", outcome)
+            try:
                 await self._release()
+            except Exception as exc:
+                logger.warning("mirror lease not released (it expires by itself): %s", exc)
 
     # -- the one write path -----------------------------------------------------------
 
