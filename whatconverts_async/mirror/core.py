@@ -19,10 +19,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .. import SystemClock
 from ..errors import InvalidParameterError, NotFoundError, QuotaExhaustedError, WhatConvertsError
 from ..models import Lead
 from ..params import to_utc_datetime
-from ..throttle import SystemClock
 from . import schema
 from .plan import RefreshPlan, TierCost
 from .records import changed_fields, lead_row, merge_webhook
