@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -55,3 +57,35 @@ def test_plan_choices() -> None:
         Tier("x", 0, timedelta(hours=1))
     with pytest.raises(InvalidParameterError, match="names must be unique"):
         RefreshPlan(tiers=(Tier("a", 1, timedelta(hours=1)), Tier("a", 2, timedelta(hours=2))))
+
+
+def _run_on_terminal(args: list[str]) -> str:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a 40x120 terminal
+        fcntl.ioctl(2, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.execv(sys.executable, [sys.executable, "-m", "whatconverts_async", *args])
+    out = bytearray()
+    try:
+        while chunk := os.read(fd, 65536):
+            out.extend(chunk)
+    except OSError:  # the terminal closes when the child exits
+        pass
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+def test_progress_on_a_terminal_and_quiet(tmp_path: Path) -> None:
+    args = ["mirror", "backfill", "--demo", "--demo-leads", "3000", "--db", str(tmp_path / "a.db")]
+    shown = _run_on_terminal(args)
+    assert "page/s" in shown or "pages/s" in shown or "it/s" in shown
+    assert "3,000 leads" in shown and "requests" in shown
+    assert "backfill: inserted 3000" in shown
+    quiet = _run_on_terminal([*args[:-1], str(tmp_path / "b.db"), "--quiet"])
+    assert "3,000 leads" not in quiet and "backfill: inserted 3000" in quiet
