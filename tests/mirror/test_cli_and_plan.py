@@ -89,3 +89,17 @@ def test_progress_on_a_terminal_and_quiet(tmp_path: Path) -> None:
     assert "backfill: inserted 3000" in shown
     quiet = _run_on_terminal([*args[:-1], str(tmp_path / "b.db"), "--quiet"])
     assert "3,000 leads" not in quiet and "backfill: inserted 3000" in quiet
+
+
+def test_plan_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "t.db")
+    base = ["--demo", "--demo-leads", "500", "--db", db, "--quiet"]
+    assert main(["mirror", "backfill", *base]) == 0
+    capsys.readouterr()
+    assert main(["mirror", "status", *base, "--tier", "daily:90:24", "--daily-budget", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "daily: last 90 days" in out and "hot" not in out
+    assert main(["mirror", "status", *base, "--tier", "daily:90"]) == 2
+    assert "NAME:DAYS:HOURS" in capsys.readouterr().err
+    assert main(["mirror", "status", *base, "--tier", "x:0:1"]) == 2
+    assert "tier days" in capsys.readouterr().err

@@ -73,6 +73,19 @@ def add_mirror_parser(
         scope.add_argument("--account-id", type=int, help="mirror one account (master key)")
         scope.add_argument("--profile-id", type=int, help="mirror one profile (master key)")
         action.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name in ("refresh", "run", "status"):
+            action.add_argument(
+                "--tier",
+                action="append",
+                metavar="NAME:DAYS:HOURS",
+                help="a refresh tier: re-read the last DAYS days every HOURS hours (repeat; "
+                "default hot:2:1 warm:7:6 cold:35:24)",
+            )
+            action.add_argument(
+                "--daily-budget",
+                type=int,
+                help="requests a day the refresh plan may cost (lowest tiers dropped to fit)",
+            )
         if name == "backfill":
             action.add_argument("--start-date", help="first creation date (YYYY-MM-DD)")
             action.add_argument("--end-date", help="last creation date (default: now)")
@@ -234,6 +247,24 @@ async def _serve(args: argparse.Namespace, mirror: LeadMirror, out: TextIO) -> i
     return EXIT_OK
 
 
+def _plan(specs: list[str]) -> Any:
+    from .plan import RefreshPlan, Tier
+
+    tiers = []
+    for spec in specs:
+        parts = spec.split(":")
+        try:
+            name, days, hours = parts[0], int(parts[1]), float(parts[2])
+        except (IndexError, ValueError):
+            raise InvalidParameterError(
+                "--tier", f"must look like NAME:DAYS:HOURS (e.g. hot:2:1), got {spec!r}"
+            ) from None
+        if len(parts) != 3:
+            raise InvalidParameterError("--tier", f"must look like NAME:DAYS:HOURS, got {spec!r}")
+        tiers.append(Tier(name, days, timedelta(hours=hours)))
+    return RefreshPlan(tiers=tuple(tiers))
+
+
 async def run_mirror(
     args: argparse.Namespace, out: TextIO, err: TextIO, client: ClientFactory
 ) -> int:
@@ -259,6 +290,14 @@ async def run_mirror(
         "account_id": args.account_id,
         "profile_id": args.profile_id,
     }
+    try:
+        if getattr(args, "tier", None):
+            options["plan"] = _plan(args.tier)
+        if getattr(args, "daily_budget", None) is not None:
+            options["daily_budget"] = args.daily_budget
+    except InvalidParameterError as exc:
+        print(f"whatconverts: error: {exc}", file=err)
+        return EXIT_USAGE
     try:
         if args.demo:
             async with _demo(args) as (wc, fake):
