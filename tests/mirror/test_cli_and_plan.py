@@ -103,3 +103,21 @@ def test_plan_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "NAME:DAYS:HOURS" in capsys.readouterr().err
     assert main(["mirror", "status", *base, "--tier", "x:0:1"]) == 2
     assert "tier days" in capsys.readouterr().err
+
+
+def test_budget_spent_exits_3_and_the_next_run_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "q.db")
+    args = ["mirror", "backfill", "--demo", "--demo-leads", "6000", "--db", db, "--quiet"]
+    # One request a day: each run commits one page of 2,500 and stops, resumable.
+    outcomes = []
+    for _ in range(3):
+        code = main([*args, "--daily-limit", "1"])
+        outcomes.append((code, capsys.readouterr().out))
+    assert [code for code, _ in outcomes] == [3, 3, 0]
+    assert "inserted 2500" in outcomes[0][1] and "INCOMPLETE" in outcomes[0][1]
+    # A resumed run starts at the cursor's second: the lead committed there is skipped,
+    # not written twice, and no page is read again.
+    assert "inserted 2499, updated 0, unchanged 0, requests 1" in outcomes[1][1]
+    assert "inserted 1001, updated 0, unchanged 0, requests 1" in outcomes[2][1]
