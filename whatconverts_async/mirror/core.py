@@ -49,6 +49,7 @@ UTC = timezone.utc
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's parameter limits
 _UPSERT_BATCH = 500
 Source = Literal["backfill", "refresh", "webhook", "confirm"]
+_WRITE_OPTION = "whatconverts_mirror_write"
 
 
 class MirrorError(WhatConvertsError):
@@ -260,8 +261,10 @@ def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @sa.event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        # Take the write lock up front: waits on busy_timeout instead of failing later.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front, so they wait on busy_timeout instead of
+        # failing later; readers take none and never block a writer (WAL).
+        immediate = conn.get_execution_options().get(_WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -411,6 +414,7 @@ class LeadMirror:
         self._holder = uuid.uuid4().hex
         self._host = socket.gethostname()[:255]
         self.schema_version: int | None = None
+        self._writer: tuple[AsyncEngine, AsyncEngine] | None = None
 
     def __repr__(self) -> str:
         return f"LeadMirror({self.database!r}, key_name={self.key_name!r}, scope={self.scope!r})"
@@ -427,6 +431,14 @@ class LeadMirror:
             raise RuntimeError("the mirror is not open: use 'async with LeadMirror(...)'")
         return self._engine
 
+    @property
+    def _write_engine(self) -> AsyncEngine:
+        # The same pool; connections from it start write transactions (BEGIN IMMEDIATE).
+        engine = self.engine
+        if self._writer is None or self._writer[0] is not engine:
+            self._writer = (engine, engine.execution_options(**{_WRITE_OPTION: True}))
+        return self._writer[1]
+
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> LeadMirror:
@@ -436,7 +448,7 @@ class LeadMirror:
             if self._url.get_backend_name() == "sqlite":
                 _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
         try:
-            async with self.engine.begin() as conn:
+            async with self._write_engine.begin() as conn:
                 self.schema_version = await schema.create_schema(conn)
         except BaseException:
             await self.close()
@@ -474,7 +486,7 @@ class LeadMirror:
             "expires_at": expires,
         }
         try:
-            async with self.engine.begin() as conn:
+            async with self._write_engine.begin() as conn:
                 row = (await conn.execute(sa.select(schema.leases).where(where))).first()
                 if row is None:
                     await conn.execute(
@@ -521,7 +533,7 @@ class LeadMirror:
 
     async def _release(self) -> None:
         lc = schema.leases.c
-        async with self.engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             await conn.execute(
                 schema.leases.delete().where(
                     lc.key_name == self.key_name, lc.scope == self.scope, lc.holder == self._holder
@@ -535,7 +547,7 @@ class LeadMirror:
         async def heartbeat() -> None:
             while True:
                 await asyncio.sleep(self.lease_seconds / 3)
-                async with self.engine.begin() as conn:
+                async with self._write_engine.begin() as conn:
                     await self._renew(conn)
 
         beat = asyncio.ensure_future(heartbeat())
@@ -715,7 +727,7 @@ class LeadMirror:
     async def _start_scan(
         self, scan: str, start: datetime, end: datetime, tiers: Sequence[str] = ()
     ) -> ScanState:
-        async with self.engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             await self._renew(conn)
             await self._put_scan(
                 conn,
@@ -808,7 +820,7 @@ class LeadMirror:
                     pages += 1
                     leads_seen += len(fresh)
                     report.pages += 1
-                    async with self.engine.begin() as conn:
+                    async with self._write_engine.begin() as conn:
                         await self._renew(conn)
                         await self._upsert(conn, fresh, source, report)
                         if track_seen and fresh:
@@ -844,7 +856,7 @@ class LeadMirror:
             now_used = self._used()
             report.requests += max(0, now_used - used)
             spent += max(0, now_used - used)
-        async with self.engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             await self._renew(conn)
             await self._put_scan(conn, state.scan, requests=spent)
         return True
@@ -920,7 +932,7 @@ class LeadMirror:
 
     async def _finish_scan(self, state: ScanState, report: SyncReport, *, track_seen: bool) -> None:
         now = self._now()
-        async with self.engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             await self._renew(conn)
             if track_seen:
                 lc = schema.leads.c
@@ -1086,7 +1098,7 @@ class LeadMirror:
             finally:
                 report.requests += max(0, self._used() - used)
             now = self._now()
-            async with self.engine.begin() as conn:
+            async with self._write_engine.begin() as conn:
                 await self._renew(conn)
                 if lead is not None:
                     await self._upsert(conn, [lead], "confirm", report)
@@ -1123,7 +1135,7 @@ class LeadMirror:
         body = event.lead.to_dict()
         report = SyncReport("webhook")
         lc = schema.leads.c
-        async with self.engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             query = sa.select(lc.record).where(lc.lead_id == event.lead_id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
