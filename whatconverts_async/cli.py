@@ -41,6 +41,7 @@ from .errors import (
     WhatConvertsError,
 )
 from .export import ExportError, ExportProgress, export_leads
+from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
 from .vocab import LEAD_FILTERS
 
@@ -191,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--order", choices=("asc", "desc"), default="asc")
     merge.add_argument("--force", action="store_true", help="overwrite an existing output")
 
+    add_mirror_parser(commands, _add_connection)
     lead_cmd = commands.add_parser("leads", help="single leads")
     lead_actions = lead_cmd.add_subparsers(dest="action", metavar="ACTION")
     lead_actions.required = True
@@ -437,6 +439,8 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return await _export(args, err)
     if args.command == "quota":
         return await _quota(args, out)
+    if args.command == "mirror":
+        return await run_mirror(args, out, err, _client)
     return await _lead_get(args, out)
 
 
