@@ -119,17 +119,34 @@ class Resource:
             )
         return self._read(items[0], path, lambda: structure(items[0], item_type))
 
-    def _read(self, payload: Any, path: str, build: Callable[[], T]) -> T:
+    def _read(
+        self,
+        payload: Any,
+        path: str,
+        build: Callable[[], T],
+        *,
+        method: str = "GET",
+        consequence: str = "",
+    ) -> T:
+        """``build()``; a failure to read the answer is a :class:`MalformedResponseError`
+        naming ``method`` and the URL (and ``consequence``: what it means for the caller)."""
+        why: str | None = None
         try:
             return build()
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise self._malformed(path, str(exc)) from exc
+            why = str(exc)
+        # Raised here, not in the except block: the message says all, and the chain would
+        # only add the payload's frames.
+        raise self._malformed(path, why, method=method, consequence=consequence)
 
-    def _malformed(self, path: str, why: str) -> MalformedResponseError:
+    def _malformed(
+        self, path: str, why: str, *, method: str = "GET", consequence: str = ""
+    ) -> MalformedResponseError:
         url = str(self._client.base_url.join(yarl.URL(path)))
-        return MalformedResponseError(
-            f"unexpected answer from GET {url}: {why}", status=200, method="GET", url=url
-        )
+        text = f"unexpected answer from {method} {url}: {why}"
+        if consequence:
+            text += f"; {consequence}"
+        return MalformedResponseError(text, status=200, method=method, url=url)
 
     def _stream(
         self,

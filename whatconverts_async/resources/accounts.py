@@ -94,7 +94,13 @@ class AccountsResource(ListResource):
         if create_profile is not None:
             form["create_profile"] = check_bool(create_profile, "create_profile")
         payload = await self._client.request("POST", "accounts", form=form, idempotent=False)
-        return self._read(payload, "accounts", lambda: Account.from_dict(payload))
+        return self._read(
+            payload,
+            "accounts",
+            lambda: Account.from_dict(payload),
+            method="POST",
+            consequence="the account may have been created: look for it before creating it again",
+        )
 
     async def update(self, account_id: int, *, account_name: str) -> Account:
         """Rename an account; returns the API's answer (id and new name).
@@ -107,7 +113,7 @@ class AccountsResource(ListResource):
         form = {"account_name": check_name(account_name, "account_name")}
         path = f"accounts/{account_id}"
         payload = await self._client.request("POST", path, form=form, idempotent=True)
-        return self._read(payload, path, lambda: Account.from_dict(payload))
+        return self._read(payload, path, lambda: Account.from_dict(payload), method="POST")
 
     async def delete(self, account_id: int) -> int:
         """Delete an account with its profiles and data; returns the deleted id.
@@ -121,4 +127,6 @@ class AccountsResource(ListResource):
         # Not retried once it may have arrived: a repeated delete of a deleted account would
         # answer "Invalid ... ID." and report a success as NotFoundError.
         payload = await self._client.request("DELETE", path, idempotent=False)
-        return self._read(payload, path, lambda: int(payload.get("account_id", account_id)))
+        return self._read(
+            payload, path, lambda: int(payload.get("account_id", account_id)), method="DELETE"
+        )

@@ -102,7 +102,13 @@ class ProfilesResource(ListResource):
             form={"profile_name": check_name(profile_name, "profile_name")},
             idempotent=False,
         )
-        return self._read(payload, path, lambda: Profile.from_dict(payload))
+        return self._read(
+            payload,
+            path,
+            lambda: Profile.from_dict(payload),
+            method="POST",
+            consequence="the profile may have been created: look for it before creating it again",
+        )
 
     async def update(self, account_id: int, profile_id: int, *, profile_name: str) -> Profile:
         """Rename a profile.
@@ -120,7 +126,7 @@ class ProfilesResource(ListResource):
             form={"profile_name": check_name(profile_name, "profile_name")},
             idempotent=True,
         )
-        return self._read(payload, path, lambda: Profile.from_dict(payload))
+        return self._read(payload, path, lambda: Profile.from_dict(payload), method="POST")
 
     async def delete(self, account_id: int, profile_id: int) -> int:
         """Delete a profile; returns the deleted id.
@@ -135,4 +141,6 @@ class ProfilesResource(ListResource):
         # Not retried once it may have arrived: a repeated delete of a deleted profile would
         # answer "Invalid ... ID." and report a success as NotFoundError.
         payload = await self._client.request("DELETE", path, idempotent=False)
-        return self._read(payload, path, lambda: int(payload.get("profile_id", profile_id)))
+        return self._read(
+            payload, path, lambda: int(payload.get("profile_id", profile_id)), method="DELETE"
+        )
