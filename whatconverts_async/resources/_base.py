@@ -69,8 +69,10 @@ class Requester(Protocol):
         *,
         params: Mapping[str, Any] | None = None,
         capped: bool = True,
+        accept: str | None = None,
     ) -> T:
-        """One API request answered by a file, whose chunks go to ``sink``."""
+        """One API request answered by a file, whose chunks go to ``sink`` (``accept``:
+        the ``Accept`` header, instead of JSON)."""
 
 
 class Resource:
