@@ -444,10 +444,15 @@ class EndpointResult:
 def _endpoint_url(value: Any) -> yarl.URL:
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameterError("endpoint_url", "must be a non-empty string")
+    url: yarl.URL | None
     try:
         url = yarl.URL(value.strip())
     except (ValueError, TypeError):
-        raise InvalidParameterError("endpoint_url", "is not a valid URL") from None
+        url = None
+    if url is None:
+        # Raised outside the except block: yarl's error quotes the URL, a credential, and
+        # would stay reachable as __context__ even with "from None".
+        raise InvalidParameterError("endpoint_url", "is not a valid URL")
     if url.scheme not in ("https", "http") or not url.host:
         shown = mask_endpoint_url(url)
         raise InvalidParameterError("endpoint_url", f"must be an http(s) URL, got {shown}")

@@ -407,6 +407,11 @@ class LeadsResource(Resource):
             form["lead_url"] = check_text(lead_url, "lead_url")
         if additional_fields is not None:
             form["additional_fields"] = check_additional_fields(additional_fields)
+            if not form["additional_fields"]:
+                # An empty mapping sends nothing: an edit that changes nothing is a mistake.
+                raise InvalidParameterError(
+                    "additional_fields", "must name at least one field to set, got {}"
+                )
         if not form:
             raise InvalidParameterError(
                 "update",
