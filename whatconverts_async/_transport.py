@@ -423,8 +423,21 @@ class Transport:
                     return None
                 raw = await self._read(response, method, shown)
                 retry_after = response.headers.get("Retry-After")
-                location = response.headers.get("Location")
                 content_type = response.content_type
+                # Read here and kept only as the reason: a Location may be a signed link,
+                # and no local of this frame (shown by tracebacks with locals) may hold it.
+                redirect = (
+                    redirect_reason(
+                        status,
+                        response.headers.get("Location"),
+                        url,
+                        mask=self.mask,
+                        # A file may well live on storage elsewhere: not a wrong setting.
+                        setting=self.setting if sink is None else None,
+                    )
+                    if 300 <= status < 400
+                    else None
+                )
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             failure = error_for_failure(exc, method=method, url=shown, timeout=self.timeout)
         finally:
@@ -433,13 +446,12 @@ class Transport:
             # Raised outside the ``except`` block on purpose, so that aiohttp's exception
             # (which carries the request headers) is not our error's ``__context__``.
             raise failure
-        if 300 <= status < 400:
+        # Its repr shows the answer's headers, a redirect's signed Location among them.
+        del response
+        if redirect is not None:
             # Redirects are not followed: each hop would be a request the budget never
             # saw, and an API answering with one is misconfigured (or not the API).
-            # A file (a recording) may well live on storage elsewhere: not a wrong setting.
-            setting = self.setting if sink is None else None
-            why = redirect_reason(status, location, url, mask=self.mask, setting=setting)
-            raise malformed(status, raw, method=method, url=shown, why=why)
+            raise malformed(status, raw, method=method, url=shown, why=redirect)
         if not ok:
             raise error_for_status(status, raw, method=method, url=shown, retry_after=retry_after)
         return Answer(status, raw, content_type, method, shown)

@@ -81,7 +81,7 @@ def _base_url(value: Any) -> yarl.URL:
     return url if url.path.endswith("/") else url.with_path(url.path + "/")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientConfig(ConnectionConfig):
     """The settings of a :class:`WhatConverts` client, checked when built (each bad value
     raises :class:`~whatconverts_async.errors.InvalidParameterError` naming it). The
@@ -117,6 +117,16 @@ class ClientConfig(ConnectionConfig):
         require_secure_transport(
             self.base_url, "base_url", allow_insecure=self.allow_insecure, secret="credentials"
         )
+
+    def __repr__(self) -> str:
+        # Not attrs' repr: that one fails on a half-built config, which is what a traceback
+        # rendered with locals shows when a setting was refused.
+        shown = [
+            f"{field.name}={getattr(self, field.name, '<unset>')!r}"
+            for field in attrs.fields(type(self))
+            if field.repr
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class _Secret:
