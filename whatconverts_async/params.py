@@ -135,7 +135,7 @@ def check_int_range(value: Any, parameter: str, low: int, high: int | None = Non
         raise InvalidParameterError(parameter, f"must be an integer, got {type(value).__name__}")
     if value < low or (high is not None and value > high):
         allowed = f"{low}..{high}" if high is not None else f">= {low}"
-        raise InvalidParameterError(parameter, f"must be {allowed}, got {value}")
+        raise InvalidParameterError(parameter, f"must be {allowed}, got {_shown(value)}")
     return value
 
 
@@ -268,8 +268,16 @@ def _check_number_size(amount: Decimal | int, parameter: str) -> None:
         too_long = max(amount.adjusted() + 1, 1) + max(-exponent, 0) > _MAX_NUMBER_CHARS
     if too_long:
         raise InvalidParameterError(
-            parameter, f"must be written in at most {_MAX_NUMBER_CHARS} digits, got {amount!r}"
+            parameter,
+            f"must be written in at most {_MAX_NUMBER_CHARS} digits, got {_shown(amount)}",
         )
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, except for an int too long to print (``str()`` of one raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**60:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+    return repr(value)
 
 
 def check_additional_fields(
