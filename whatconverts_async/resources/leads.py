@@ -4,6 +4,14 @@ Filters (keyword arguments of :meth:`LeadsResource.list`, :meth:`~LeadsResource.
 and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values, listed once
 in :data:`whatconverts_async.vocab.LEAD_FILTERS` (``lead_type="phone_call"`` or a
 ``LeadType``; ``spam=True``; ``account_id``/``profile_id`` with a master key only).
+``spam`` and ``duplicate`` take only ``True`` (the documented value); ``phone_number``
+must be E.164 (``+17045550100``); text filters must not be empty.
+
+Every lead that comes back is checked against the filters sent (no extra request):
+one that does not match ``lead_type``, ``lead_status``, ``quotable``, ``spam``,
+``duplicate``, ``quote_value``/``sales_value`` presence or ``account_id``/``profile_id``
+raises :class:`~whatconverts_async.FilterNotAppliedError` naming the filter, as one
+created outside its date window raises :class:`~whatconverts_async.PaginationError`.
 
 Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetime``
 (converted to UTC), a naive ``datetime`` (taken as UTC) or an ISO 8601 string.
