@@ -78,6 +78,11 @@ CASES: list[tuple[str, Callable[[WhatConverts, Path], Any], str]] = [
         ),
         "date_created",
     ),
+    (
+        "an end before the lists' default start",
+        lambda wc, _: _drain(wc.accounts.iterate(end_date=date(1999, 1, 1))),
+        "start_date",
+    ),
     # paths
     (
         "NUL in a download path",

@@ -263,8 +263,10 @@ class ListResource(Resource):
         start = params.get("start_date") or LISTS_SINCE
         end = params.get("end_date") or self._client.now().replace(microsecond=0)
         if start > end:
+            bound = "end_date" if params.get("end_date") else "now"
             raise InvalidParameterError(
-                "start_date", f"must not be after now ({format_datetime(end)})"
+                "start_date",
+                f"must not be after {bound} ({format_datetime(start)} > {format_datetime(end)})",
             )
         order = params.get("order") or "desc"
 
