@@ -126,7 +126,7 @@ class Checkpoint:
             if raw.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("unknown checkpoint version")
             checkpoint = cls(**raw)
-            checkpoint._check()
+            _check_consistent(checkpoint)
         except (OSError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"checkpoint {path} is unreadable ({exc}); the output cannot be resumed "
@@ -134,18 +134,15 @@ class Checkpoint:
             ) from None
         return checkpoint
 
-    def _check(self) -> None:
-        numbers = (self.window, self.next_page, self.window_offset, self.offset)
-        if not all(isinstance(n, int) and n >= 0 for n in (*numbers, self.leads_written)):
-            raise ValueError("fields out of range")
-        if not isinstance(self.query, dict):
-            raise ValueError("fields out of range")
-        if (
-            self.window_offset > self.offset
-            or self.next_page < 1
-            or self.window > self.windows_total
-        ):
-            raise ValueError("inconsistent offsets")
+
+def _check_consistent(checkpoint: Checkpoint) -> None:
+    """ValueError if the fields cannot describe a real export (a plausible-looking edit)."""
+    c = checkpoint
+    numbers = (c.window, c.next_page, c.window_offset, c.offset, c.leads_written)
+    if not all(isinstance(n, int) and n >= 0 for n in numbers) or not isinstance(c.query, dict):
+        raise ValueError("fields out of range")
+    if c.window_offset > c.offset or c.next_page < 1 or c.window > c.windows_total:
+        raise ValueError("inconsistent offsets")
 
 
 def export_state_dir() -> Path:
