@@ -178,3 +178,19 @@ def _private_uses(path: Path) -> list[str]:
 )
 def test_export_and_cli_use_no_private_name_of_another_module(module: str) -> None:
     assert _private_uses(PACKAGE / module) == []
+
+
+def test_state_folder_follows_the_environment_then_the_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from whatconverts_async.budget import default_state_dir
+
+    monkeypatch.setenv("WHATCONVERTS_STATE_DIR", str(tmp_path / "mine"))
+    assert default_state_dir() == tmp_path / "mine"
+    monkeypatch.delenv("WHATCONVERTS_STATE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if sys.platform.startswith("linux"):  # unchanged from before platformdirs on Linux
+        assert default_state_dir() == tmp_path / "cache" / "whatconverts-async"
+    assert default_state_dir().name in ("whatconverts-async", "Cache")
