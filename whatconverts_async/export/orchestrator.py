@@ -350,12 +350,14 @@ class _Run:
         checkpoint.save(self.paths.checkpoint)
 
 
-def _finish(paths: _Paths, checkpoint: Checkpoint) -> None:
+async def _finish(paths: _Paths, checkpoint: Checkpoint) -> None:
     """Make the output final and mark it finished; safe to repeat after a crash here."""
     if checkpoint.format == "csv":
-        jsonl_to_csv(paths.data, paths.target)
-    # The record before the checkpoint goes: at every instant either the checkpoint says
-    # "all windows done" or the record says "finished", so a resume is never in doubt.
+        await _in_thread(jsonl_to_csv, paths.data, paths.target)
+    # The steps below are short and stay on the caller's thread, so an interrupt there
+    # reaches the caller as it is. The record goes before the checkpoint: at every
+    # instant either the checkpoint says "all windows done" or the record says
+    # "finished", so a resume is never in doubt.
     Completion.of(paths.target, checkpoint).save(paths.completion)
     paths.checkpoint.unlink()
     if checkpoint.format == "csv":
@@ -450,7 +452,7 @@ async def export_leads(
         await _Run(
             client, paths, checkpoint, windows, prefetch=prefetch, on_progress=on_progress
         ).read_all()
-        await _in_thread(_finish, paths, checkpoint)
+        await _finish(paths, checkpoint)
         return ExportResult(
             path=target,
             format=format,
