@@ -372,7 +372,7 @@ class _AnnouncingClock:
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds``, first saying until when (UTC), once per reset."""
         until = (self.now() + timedelta(seconds=seconds)).replace(microsecond=0)
-        if self._announced is None or until > self._announced + timedelta(seconds=1):
+        if self._announced is None or until > self._announced + timedelta(minutes=1):
             self._announced = until
             hours, rest = divmod(int(seconds), 3600)
             print(

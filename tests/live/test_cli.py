@@ -350,7 +350,35 @@ def test_wait_for_quota_says_until_when_it_waits(tmp_path: Path) -> None:
     assert found, text
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     assert found.group(1) == tomorrow
-    assert text.count("waiting until") == 1
+
+
+async def test_waiting_tasks_announce_one_reset_once() -> None:
+    import io
+    from datetime import timedelta
+
+    from whatconverts_async.cli import _AnnouncingClock
+
+    class StepClock:
+        """Time moves only when the test moves it."""
+
+        instant = datetime(2026, 3, 1, 23, 0, 0, tzinfo=UTC)
+
+        def now(self) -> datetime:
+            return self.instant
+
+        async def sleep(self, seconds: float) -> None:
+            await asyncio.sleep(0)
+
+    stream = io.StringIO()
+    base = StepClock()
+    clock = _AnnouncingClock(stream, base)
+    # Four prefetching tasks find the budget spent at once: one line, not four.
+    await asyncio.gather(*(clock.sleep(3600.0) for _ in range(4)))
+    assert stream.getvalue().count("waiting until") == 1
+    assert "waiting until 2026-03-02 00:00:00 UTC (1 h 00 min)" in stream.getvalue()
+    base.instant += timedelta(hours=1)
+    await clock.sleep(86400.0)  # the next day's reset is announced again
+    assert stream.getvalue().count("waiting until") == 2
 
 
 def test_connection_errors_name_the_reason(tmp_path: Path) -> None:
