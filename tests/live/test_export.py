@@ -504,3 +504,41 @@ async def test_a_read_only_output_folder_reports_the_checkpoint_not_the_lock(
         subprocess.run([chattr, "-i", str(folder)], check=True)
     assert "leads.jsonl.checkpoint" in str(info.value)
     assert fake.request_count == 0
+
+
+async def test_a_checkpoint_written_before_the_package_split_still_resumes(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    samples = Path(__file__).parent.parent / "samples" / "export-v2"
+    for name in ("leads.jsonl", "leads.jsonl.checkpoint"):
+        shutil.copy(samples / name, tmp_path / name)
+    out = tmp_path / "leads.jsonl"
+    already = read_jsonl_ids(out)
+    assert len(already) == 30
+    async with FakeWhatConverts(
+        leads=300,
+        seed=5,
+        start=datetime(2019, 1, 1, tzinfo=UTC),
+        end=datetime(2021, 1, 1, tzinfo=UTC),
+    ) as fake:
+        async with client_for(fake) as wc:
+            result = await export_leads(
+                wc,
+                out,
+                start_date=date(2019, 1, 1),
+                end_date=date(2020, 12, 31),
+                per_page=10,
+                prefetch=1,
+                resume=True,
+            )
+        expected = set(
+            fake.data.lead_ids(
+                datetime(2019, 1, 1, tzinfo=UTC), datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC)
+            )
+        )
+    ids = read_jsonl_ids(out)
+    assert ids[:30] == already  # what was written before is kept as it was
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert result.resumed and result.requests_used == 3 + fake.request_count
