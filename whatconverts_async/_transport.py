@@ -23,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import errno
 import logging
+import os
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -126,8 +129,24 @@ def error_for_failure(
             why = f"{text} ({name}: {reason[0][:120] if reason else 'no reason'})"
             return malformed(0, b"", method=method, url=url, why=why)
         assert issubclass(raised, APIConnectionError)
-        return raised(f"{text} ({name})", method=method, url=url, request_sent=sent)
+        return raised(
+            f"{text} ({name}{_os_reason(exc)})", method=method, url=url, request_sent=sent
+        )
     raise TypeError(f"not a transport failure: {name}")  # a bug here, not a network event
+
+
+def _os_reason(exc: BaseException) -> str:
+    """Why the socket failed, from the OS error inside ``exc``: ``", ECONNREFUSED: ..."``.
+
+    Only the error number and its standard text (or the resolver's): never the address,
+    the request or anything else the exception carries.
+    """
+    cause = getattr(exc, "os_error", None)
+    if isinstance(cause, socket.gaierror):
+        return f", DNS lookup failed: {cause.strerror or 'no address'}"
+    if isinstance(cause, OSError) and cause.errno:
+        return f", {errno.errorcode.get(cause.errno, cause.errno)}: {os.strerror(cause.errno)}"
+    return ""
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
