@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import enum
+import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -27,10 +29,10 @@ import attrs
 import yarl
 
 from ._session import ClientSession, ConnectionConfig, SessionOwner
-from ._transport import Sink, Transport, decode_object, malformed
+from ._transport import Answer, Sink, Transport, decode_object, malformed
 from ._validators import has_methods, one_of, seconds, whole
 from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for
-from .errors import APIConnectionError, InvalidParameterError
+from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
 from .params import encode_form, encode_query, require_secure_transport
 from .resources.accounts import AccountsResource
 from .resources.leads import LeadsResource
@@ -47,6 +49,16 @@ __all__ = ["DEFAULT_BASE_URL", "ClientConfig", "KeyType", "WhatConverts"]
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 
 T = TypeVar("T")
+
+logger = logging.getLogger("whatconverts_async")
+
+
+class _DailyLimitReached(Exception):
+    """Internal: an answer said the key's day is spent (never retried, never escapes)."""
+
+    def __init__(self, error: APIError) -> None:
+        super().__init__(error.status)
+        self.error = error
 
 
 class KeyType(str, enum.Enum):
@@ -316,7 +328,10 @@ class WhatConverts(SessionOwner):
         (values are encoded as the API expects: ``None`` dropped, booleans as
         ``true``/``false``, datetimes as ISO 8601 UTC, a mapping as ``name[key]``).
         ``idempotent`` defaults to False for POST: a create is retried only when it never
-        reached the server. Raises the errors of :mod:`whatconverts_async.errors`.
+        reached the server. Raises the errors of :mod:`whatconverts_async.errors`; an
+        answer saying the key's daily limit is reached raises
+        :class:`~whatconverts_async.errors.QuotaExhaustedError` (or, in ``"wait"`` mode,
+        waits for the reset and sends again).
 
         Example::
 
@@ -325,10 +340,13 @@ class WhatConverts(SessionOwner):
         method = method.upper()
         pairs = encode_form(form) if form is not None else None
 
-        async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
+        async def attempt(
+            url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
+        ) -> Any:
             session = self._get_session()
-            async with self._throttle.slot():
-                answer = await self._transport.send(
+            answer = await self._on_wire(
+                waited,
+                lambda: self._transport.send(
                     session,
                     method,
                     url,
@@ -336,7 +354,8 @@ class WhatConverts(SessionOwner):
                     params=query,
                     form=pairs,
                     headers={"Authorization": self._credentials.header},
-                )
+                ),
+            )
             assert answer is not None  # no sink: always an answer
             return decode_object(answer)
 
@@ -371,10 +390,13 @@ class WhatConverts(SessionOwner):
         async def run(chunks: AsyncIterator[bytes]) -> None:
             results.append(await sink(chunks))
 
-        async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
+        async def attempt(
+            url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
+        ) -> Any:
             session = self._get_session()
-            async with self._throttle.slot():
-                answer = await self._transport.send(
+            answer = await self._on_wire(
+                waited,
+                lambda: self._transport.send(
                     session,
                     method,
                     url,
@@ -383,7 +405,8 @@ class WhatConverts(SessionOwner):
                     headers={"Authorization": self._credentials.header},
                     sink=run,
                     limit=self.max_response_bytes if capped else None,
-                )
+                ),
+            )
             if answer is None:
                 return results[-1]
             decode_object(answer)  # the error it names, if it names one
@@ -393,17 +416,44 @@ class WhatConverts(SessionOwner):
         result: T = await self._retried(method, path, params, None, attempt)
         return result
 
+    async def _on_wire(
+        self, waited: list[float], send: Callable[[], Awaitable[Answer | None]]
+    ) -> Answer | None:
+        """One attempt through the throttle: adds the seconds spent waiting for a slot
+        (budget, spacing, in-flight cap) to ``waited[0]``, and gives the budget unit back
+        when the request provably never left the machine."""
+        queued = time.monotonic()
+        async with self._throttle.slot():
+            waited[0] += time.monotonic() - queued
+            try:
+                return await send()
+            except APIConnectionError as exc:
+                if not exc.request_sent:
+                    # Refused, DNS, TLS handshake or certificate: the API never saw it, so
+                    # it spent nothing of the key's day.
+                    await self._refund()
+                raise
+
+    async def _refund(self) -> None:
+        refund = getattr(self._throttle.quota, "refund", None)
+        if refund is None:
+            return  # a user's quota without refunds: over-counting is the safe side
+        await refund()
+        self._throttle.requests_sent -= 1
+
     async def _retried(
         self,
         method: str,
         path: str,
         params: Mapping[str, Any] | None,
         idempotent: bool | None,
-        attempt: Callable[[yarl.URL, list[tuple[str, str]], int], Awaitable[Any]],
+        attempt: Callable[[yarl.URL, list[tuple[str, str]], int, list[float]], Awaitable[Any]],
     ) -> Any:
         url = self.base_url.join(yarl.URL(path.lstrip("/")))
         query = encode_query(params or {})
         attempts = 0
+        policy = self.retry_policy
+        waited = [0.0]  # seconds of this request spent waiting for a slot, not retrying
 
         def describe() -> str:
             return f"{method} {url.path}"
@@ -412,7 +462,7 @@ class WhatConverts(SessionOwner):
             nonlocal attempts
             attempts += 1
             try:
-                return await attempt(url, query, attempts)
+                return await attempt(url, query, attempts, waited)
             except APIConnectionError:
                 if self._closed:
                     # close() cut this request off: say so at once instead of retrying.
@@ -420,8 +470,40 @@ class WhatConverts(SessionOwner):
                         f"this WhatConverts client was closed during {describe()}"
                     ) from None
                 raise
+            except APIError as exc:
+                if policy.is_daily_limit(exc.status, exc.error_message, exc.retry_after):
+                    raise _DailyLimitReached(exc) from None
+                raise
 
         if idempotent is None:
             idempotent = method != "POST"
-        retrying = self.retry_policy.retrying(idempotent=idempotent, describe=describe)
-        return await retrying(once)
+        while True:
+            # A fresh controller (attempt count, time cap) each time: a wait for the
+            # daily reset must leave the next day's request its whole retry allowance.
+            retrying = policy.retrying(
+                idempotent=idempotent, describe=describe, not_retrying=lambda: waited[0]
+            )
+            try:
+                return await retrying(once)
+            except _DailyLimitReached as reached:
+                error = await self._day_spent(reached.error)
+            if self.config.on_quota_exhausted == "raise":
+                raise error
+            logger.warning("%s; waiting for the reset", error)
+            # The budget is now spent: the next attempt waits in the throttle for the reset.
+
+    async def _day_spent(self, answer: APIError) -> QuotaExhaustedError:
+        """Mark the budget spent until the next UTC midnight after ``answer`` said the
+        key's day is used up, and return the error that says so."""
+        quota = self._throttle.quota
+        await quota.mark_spent()
+        said = answer.error_message if answer.error_message is not None else "no message"
+        return QuotaExhaustedError(
+            quota.limit,
+            quota.resets_at,
+            f"the API says the daily request limit of this key is reached ({answer.status} "
+            f"from {answer.method} {answer.url}: {said}); the budget of {quota.limit} is "
+            f"marked spent until {quota.resets_at.isoformat()} (UTC midnight)",
+            status=answer.status,
+            error_message=answer.error_message,
+        )
