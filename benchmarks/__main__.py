@@ -23,7 +23,7 @@ from ._result import Result
 
 __all__ = ["BENCHMARKS", "main", "run_all"]
 
-BENCHMARKS = ("throughput", "latency", "memory", "quota", "throttle", "export")
+BENCHMARKS = ("throughput", "latency", "memory", "quota", "throttle", "export", "mirror")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 

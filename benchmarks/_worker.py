@@ -221,9 +221,9 @@ async def _task_library(spec: Json) -> Json:
 async def _task_export_baseline(spec: Json) -> Json:
     from datetime import datetime, timezone
 
+    from whatconverts_async import split_windows
     from whatconverts_async.cli import DEMO_END, DEMO_START
     from whatconverts_async.testing import FakeWhatConverts
-    from whatconverts_async.windows import split_windows
 
     started = time.perf_counter()
     fake = FakeWhatConverts(leads=spec["leads"], seed=0, start=DEMO_START, end=DEMO_END)

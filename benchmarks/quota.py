@@ -29,9 +29,8 @@ CASES = {
 
 
 async def _measure(leads: int) -> dict[str, tuple[int, int, int, int]]:
-    from whatconverts_async import WhatConverts
+    from whatconverts_async import WhatConverts, split_windows
     from whatconverts_async.testing import FakeWhatConverts
-    from whatconverts_async.windows import split_windows
 
     out: dict[str, tuple[int, int, int, int]] = {}
     async with FakeWhatConverts(leads=leads, seed=0, daily_limit=10**9) as fake:

@@ -51,7 +51,7 @@ from .models import (
 )
 from .pagination import PageStream
 from .retry import RetryPolicy
-from .windows import Window, split_windows
+from .scan import Window, split_windows
 
 __version__ = "0.1.0"
 

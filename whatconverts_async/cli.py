@@ -41,8 +41,9 @@ from .errors import (
     WhatConvertsError,
 )
 from .export import ExportError, ExportProgress, export_leads
-from .resources.leads import LEAD_TYPES
+from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
+from .vocab import LEAD_FILTERS
 
 __all__ = ["main"]
 
@@ -165,28 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="export only shard I of N (0-based), for parallel workers",
     )
-    filters = leads.add_argument_group("filters")
-    filters.add_argument("--lead-type", choices=LEAD_TYPES)
-    filters.add_argument("--lead-status", choices=("unique", "repeat"))
-    filters.add_argument("--quotable", choices=("yes", "no", "pending", "not_set"))
-    filters.add_argument("--quote-value", choices=("has_value", "no_value"))
-    filters.add_argument("--sales-value", choices=("has_value", "no_value"))
-    filters.add_argument("--spam", action="store_true", default=None, help="only spam leads")
-    filters.add_argument(
-        "--duplicate", action="store_true", default=None, help="only duplicate leads"
-    )
-    for name in (
-        "lead-source",
-        "lead-medium",
-        "lead-campaign",
-        "lead-content",
-        "lead-keyword",
-        "phone-number",
-        "email-address",
-    ):
-        filters.add_argument(f"--{name}")
-    filters.add_argument("--account-id", type=int, help="master key only")
-    filters.add_argument("--profile-id", type=int, help="master key only")
+    _add_filter_flags(leads)
     _add_connection(leads)
 
     quota = commands.add_parser(
@@ -212,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--order", choices=("asc", "desc"), default="asc")
     merge.add_argument("--force", action="store_true", help="overwrite an existing output")
 
+    add_mirror_parser(commands, _add_connection)
     lead_cmd = commands.add_parser("leads", help="single leads")
     lead_actions = lead_cmd.add_subparsers(dest="action", metavar="ACTION")
     lead_actions.required = True
@@ -219,6 +200,21 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("lead_id", type=int)
     _add_connection(get)
     return parser
+
+
+def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per lead filter of the API (``--lead-type``, ``--spam``, ...)."""
+    group = parser.add_argument_group("filters")
+    for spec in LEAD_FILTERS.values():
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.kind == "choice":
+            group.add_argument(flag, choices=spec.allowed, help=spec.help)
+        elif spec.kind == "bool":
+            group.add_argument(flag, action="store_true", default=None, help=spec.help)
+        elif spec.kind == "id":
+            group.add_argument(flag, type=int, help=spec.help)
+        else:
+            group.add_argument(flag, help=spec.help)
 
 
 def _state_quota(token: str, key_type: str, limit: int) -> FileQuota:
@@ -343,26 +339,7 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
         "csv" if (args.format or args.out.suffix.lower().lstrip(".")) == "csv" else "jsonl"
     )
     filters = {
-        name: getattr(args, name)
-        for name in (
-            "lead_type",
-            "lead_status",
-            "quotable",
-            "quote_value",
-            "sales_value",
-            "spam",
-            "duplicate",
-            "lead_source",
-            "lead_medium",
-            "lead_campaign",
-            "lead_content",
-            "lead_keyword",
-            "phone_number",
-            "email_address",
-            "account_id",
-            "profile_id",
-        )
-        if getattr(args, name) is not None
+        name: getattr(args, name) for name in LEAD_FILTERS if getattr(args, name) is not None
     }
     shard = _parse_shard(args.shard)
     mode = "wait" if args.wait_for_quota else "raise"
@@ -370,18 +347,16 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
     # Shards share one key: together they keep within its in-flight maximum.
     cap = per_shard_concurrency(shard[1] if shard else 1)
     async with _client(args, on_quota_exhausted=mode, max_concurrency=cap) as wc:
-        from .params import to_utc_datetime
-        from .windows import count_windows
-
-        start = to_utc_datetime(args.start_date, "--start-date")
-        end = (
-            to_utc_datetime(args.end_date, "--end-date", end_of_day=True)
-            if args.end_date
-            else wc._clock.now()
+        plan = wc.leads.plan_scan(
+            start_date=args.start_date,
+            end_date=args.end_date,
+            order=args.order,
+            per_page=args.per_page,
+            **filters,
         )
-        windows = count_windows(start, end) if start <= end else 0
         if shard is not None:
-            windows = len(range(shard[0], windows, shard[1]))
+            plan = plan.shard(*shard)
+        windows = len(plan.windows)
         left = wc.quota.remaining
         covered = "covers it" if left >= windows else "may not cover it"
         print(
@@ -464,6 +439,8 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return await _export(args, err)
     if args.command == "quota":
         return await _quota(args, out)
+    if args.command == "mirror":
+        return await run_mirror(args, out, err, _client)
     return await _lead_get(args, out)
 
 

@@ -48,7 +48,7 @@ import datetime as _dt
 import io
 import json
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
@@ -59,7 +59,7 @@ from ._transport import Answer, Transport, decode_lenient
 from ._validators import one_of
 from .errors import InvalidParameterError
 from .models import LeadType, Quotable
-from .params import require_secure_transport
+from .params import check_additional_fields, check_money, require_secure_transport
 from .retry import RetryPolicy
 
 __all__ = [
@@ -236,7 +236,8 @@ class OfflineLead:
         for name, minimum in _INTS.items():
             set_(self, name, _check_int(getattr(self, name), name, minimum))
         for name in _MONEY:
-            set_(self, name, _check_money(getattr(self, name), name))
+            if getattr(self, name) is not None:
+                set_(self, name, check_money(getattr(self, name), name))
         for name, _column in COLUMNS:
             if name in _SPECIAL or name in _MONEY or name in _INTS:
                 continue
@@ -245,7 +246,11 @@ class OfflineLead:
                 raise InvalidParameterError(
                     name, f"must be a string or None, got {type(value).__name__}"
                 )
-        set_(self, "additional_fields", _check_additional(self.additional_fields))
+        set_(
+            self,
+            "additional_fields",
+            check_additional_fields(self.additional_fields, name_each=True),
+        )
 
     def to_row(self) -> dict[str, Any]:
         """The columns this row fills, in header order: ``{"Profile ID": 80022, ...}``.
@@ -306,41 +311,6 @@ def _check_enum(enum_cls: Any, value: Any, name: str) -> Any:
         return enum_cls.from_filter(value)
     except ValueError as exc:
         raise InvalidParameterError(name, str(exc).split(" ", 1)[1]) from None
-
-
-def _check_money(value: Any, name: str) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, (bool, float)):
-        raise InvalidParameterError(
-            name, f"must be a Decimal, int or numeric string, got {value!r}"
-        )
-    amount: Any = value
-    if isinstance(value, (int, str)):
-        try:
-            amount = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
-            amount = None
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-        raise InvalidParameterError(name, f"must be a finite number >= 0, got {value!r}")
-    return amount if amount != 0 else Decimal(0)
-
-
-def _check_additional(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise InvalidParameterError(
-            "additional_fields", f"must be a mapping of names to text, got {type(value).__name__}"
-        )
-    out: dict[str, str] = {}
-    for key, text in value.items():
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidParameterError("additional_fields", f"names must be text, got {key!r}")
-        if isinstance(text, bool) or not isinstance(text, (str, int, Decimal)):
-            raise InvalidParameterError(
-                f"additional_fields[{key!r}]", f"must be text, got {type(text).__name__}"
-            )
-        out[key] = text if isinstance(text, str) else _plain_number(text)
-    return out
 
 
 def _format_date(value: _dt.date) -> str:

@@ -45,9 +45,7 @@ from . import _json
 from .client import WhatConverts
 from .errors import CheckpointError, ExportError
 from .models import Lead, Page
-from .pagination import WindowJob, window_pages
-from .params import DateLike, format_datetime, to_utc_datetime
-from .resources._base import check_prefetch
+from .params import DateLike, check_prefetch, format_datetime
 
 __all__ = [
     "CSV_FIELDS",
@@ -389,56 +387,44 @@ async def export_leads(
             )
         check_prefetch(prefetch)
 
-        start = to_utc_datetime(start_date, "start_date")
+        plan = client.leads.plan_scan(
+            start_date=start_date, end_date=end_date, order=order, per_page=per_page, **filters
+        )
         if checkpoint is not None:
-            end = to_utc_datetime(checkpoint.query["end_date"], "end_date")
-            if (
-                end_date is not None
-                and to_utc_datetime(end_date, "end_date", end_of_day=True) != end
-            ):
+            # The end of an open range was fixed when the export began: plan that range.
+            recorded = checkpoint.query["end_date"]
+            if end_date is not None and format_datetime(plan.end) != recorded:
                 raise CheckpointError(
-                    f"end_date differs from the checkpoint's ({checkpoint.query['end_date']}); "
+                    f"end_date differs from the checkpoint's ({recorded}); "
                     "resume with the same arguments"
                 )
-        else:
-            end = (
-                to_utc_datetime(end_date, "end_date", end_of_day=True)
-                if end_date is not None
-                else client._clock.now().replace(microsecond=0)
+            plan = client.leads.plan_scan(
+                start_date=start_date, end_date=recorded, order=order, per_page=per_page, **filters
             )
         query = _query(
-            start=start,
-            end=end,
+            start=plan.start,
+            end=plan.end,
             order=order,
             per_page=per_page,
             shard=checked_shard,
             filters=filters,
         )
-        jobs: list[WindowJob[Lead]] = client.leads._jobs(
-            start_date=start,
-            end_date=end,
-            order=order,
-            per_page=per_page,
-            account_ids=None,
-            profile_ids=None,
-            filters=filters,
-        )
         if checked_shard is not None:
-            index, count = checked_shard
-            jobs = jobs[index::count]
+            plan = plan.shard(*checked_shard)
+        windows = plan.windows
         if force:
             # Only now that every argument has been checked: a typo must not cost the old file.
             for leftover in leftovers:
                 leftover.unlink(missing_ok=True)
         if checkpoint is None:
-            checkpoint = Checkpoint(format=format, query=query, windows_total=len(jobs))
-        elif checkpoint.query != query or checkpoint.windows_total != len(jobs):
+            checkpoint = Checkpoint(format=format, query=query, windows_total=len(windows))
+        elif checkpoint.query != query or checkpoint.windows_total != len(windows):
             raise CheckpointError(
                 "the checkpoint was made with different arguments "
                 f"({json.dumps(checkpoint.query, sort_keys=True)}); resume with the same ones"
             )
         resumed = checkpoint.offset > 0 or checkpoint.window > 0
-        estimate = max(0, len(jobs) - checkpoint.window)
+        estimate = max(0, len(windows) - checkpoint.window)
 
         if not checkpoint_path.exists():
             # The checkpoint exists before the first byte of output, so an export that dies
@@ -457,7 +443,7 @@ async def export_leads(
                 on_progress(
                     ExportProgress(
                         windows_done=checkpoint.window,
-                        windows_total=len(jobs),
+                        windows_total=len(windows),
                         leads_written=checkpoint.leads_written,
                         requests_used=checkpoint.requests_used,
                         requests_left=client.quota.remaining,
@@ -470,8 +456,8 @@ async def export_leads(
             handle.truncate(checkpoint.offset)
             handle.seek(checkpoint.offset)
             progress("")
-            while checkpoint.window < len(jobs):
-                job = jobs[checkpoint.window]
+            while checkpoint.window < len(windows):
+                window = windows[checkpoint.window]
                 resuming_window = checkpoint.next_page > 1
                 seen = (
                     await _in_thread(
@@ -480,10 +466,9 @@ async def export_leads(
                     if checkpoint.offset > checkpoint.window_offset
                     else set()
                 )
-                pages = window_pages(
-                    job,
+                pages = client.leads.window_pages(
+                    window,
                     prefetch=prefetch,
-                    key=_lead_id,
                     start_page=checkpoint.next_page,
                     expected_total=checkpoint.window_total if resuming_window else None,
                     seen=seen,
@@ -507,7 +492,7 @@ async def export_leads(
                         checkpoint.save(checkpoint_path)
 
                     await _in_thread(commit)
-                    progress(job.label)
+                    progress(window.label)
                 checkpoint.window += 1
                 checkpoint.next_page = 1
                 checkpoint.window_total = None
@@ -516,7 +501,7 @@ async def export_leads(
                     client.throttle.requests_sent - sent_before
                 )
                 await _in_thread(checkpoint.save, checkpoint_path)
-                progress(job.label)
+                progress(window.label)
 
         if format == "csv":
             await _in_thread(jsonl_to_csv, data_path, target)
@@ -532,15 +517,11 @@ async def export_leads(
             leads_written=checkpoint.leads_written,
             requests_used=checkpoint.requests_used,
             windows_done=checkpoint.window,
-            windows_total=len(jobs),
+            windows_total=len(windows),
             resumed=resumed,
             elapsed=time.monotonic() - started,
             requests_estimate=estimate,
         )
-
-
-def _lead_id(lead: Lead) -> int:
-    return lead.lead_id
 
 
 @contextlib.contextmanager

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -36,13 +37,12 @@ __all__ = [
     "PageStream",
     "PaginationError",
     "WindowJob",
+    "WindowReader",
     "iterate_items",
     "stream_pages",
-    "window_pages",
 ]
 
 T = TypeVar("T")
-FetchPage = Callable[[int], Awaitable[Page[T]]]
 
 
 @attrs.frozen
@@ -51,10 +51,6 @@ class WindowJob(Generic[T]):
 
     fetch: Callable[[int], Awaitable[Page[T]]]
     label: str = ""
-
-
-def _expected_items(page_number: int, per_page: int, total: int) -> int:
-    return max(0, min(per_page, total - (page_number - 1) * per_page))
 
 
 def _check_envelope(first: Page[Any], label: str) -> None:
@@ -86,19 +82,32 @@ async def _cancel_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def window_pages(
-    job: WindowJob[T],
-    *,
-    prefetch: int = 4,
-    key: Callable[[T], Hashable] | None = None,
-    max_rereads: int = 3,
-    start_page: int = 1,
-    expected_total: int | None = None,
-    seen: set[Hashable] | None = None,
-    first: asyncio.Future[Page[T]] | None = None,
-    on_all_scheduled: Callable[[], None] | None = None,
-) -> AsyncIterator[Page[T]]:
-    """The pages of one job, with the guarantees of this module.
+@attrs.define
+class _Reading:
+    """One pass over a window: what its first page promised."""
+
+    total: int
+    per_page: int
+    # Keys met in this pass: a later page repeating one (while the total holds) means the
+    # list moved under us, or the server ignores paging. On a first, unseeded pass the
+    # keys met are exactly the reader's ``seen``, so that one set serves both purposes
+    # and a dense window keeps one set of ids, not two.
+    met: set[Hashable]
+
+    @property
+    def last_page(self) -> int:
+        return math.ceil(self.total / self.per_page) if self.total else 0
+
+    def expected_items(self, page_number: int) -> int:
+        return max(0, min(self.per_page, self.total - (page_number - 1) * self.per_page))
+
+
+class WindowReader(Generic[T]):
+    """Reads the pages of one job with the guarantees of this module.
+
+    Iterate it (``async for page in reader``) once. Its state is named: ``seen`` (keys
+    already yielded, shared across re-readings), ``unsettled`` (why the last reading was
+    abandoned, or None) and ``readings`` (how many passes were started).
 
     To resume a job part-way (after a crash), pass the ``start_page`` to read next, the
     ``expected_total`` seen before, and the keys already taken as ``seen``: if the total
@@ -107,120 +116,148 @@ async def window_pages(
     ``first`` is a fetch of the first page already under way (see :func:`stream_pages`);
     ``on_all_scheduled`` is called once every page of the job has been asked for while a
     prefetch slot is still free, so the caller may start the next job's first page.
+    Raises :class:`InvalidParameterError` for ``prefetch`` < 1 and :class:`PaginationError`
+    when the job kept changing through ``max_rereads + 1`` readings.
     """
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
-        # With no page in flight the loop below would end each window after its first
-        # page: silent loss, so refuse it before the first request.
-        raise InvalidParameterError("prefetch", f"must be an integer >= 1, got {prefetch!r}")
-    seeded = bool(seen)
-    seen = set() if seen is None else seen
-    first_page = start_page
-    for reading in range(max_rereads + 1):
-        if first is not None:
-            started, first = first, None
-            head = await started
-        else:
-            head = await job.fetch(first_page)
-        first_page_obj: Page[T] = head
-        _check_page_number(first_page_obj, first_page, job.label)
+
+    def __init__(
+        self,
+        job: WindowJob[T],
+        *,
+        prefetch: int = 4,
+        key: Callable[[T], Hashable] | None = None,
+        max_rereads: int = 3,
+        start_page: int = 1,
+        expected_total: int | None = None,
+        seen: set[Hashable] | None = None,
+        first: asyncio.Future[Page[T]] | None = None,
+        on_all_scheduled: Callable[[], None] | None = None,
+    ) -> None:
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            # With no page in flight a reading would end after its first page: silent
+            # loss, so refuse it before the first request.
+            raise InvalidParameterError("prefetch", f"must be an integer >= 1, got {prefetch!r}")
+        self.job = job
+        self.prefetch = prefetch
+        self.key = key
+        self.max_rereads = max_rereads
+        self.seen: set[Hashable] = set() if seen is None else seen
+        self.unsettled: str | None = None
+        self.readings = 0
+        self._seeded = bool(seen)
+        self._start_page = start_page
+        self._expected_total = expected_total
+        self._first = first
+        self._on_all_scheduled = on_all_scheduled
+
+    def __aiter__(self) -> AsyncIterator[Page[T]]:
+        return self.pages()
+
+    async def pages(self) -> AsyncGenerator[Page[T], None]:
+        """The job's pages in order; each item's key is yielded at most once."""
+        first_page = self._start_page
+        while self.readings <= self.max_rereads:
+            fresh = self.readings == 0 and not self._seeded
+            self.readings += 1
+            self.unsettled = None
+            # Closed explicitly so leaving early cancels this reading's prefetches now,
+            # not whenever the inner generator is collected.
+            reading = self._read(first_page, met=self.seen if fresh else set())
+            async with contextlib.aclosing(reading):
+                async for page in reading:
+                    yield page
+            if self.unsettled is None:
+                return
+            first_page = 1
+        raise PaginationError(
+            f"{self.job.label}: results kept changing while being read ({self.unsettled}); "
+            f"gave up after {self.max_rereads + 1} readings"
+        )
+
+    async def _read(self, first_page: int, *, met: set[Hashable]) -> AsyncGenerator[Page[T], None]:
+        """One reading from ``first_page``; sets :attr:`unsettled` when it must start over."""
+        head = await self._fetch_head(first_page)
+        _check_page_number(head, first_page, self.job.label)
         if first_page == 1:
-            _check_envelope(first_page_obj, job.label)
-        total = first_page_obj.total_items if expected_total is None else expected_total
-        expected_total = None
-        per_page = first_page_obj.per_page
-        unsettled: str | None = None
-        # Keys met in this reading: a later page repeating one (while the total holds)
-        # means the list moved under us, or the server ignores paging. Either way the
-        # window is read again rather than fetching page after page of repeats.
-        # On a first, unseeded reading the keys met so far are exactly ``seen``, so that
-        # set serves both purposes and a dense window keeps one set of ids, not two.
-        met: set[Hashable] = seen if reading == 0 and not seeded else set()
-        expected = _expected_items(first_page, per_page, total)
-        if first_page_obj.total_items != total:
-            unsettled = f"total changed from {total} to {first_page_obj.total_items}"
-        elif len(first_page_obj.items) != expected:
-            unsettled = (
-                f"page {first_page} has {len(first_page_obj.items)} items, expected {expected}"
-            )
-        else:
-            _repeats(first_page_obj, met, key, record=met is not seen)
-        last_page = math.ceil(total / per_page) if total else 0
-        if unsettled is None:
-            if on_all_scheduled is not None and last_page <= first_page and prefetch > 1:
-                # A one-page job: the next job's first page can load while this one is used.
-                on_all_scheduled()
-                on_all_scheduled = None
-            yield _fresh(first_page_obj, seen, key)
-            ahead: collections.deque[tuple[int, asyncio.Task[Page[T]]]] = collections.deque()
-            next_page = first_page + 1
-            try:
-                while True:
-                    while next_page <= last_page and len(ahead) < prefetch:
-                        ahead.append((next_page, asyncio.ensure_future(job.fetch(next_page))))
-                        next_page += 1
-                    if on_all_scheduled is not None and len(ahead) < prefetch:
-                        on_all_scheduled()
-                        on_all_scheduled = None
-                    if not ahead:
-                        break
-                    number, task = ahead.popleft()
-                    page = await task
-                    _check_page_number(page, number, job.label)
-                    expected = _expected_items(number, per_page, total)
-                    if page.total_items != total:
-                        unsettled = f"total changed from {total} to {page.total_items}"
-                    elif len(page.items) != expected:
-                        unsettled = (
-                            f"page {number} has {len(page.items)} items, expected {expected}"
-                        )
-                    elif _repeats(page, met, key, record=met is not seen):
-                        unsettled = f"page {number} repeats items of earlier pages"
-                    if unsettled is not None:
-                        break
-                    yield _fresh(page, seen, key)
-            finally:
-                await _cancel_all([task for _, task in ahead])
-        if unsettled is None:
+            _check_envelope(head, self.job.label)
+        total = head.total_items if self._expected_total is None else self._expected_total
+        self._expected_total = None
+        reading = _Reading(total, head.per_page, met)
+        self.unsettled = self._problem(head, first_page, reading)
+        if self.unsettled is not None:
             return
-        first_page = 1
-        if reading == max_rereads:
-            raise PaginationError(
-                f"{job.label}: results kept changing while being read ({unsettled}); "
-                f"gave up after {max_rereads + 1} readings"
-            )
+        if reading.last_page <= first_page and self.prefetch > 1:
+            # A one-page job: the next job's first page can load while this one is used.
+            self._all_scheduled()
+        yield self._fresh(head)
+        ahead: collections.deque[tuple[int, asyncio.Task[Page[T]]]] = collections.deque()
+        next_page = first_page + 1
+        try:
+            while True:
+                while next_page <= reading.last_page and len(ahead) < self.prefetch:
+                    ahead.append((next_page, asyncio.ensure_future(self.job.fetch(next_page))))
+                    next_page += 1
+                if len(ahead) < self.prefetch:
+                    self._all_scheduled()
+                if not ahead:
+                    return
+                number, task = ahead.popleft()
+                page = await task
+                _check_page_number(page, number, self.job.label)
+                self.unsettled = self._problem(page, number, reading)
+                if self.unsettled is not None:
+                    return
+                yield self._fresh(page)
+        finally:
+            await _cancel_all([task for _, task in ahead])
 
+    async def _fetch_head(self, page_number: int) -> Page[T]:
+        if self._first is not None:
+            started, self._first = self._first, None
+            return await started
+        return await self.job.fetch(page_number)
 
-def _repeats(
-    page: Page[T],
-    reading: set[Hashable],
-    key: Callable[[T], Hashable] | None,
-    *,
-    record: bool = True,
-) -> bool:
-    """Whether ``page`` holds a key already met in this reading; records its keys unless
-    ``reading`` is the ``seen`` set, which :func:`_fresh` fills."""
-    if key is None:
+    def _all_scheduled(self) -> None:
+        if self._on_all_scheduled is not None:
+            callback, self._on_all_scheduled = self._on_all_scheduled, None
+            callback()
+
+    def _problem(self, page: Page[T], number: int, reading: _Reading) -> str | None:
+        """Why ``page`` shows the window changed under this reading (None: it did not)."""
+        if page.total_items != reading.total:
+            return f"total changed from {reading.total} to {page.total_items}"
+        expected = reading.expected_items(number)
+        if len(page.items) != expected:
+            return f"page {number} has {len(page.items)} items, expected {expected}"
+        if self._repeats(page, reading.met):
+            return f"page {number} repeats items of earlier pages"
+        return None
+
+    def _repeats(self, page: Page[T], met: set[Hashable]) -> bool:
+        """Whether ``page`` holds a key already met in this reading; records its keys unless
+        ``met`` is :attr:`seen`, which :meth:`_fresh` fills."""
+        if self.key is None:
+            return False
+        keys = [self.key(item) for item in page.items]
+        if not met.isdisjoint(keys):
+            return True
+        if met is not self.seen:
+            met.update(keys)
         return False
-    keys = [key(item) for item in page.items]
-    if not reading.isdisjoint(keys):
-        return True
-    if record:
-        reading.update(keys)
-    return False
 
-
-def _fresh(page: Page[T], seen: set[Hashable], key: Callable[[T], Hashable] | None) -> Page[T]:
-    if key is None:
-        return page
-    items = []
-    for item in page.items:
-        k = key(item)
-        if k not in seen:
-            seen.add(k)
-            items.append(item)
-    if len(items) == len(page.items):
-        return page
-    return attrs.evolve(page, items=items)
+    def _fresh(self, page: Page[T]) -> Page[T]:
+        """``page`` without the items whose key was already yielded; records the rest."""
+        if self.key is None:
+            return page
+        items = []
+        for item in page.items:
+            k = self.key(item)
+            if k not in self.seen:
+                self.seen.add(k)
+                items.append(item)
+        if len(items) == len(page.items):
+            return page
+        return attrs.evolve(page, items=items)
 
 
 async def stream_pages(
@@ -250,15 +287,17 @@ async def stream_pages(
                 if following is not None and pending is None:
                     pending = asyncio.ensure_future(following.fetch(1))
 
-            async for page in window_pages(
+            pages = WindowReader(
                 job,
                 prefetch=prefetch,
                 key=key,
                 max_rereads=max_rereads,
                 first=started,
                 on_all_scheduled=start_following if following is not None else None,
-            ):
-                yield page
+            ).pages()
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    yield page
     finally:
         if pending is not None:
             await _cancel_all([pending])

@@ -14,29 +14,37 @@ import enum
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 import yarl
 
 from .errors import InvalidParameterError
+from .vocab import LEAD_FILTERS, ORDERS
 
 __all__ = [
-    "MAX_DATE_RANGE",
     "DateLike",
+    "check_additional_fields",
+    "check_agency_id",
+    "check_bool",
     "check_choice",
     "check_id",
     "check_int_range",
+    "check_lead_filters",
+    "check_max_items",
+    "check_money",
+    "check_order",
+    "check_prefetch",
+    "check_text",
+    "date_range",
     "encode_form",
     "encode_query",
     "format_datetime",
+    "paging",
     "to_utc_datetime",
     "wire_value",
 ]
-
-MAX_DATE_RANGE = timedelta(days=400)
-"""The widest ``start_date``..``end_date`` span one lead-list request may ask for."""
 
 DateLike = date | datetime | str
 
@@ -139,16 +147,64 @@ def check_text(value: Any, parameter: str) -> str:
 
 
 def check_money(value: Any, parameter: str) -> Decimal:
-    """A finite, non-negative amount (int, float, Decimal or numeric string)."""
-    if isinstance(value, bool):
-        raise InvalidParameterError(parameter, f"must be a number, got {value!r}")
-    try:
-        amount = Decimal(str(value)) if isinstance(value, (int, float, str)) else value
-    except InvalidOperation:
-        amount = None
+    """A finite, non-negative amount: a ``Decimal``, an ``int`` or a numeric string.
+
+    Floats are refused: ``0.1`` is not one tenth, and money must reach the API exactly
+    as meant. ``-0`` becomes ``0``.
+
+    >>> check_money("12.50", "sales_value")
+    Decimal('12.50')
+    >>> check_money(0.1, "sales_value")
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.errors.InvalidParameterError: sales_value must be a Decimal, int or \
+numeric string (floats are inexact), got 0.1
+    """
+    if isinstance(value, (bool, float)):
+        raise InvalidParameterError(
+            parameter,
+            f"must be a Decimal, int or numeric string (floats are inexact), got {value!r}",
+        )
+    amount: Any = value
+    if isinstance(value, (int, str)):
+        try:
+            amount = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            amount = None
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-        raise InvalidParameterError(parameter, f"must be a non-negative number, got {value!r}")
-    return amount
+        raise InvalidParameterError(parameter, f"must be a finite number >= 0, got {value!r}")
+    return amount if amount != 0 else Decimal(0)
+
+
+def check_additional_fields(
+    value: Any, parameter: str = "additional_fields", *, name_each: bool = False
+) -> dict[str, str]:
+    """Custom fields as ``{name: text}``: names non-empty text without brackets (the wire
+    writes ``additional_fields[name]``), values text, ``int`` or ``Decimal`` (written
+    without exponent). ``name_each`` makes a bad value's error name the field
+    (``additional_fields['Plan']``), as the Endpoint rows' columns do.
+
+    >>> check_additional_fields({"Plan": "Pro", "Seats": 3, "Budget": Decimal("1E+3")})
+    {'Plan': 'Pro', 'Seats': '3', 'Budget': '1000'}
+    """
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(
+            parameter, f"must be a mapping of names to text, got {type(value).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]"):
+            raise InvalidParameterError(
+                parameter, f"names must be non-empty text without brackets, got {name!r}"
+            )
+        if isinstance(item, bool) or not isinstance(item, (str, int, Decimal)):
+            raise InvalidParameterError(
+                f"{parameter}[{name!r}]" if name_each else parameter,
+                f"value of {name!r} must be text or a whole or Decimal number, "
+                f"got {type(item).__name__}",
+            )
+        checked[name] = item if isinstance(item, str) else wire_value(item)
+    return checked
 
 
 def check_name(value: Any, parameter: str) -> str:
@@ -157,6 +213,98 @@ def check_name(value: Any, parameter: str) -> str:
     if not name.strip():
         raise InvalidParameterError(parameter, "must not be empty")
     return name
+
+
+def check_agency_id(value: Any, parameter: str, *, master: bool) -> int:
+    """An ``account_id``/``profile_id`` filter, which only a master (agency) key may use."""
+    if not master:
+        raise InvalidParameterError(
+            parameter, "filters by account or profile only with a master (agency) key"
+        )
+    return check_id(value, parameter)
+
+
+def check_lead_filters(filters: Mapping[str, Any], *, master: bool) -> dict[str, Any]:
+    """The lead-list filters of :data:`~whatconverts_async.vocab.LEAD_FILTERS`, checked;
+    ``None`` values are dropped. ``master`` says whether agency-only filters are allowed.
+
+    >>> check_lead_filters({"lead_type": "Phone Call", "spam": True, "quotable": None},
+    ...                    master=False)
+    {'lead_type': 'phone_call', 'spam': True}
+    """
+    params: dict[str, Any] = {}
+    for name, value in filters.items():
+        spec = LEAD_FILTERS.get(name)
+        if spec is None:
+            raise InvalidParameterError(
+                name, f"is not a lead filter; known filters: {', '.join(sorted(LEAD_FILTERS))}"
+            )
+        if value is None:
+            continue
+        if spec.kind == "choice":
+            params[name] = check_choice(value, name, spec.allowed)
+        elif spec.kind == "text":
+            params[name] = check_text(value, name)
+        elif spec.kind == "bool":
+            params[name] = check_bool(value, name)
+        else:
+            params[name] = check_agency_id(value, name, master=master)
+    return params
+
+
+def check_order(order: Any) -> Literal["asc", "desc"] | None:
+    """``order``: asc or desc (None leaves the API default)."""
+    if order is None:
+        return None
+    return "asc" if check_choice(order, "order", ORDERS) == "asc" else "desc"
+
+
+def check_prefetch(prefetch: Any) -> int:
+    """``prefetch``: pages in flight at once, 1..20 (the API allows 20 in flight)."""
+    return check_int_range(prefetch, "prefetch", 1, 20)
+
+
+def check_max_items(max_items: Any) -> int | None:
+    """``max_items``: None or >= 0."""
+    return None if max_items is None else check_int_range(max_items, "max_items", 0)
+
+
+def date_range(
+    start_date: Any, end_date: Any, *, max_days: int | None = None, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """Check a ``start_date``/``end_date`` pair; a bare ``end_date`` date covers its whole day.
+
+    With ``max_days``, the span (to ``now`` when ``end_date`` is None) must not exceed it.
+    """
+    start = None if start_date is None else to_utc_datetime(start_date, "start_date")
+    end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
+    if start is not None and end is not None and start > end:
+        raise InvalidParameterError(
+            "start_date", f"must not be after end_date ({start.isoformat()} > {end.isoformat()})"
+        )
+    if max_days is not None and start is not None:
+        stop = end if end is not None else now
+        if stop is not None and (stop - start).total_seconds() > max_days * 86400:
+            raise InvalidParameterError(
+                "end_date",
+                f"must be within {max_days} days of start_date for a single page "
+                "(the API's limit); use iterate() to read longer ranges in windows",
+            )
+    return start, end
+
+
+def paging(
+    per_page: Any, page_number: Any, per_page_name: str, maximum: int
+) -> dict[str, int | None]:
+    """Check a page size (1..maximum) and page number (>= 1)."""
+    return {
+        per_page_name: None
+        if per_page is None
+        else check_int_range(per_page, per_page_name, 1, maximum),
+        "page_number": None
+        if page_number is None
+        else check_int_range(page_number, "page_number", 1),
+    }
 
 
 def is_loopback(host: str | None) -> bool:

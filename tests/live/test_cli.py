@@ -19,6 +19,7 @@ import pytest
 from whatconverts_async.cli import DEMO_END, DEMO_START
 from whatconverts_async.export import read_jsonl_ids
 from whatconverts_async.testing import FakeWhatConverts
+from whatconverts_async.vocab import LEAD_FILTERS
 
 UTC = timezone.utc
 DEMO_LEADS = 20_000
@@ -203,6 +204,30 @@ def test_help_is_complete(args: list[str]) -> None:
     done = run(*args)
     assert done.returncode == 0
     assert "usage: whatconverts" in done.stdout
+
+
+def test_every_lead_filter_has_a_flag() -> None:
+    done = run("export", "leads", "--help")
+    assert done.returncode == 0
+    for name in LEAD_FILTERS:
+        assert "--" + name.replace("_", "-") in done.stdout, name
+
+
+def test_user_id_and_customer_journey_flags_filter_the_export(tmp_path: Path) -> None:
+    fake = FakeWhatConverts(leads=DEMO_LEADS, seed=0, start=DEMO_START, end=DEMO_END)
+    visitor = next(
+        uid
+        for uid in (
+            fake.data.lead(i).get("user_id")
+            for i in fake.data.lead_ids(datetime(2019, 1, 1, tzinfo=UTC))
+        )
+        if uid
+    )
+    out = tmp_path / "leads.jsonl"
+    done = run(*export_args(out), "--user-id", visitor, "--customer-journey")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and all(lead["user_id"] == visitor for lead in lines)
 
 
 def _run_on_terminal(args: list[str]) -> str:

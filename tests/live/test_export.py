@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from whatconverts_async import QuotaExhaustedError, ServerError
+from whatconverts_async import QuotaExhaustedError, ServerError, split_windows
 from whatconverts_async.export import (
     CSV_FIELDS,
     CheckpointError,
@@ -19,7 +19,6 @@ from whatconverts_async.export import (
     read_jsonl_ids,
 )
 from whatconverts_async.testing import FakeWhatConverts
-from whatconverts_async.windows import split_windows
 
 from ._support import client_for
 

@@ -14,9 +14,9 @@ from whatconverts_async import (
     InvalidParameterError,
     PaginationError,
     WhatConverts,
+    split_windows,
 )
 from whatconverts_async.testing import FakeWhatConverts
-from whatconverts_async.windows import split_windows
 
 from ._support import client_for
 

@@ -22,6 +22,7 @@ from whatconverts_async.testing import (
     LEAD_TYPES,
     Dataset,
     FakeWhatConverts,
+    Realism,
     RecordedRequest,
     generate,
     recording_bytes,
@@ -116,9 +117,11 @@ async def fake() -> AsyncIterator[FakeWhatConverts]:
 
 
 @pytest.fixture
-async def agency() -> AsyncIterator[FakeWhatConverts]:
+async def agency(request: pytest.FixtureRequest) -> AsyncIterator[FakeWhatConverts]:
+    # Parametrize indirectly with a Realism to switch the simulator's open questions.
+    realism = getattr(request, "param", None)
     async with FakeWhatConverts(
-        leads=3_000, seed=5, key_type="master", accounts=2, profiles_per_account=2
+        leads=3_000, seed=5, key_type="master", accounts=2, profiles_per_account=2, realism=realism
     ) as f:
         yield f
 
@@ -654,6 +657,7 @@ async def test_accounts_and_profiles_crud(master: Api, agency: FakeWhatConverts)
     assert (await master.get(f"accounts/{first_account}/profiles/{foreign}"))[0] == 400
 
 
+@pytest.mark.parametrize("agency", [Realism(undocumented_endpoints=True)], indirect=True)
 async def test_users_and_roles(master: Api, agency: FakeWhatConverts) -> None:
     users = await master.ok("users")
     assert users["total_users"] == 3
@@ -693,6 +697,7 @@ async def test_users_and_roles(master: Api, agency: FakeWhatConverts) -> None:
     assert (await master.get(f"users/{uid}")) == (400, {"error_message": "Invalid user ID."})
 
 
+@pytest.mark.parametrize("agency", [Realism(undocumented_endpoints=True)], indirect=True)
 async def test_tracking_numbers_and_forms(master: Api, agency: FakeWhatConverts) -> None:
     numbers = await master.ok("tracking/numbers")
     assert list(numbers) == [

@@ -83,7 +83,7 @@ async def _task(wc: WhatConverts, fake: FakeWhatConverts, rng: random.Random, in
     expected = list(fake.data.iter_leads(start, end))
     assert [lead["lead_id"] for lead in got] == [lead["lead_id"] for lead in expected]
     assert got == expected  # every field of every lead, in order, once
-    from whatconverts_async.windows import split_windows
+    from whatconverts_async import split_windows
 
     return sum(
         max(1, math.ceil(fake.data.count_leads(w.start, w.end) / per_page))

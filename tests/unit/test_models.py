@@ -267,7 +267,6 @@ def test_enum_values_are_display_strings() -> None:
     display: str = LeadType.PHONE_CALL
     assert display == "Phone Call"
     assert LeadType.TEXT_MESSAGE.filter_value == "text_message"
-    assert LeadType.TEXT_MESSAGE.wire == "text_message"
     assert Quotable.NOT_SET.filter_value == "not_set"
     assert str(LeadType.WEB_FORM) == "Web Form"
     assert f"{LeadStatus.REPEAT}" == "Repeat"

@@ -9,14 +9,17 @@ import pytest
 
 from whatconverts_async import InvalidParameterError, LeadType
 from whatconverts_async.params import (
+    check_additional_fields,
     check_choice,
     check_int_range,
+    check_lead_filters,
     check_money,
     encode_form,
     encode_query,
     format_datetime,
     to_utc_datetime,
 )
+from whatconverts_async.vocab import LEAD_FILTERS, FilterSpec
 
 UTC = timezone.utc
 
@@ -98,3 +101,75 @@ def test_encoding() -> None:
         ("additional_fields[Plan]", "Pro"),
         ("additional_fields[Seats]", "3"),
     ]
+
+
+def test_money_has_one_rule_for_every_caller() -> None:
+    assert check_money(Decimal("-0"), "tax") == Decimal(0)
+    assert check_money(" 12.50 ", "tax") == Decimal("12.50")
+    # A float is not the amount it looks like; refused rather than rounded.
+    with pytest.raises(InvalidParameterError, match="floats are inexact"):
+        check_money(0.1, "sales_value")
+    for bad in (Decimal("NaN"), Decimal("Infinity"), Decimal("-0.01"), [], object()):
+        with pytest.raises(InvalidParameterError, match="quote_value"):
+            check_money(bad, "quote_value")
+
+
+def test_additional_fields_have_one_rule() -> None:
+    assert check_additional_fields({"Plan": "Pro", "Seats": 3, "Budget": Decimal("1E+3")}) == {
+        "Plan": "Pro",
+        "Seats": "3",
+        "Budget": "1000",
+    }
+    for bad_name in ("", "  ", "a[b]", 5):
+        with pytest.raises(InvalidParameterError) as info:
+            check_additional_fields({bad_name: "x"})
+        assert info.value.parameter == "additional_fields"
+    for bad_value in (None, True, 1.5, ["x"]):
+        with pytest.raises(InvalidParameterError) as info:
+            check_additional_fields({"a": bad_value})
+        assert info.value.parameter == "additional_fields"
+        with pytest.raises(InvalidParameterError) as info:
+            check_additional_fields({"a": bad_value}, name_each=True)
+        assert info.value.parameter == "additional_fields['a']"
+    with pytest.raises(InvalidParameterError, match="mapping"):
+        check_additional_fields(["a"])
+
+
+def test_lead_filters_follow_the_table() -> None:
+    assert set(LEAD_FILTERS) >= {"user_id", "customer_journey", "lead_content"}
+    checked = check_lead_filters(
+        {
+            "lead_type": "Text Message",
+            "lead_status": "REPEAT",
+            "quote_value": "has-value",
+            "customer_journey": True,
+            "user_id": "51497-af17",
+            "account_id": 9,
+            "spam": None,
+        },
+        master=True,
+    )
+    assert checked == {
+        "lead_type": "text_message",
+        "lead_status": "repeat",
+        "quote_value": "has_value",
+        "customer_journey": True,
+        "user_id": "51497-af17",
+        "account_id": 9,
+    }
+    for name, bad in (("lead_status", "new"), ("duplicate", 1), ("email_address", 5)):
+        with pytest.raises(InvalidParameterError) as info:
+            check_lead_filters({name: bad}, master=True)
+        assert info.value.parameter == name
+    with pytest.raises(InvalidParameterError, match="master"):
+        check_lead_filters({"profile_id": 5}, master=False)
+    with pytest.raises(InvalidParameterError, match="known filters: account_id"):
+        check_lead_filters({"type": "chat"}, master=False)
+
+
+def test_the_filter_table_checks_its_own_rows() -> None:
+    with pytest.raises(ValueError, match="choice"):
+        FilterSpec("lead_type", "choice", "no values")
+    with pytest.raises(ValueError, match="kind"):
+        FilterSpec("x", "number", "?")  # type: ignore[arg-type]
+    assert {spec.kind for spec in LEAD_FILTERS.values()} == {"choice", "text", "bool", "id"}

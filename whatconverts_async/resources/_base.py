@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yarl
 
 from ..convert import structure, structure_page
-from ..errors import InvalidParameterError, MalformedResponseError, NotFoundError
+from ..errors import MalformedResponseError, NotFoundError
 from ..models import Page
 from ..pagination import PageStream, WindowJob, iterate_items, stream_pages
-from ..params import check_choice, check_id, check_int_range, to_utc_datetime
+from ..params import (
+    check_agency_id,
+    check_int_range,
+    check_max_items,
+    check_order,
+    check_prefetch,
+    date_range,
+    paging,
+)
+from ..vocab import MAX_LIST_PER_PAGE
 
 T = TypeVar("T")
-
-ORDERS = ("asc", "desc")
 
 
 class Requester(Protocol):
@@ -68,11 +75,7 @@ class Resource:
 
     def _agency_id(self, name: str, value: Any) -> int:
         """An ``account_id``/``profile_id`` filter, which only a master key may use."""
-        if self._client.key_type != "master":
-            raise InvalidParameterError(
-                name, "filters by account or profile only with a master (agency) key"
-            )
-        return check_id(value, name)
+        return check_agency_id(value, name, master=self._client.key_type == "master")
 
     async def _page(
         self,
@@ -145,59 +148,7 @@ class Resource:
         return PageStream(stream_pages(jobs, prefetch=prefetch, key=key))
 
 
-def check_prefetch(prefetch: Any) -> int:
-    """``prefetch``: pages in flight at once, 1..20 (the API allows 20 in flight)."""
-    return check_int_range(prefetch, "prefetch", 1, 20)
-
-
-def check_max_items(max_items: Any) -> int | None:
-    """``max_items``: None or >= 0."""
-    return None if max_items is None else check_int_range(max_items, "max_items", 0)
-
-
-def check_order(order: Any) -> Literal["asc", "desc"] | None:
-    """``order``: asc or desc (None leaves the API default)."""
-    if order is None:
-        return None
-    return "asc" if check_choice(order, "order", ORDERS) == "asc" else "desc"
-
-
-def date_range(
-    start_date: Any, end_date: Any, *, max_days: int | None = None, now: datetime | None = None
-) -> tuple[datetime | None, datetime | None]:
-    """Check a ``start_date``/``end_date`` pair; a bare ``end_date`` date covers its whole day."""
-    start = None if start_date is None else to_utc_datetime(start_date, "start_date")
-    end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
-    if start is not None and end is not None and start > end:
-        raise InvalidParameterError(
-            "start_date", f"must not be after end_date ({start.isoformat()} > {end.isoformat()})"
-        )
-    if max_days is not None and start is not None:
-        stop = end if end is not None else now
-        if stop is not None and (stop - start).total_seconds() > max_days * 86400:
-            raise InvalidParameterError(
-                "end_date",
-                f"must be within {max_days} days of start_date for a single page "
-                "(the API's limit); use iterate() to read longer ranges in windows",
-            )
-    return start, end
-
-
-def paging(
-    per_page: Any, page_number: Any, per_page_name: str, maximum: int
-) -> dict[str, int | None]:
-    """Check a page size (1..maximum) and page number (>= 1)."""
-    return {
-        per_page_name: None
-        if per_page is None
-        else check_int_range(per_page, per_page_name, 1, maximum),
-        "page_number": None
-        if page_number is None
-        else check_int_range(page_number, "page_number", 1),
-    }
-
-
-MAX_PER_PAGE = 250
+MAX_PER_PAGE = MAX_LIST_PER_PAGE
 
 
 class ListResource(Resource):

@@ -1,26 +1,9 @@
 """Leads: list one page, stream any date range, get, create and update.
 
 Filters (keyword arguments of :meth:`LeadsResource.list`, :meth:`~LeadsResource.iterate`
-and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values:
-
-=====================  =========================================================
-``lead_type``          phone_call, web_form, chat, text_message, email,
-                       appointment, event, transaction, other (or a ``LeadType``)
-``lead_status``        unique, repeat
-``quotable``           yes, no, pending, not_set
-``quote_value``        has_value, no_value (presence, not an amount)
-``sales_value``        has_value, no_value
-``phone_number``       E.164, e.g. ``"+17045551234"``
-``email_address``      the contact's email
-``user_id``            a visitor id
-``spam``               True: only spam leads
-``duplicate``          True: only duplicate leads
-``lead_source`` ...    ``lead_medium``, ``lead_campaign``, ``lead_content``,
-                       ``lead_keyword``: exact attribution values
-``customer_journey``   True: include the customer journey (Elite plans)
-``account_id``         master key only
-``profile_id``         master key only
-=====================  =========================================================
+and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values, listed once
+in :data:`whatconverts_async.vocab.LEAD_FILTERS` (``lead_type="phone_call"`` or a
+``LeadType``; ``spam=True``; ``account_id``/``profile_id`` with a master key only).
 
 Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetime``
 (converted to UTC), a naive ``datetime`` (taken as UTC) or an ISO 8601 string.
@@ -28,65 +11,34 @@ Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetim
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
 from ..errors import InvalidParameterError, UpdateNotAppliedError
-from ..models import Lead, LeadType, Page, Quotable
-from ..pagination import PageStream, PaginationError, WindowJob
+from ..models import Lead, Page
+from ..pagination import PageStream, WindowJob, WindowReader
 from ..params import (
     DateLike,
+    check_additional_fields,
     check_bool,
     check_choice,
     check_id,
     check_int_range,
+    check_lead_filters,
+    check_max_items,
     check_money,
+    check_order,
+    check_prefetch,
     check_text,
+    date_range,
+    paging,
 )
-from ..windows import split_windows
-from ._base import Resource, check_max_items, check_order, check_prefetch, date_range, paging
+from ..scan import ScanPlan, ScanWindow, plan_scan
+from ..vocab import LEAD_TYPES, MAX_LEADS_PER_PAGE, MAX_WINDOW, QUOTABLE, LeadType, Quotable
+from ._base import Resource
 
 __all__ = ["LEAD_TYPES", "LeadsResource"]
-
-LEAD_TYPES = (
-    "phone_call",
-    "web_form",
-    "chat",
-    "text_message",
-    "email",
-    "appointment",
-    "event",
-    "transaction",
-    "other",
-)
-LEAD_STATUSES = ("unique", "repeat")
-QUOTABLE = ("yes", "no", "pending", "not_set")
-PRESENCE = ("has_value", "no_value")
-MAX_LEADS_PER_PAGE = 2500
-
-_CHOICE_FILTERS: dict[str, tuple[str, ...]] = {
-    "lead_type": LEAD_TYPES,
-    "lead_status": LEAD_STATUSES,
-    "quotable": QUOTABLE,
-    "quote_value": PRESENCE,
-    "sales_value": PRESENCE,
-}
-_TEXT_FILTERS = (
-    "phone_number",
-    "email_address",
-    "user_id",
-    "lead_source",
-    "lead_medium",
-    "lead_campaign",
-    "lead_content",
-    "lead_keyword",
-)
-_BOOL_FILTERS = ("spam", "duplicate", "customer_journey")
-_ID_FILTERS = ("account_id", "profile_id")
-FILTERS = (*_CHOICE_FILTERS, *_TEXT_FILTERS, *_BOOL_FILTERS, *_ID_FILTERS)
 
 _CREATE_TEXT = (
     "contact_name",
@@ -115,46 +67,11 @@ _CREATE_TEXT = (
 )
 
 
-def _check_additional_fields(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise InvalidParameterError("additional_fields", "must be a mapping of name to text")
-    checked: dict[str, str] = {}
-    for name, item in value.items():
-        if not isinstance(name, str) or not name or any(c in name for c in "[]"):
-            raise InvalidParameterError(
-                "additional_fields", f"names must be non-empty text without brackets, got {name!r}"
-            )
-        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-            raise InvalidParameterError(
-                "additional_fields", f"value of {name!r} must be text or a number, got {item!r}"
-            )
-        checked[name] = str(item)
-    return checked
-
-
 class LeadsResource(Resource):
     """Leads (``wc.leads``). Every method works with profile and master keys."""
 
-    # -- argument checking --------------------------------------------------------
-
     def _filters(self, filters: Mapping[str, Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        for name, value in filters.items():
-            if name not in FILTERS:
-                raise InvalidParameterError(
-                    name, f"is not a lead filter; known filters: {', '.join(sorted(FILTERS))}"
-                )
-            if value is None:
-                continue
-            if name in _CHOICE_FILTERS:
-                params[name] = check_choice(value, name, _CHOICE_FILTERS[name])
-            elif name in _TEXT_FILTERS:
-                params[name] = check_text(value, name)
-            elif name in _BOOL_FILTERS:
-                params[name] = check_bool(value, name)
-            else:
-                params[name] = self._agency_id(name, value)
-        return params
+        return check_lead_filters(filters, master=self._client.key_type == "master")
 
     # -- reading ------------------------------------------------------------------
 
@@ -178,7 +95,9 @@ class LeadsResource(Resource):
                 print(lead.lead_id, lead.date_created)
             print(page.total_items, page.total_pages)
         """
-        start, end = date_range(start_date, end_date, max_days=400, now=self._client.now())
+        start, end = date_range(
+            start_date, end_date, max_days=MAX_WINDOW.days, now=self._client.now()
+        )
         params: dict[str, Any] = {
             **paging(leads_per_page, page_number, "leads_per_page", MAX_LEADS_PER_PAGE),
             "order": check_order(order),
@@ -191,87 +110,70 @@ class LeadsResource(Resource):
     async def _list_page(self, params: Mapping[str, Any]) -> Page[Lead]:
         return await self._page("leads", params, Lead, "leads")
 
-    def _jobs(
+    def plan_scan(
         self,
         *,
         start_date: DateLike,
-        end_date: Any,
-        order: Any,
-        per_page: int | None,
-        account_ids: Sequence[int] | None,
-        profile_ids: Sequence[int] | None,
-        filters: Mapping[str, Any],
-    ) -> builtins.list[WindowJob[Lead]]:
-        if start_date is None:
-            raise InvalidParameterError(
-                "start_date", "is required: the API lists at most 400 days per request"
-            )
-        # The end of an open scan is fixed once, here, so leads that arrive during the
-        # scan cannot shift pages under it.
-        now = self._client.now().replace(microsecond=0)
-        start, end = date_range(start_date, end_date)
-        assert start is not None
-        stop: datetime = end if end is not None else now
-        direction = check_order(order) or "asc"
-        size = (
-            MAX_LEADS_PER_PAGE
-            if per_page is None
-            else check_int_range(per_page, "per_page", 1, MAX_LEADS_PER_PAGE)
-        )
-        base = self._filters(filters)
-        scopes: builtins.list[dict[str, Any]] = [{}]
-        for name, ids in (("account_ids", account_ids), ("profile_ids", profile_ids)):
-            if ids is None:
-                continue
-            single = name[:-1]
-            if single in base:
-                raise InvalidParameterError(name, f"cannot be combined with {single}")
-            if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence) or not ids:
-                raise InvalidParameterError(name, "must be a non-empty list of ids")
-            if scopes != [{}]:
-                raise InvalidParameterError(name, "cannot be combined with account_ids")
-            checked = [self._filters({single: i})[single] for i in ids]
-            if len(set(checked)) != len(checked):
-                raise InvalidParameterError(name, "must not repeat an id")
-            scopes = [{single: i} for i in checked]
-        windows = split_windows(start, stop, order=direction)
-        jobs: builtins.list[WindowJob[Lead]] = []
-        for scope in scopes:
-            for window in windows:
-                params = {
-                    **base,
-                    **scope,
-                    "start_date": window.start,
-                    "end_date": window.end,
-                    "order": direction,
-                    "leads_per_page": size,
-                }
-                label = f"leads {window.start:%Y-%m-%dT%H:%M:%SZ}..{window.end:%Y-%m-%dT%H:%M:%SZ}"
-                if scope:
-                    label += " " + ", ".join(f"{k}={v}" for k, v in scope.items())
-                jobs.append(WindowJob(self._fetcher(params, window.start, window.end), label))
-        return jobs
+        end_date: DateLike | None = None,
+        order: Literal["asc", "desc"] = "asc",
+        per_page: int | None = None,
+        account_ids: Sequence[int] | None = None,
+        profile_ids: Sequence[int] | None = None,
+        **filters: Any,
+    ) -> ScanPlan:
+        """The windows a scan with these arguments reads (:func:`.scan.plan_scan`).
 
-    def _fetcher(
-        self, params: dict[str, Any], start: datetime, end: datetime
-    ) -> Callable[[int], Awaitable[Page[Lead]]]:
+        Costs no request; an open ``end_date`` is fixed now, on the client's clock.
+        ``len(plan.windows)`` is the fewest requests the scan can take.
+
+        Example::
+
+            plan = wc.leads.plan_scan(start_date=date(2015, 1, 1))
+            print(len(plan.windows), plan.end)
+        """
+        return plan_scan(
+            start_date=start_date,
+            end_date=end_date,
+            now=self._client.now(),
+            order=order,
+            per_page=per_page,
+            account_ids=account_ids,
+            profile_ids=profile_ids,
+            filters=filters,
+            master=self._client.key_type == "master",
+        )
+
+    def window_pages(
+        self,
+        window: ScanWindow,
+        *,
+        prefetch: int = 4,
+        start_page: int = 1,
+        expected_total: int | None = None,
+        seen: set[Hashable] | None = None,
+    ) -> AsyncIterator[Page[Lead]]:
+        """The pages of one planned window, each lead at most once (keys go into ``seen``).
+
+        To resume a window part-way, pass the ``start_page`` to read next, the
+        ``expected_total`` seen before and the lead ids already taken as ``seen``.
+        Raises :class:`~whatconverts_async.PaginationError` if the window keeps changing.
+        """
+        return WindowReader(
+            self._job(window),
+            prefetch=check_prefetch(prefetch),
+            key=_lead_key,
+            start_page=start_page,
+            expected_total=expected_total,
+            seen=seen,
+        ).pages()
+
+    def _job(self, window: ScanWindow) -> WindowJob[Lead]:
         async def fetch(page_number: int) -> Page[Lead]:
-            page = await self._list_page({**params, "page_number": page_number})
-            # How the API reads start_date/end_date is not documented beyond ISO 8601 UTC.
-            # If it ever read them differently (whole days, exclusive ends), windows would
-            # overlap or leave gaps and leads would repeat or vanish at the edges: check
-            # every lead against the window asked for, and stop loudly instead.
-            for lead in page.items:
-                created = lead.date_created
-                if created is not None and not start <= created <= end:
-                    raise PaginationError(
-                        f"lead {lead.lead_id} created {created:%Y-%m-%dT%H:%M:%SZ} came back "
-                        f"for the window {start:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ}: "
-                        "the API reads the date filters differently than this client assumes"
-                    )
+            page = await self._list_page({**window.params, "page_number": page_number})
+            window.check_leads(page.items)
             return page
 
-        return fetch
+        return WindowJob(fetch, window.label)
 
     def iterate(
         self,
@@ -303,17 +205,17 @@ class LeadsResource(Resource):
                                                lead_type="phone_call"):
                 print(lead.lead_id)
         """
-        jobs = self._jobs(
+        plan = self.plan_scan(
             start_date=start_date,
             end_date=end_date,
             order=order,
             per_page=per_page,
             account_ids=account_ids,
             profile_ids=profile_ids,
-            filters=filters,
+            **filters,
         )
         return self._stream(
-            jobs,
+            [self._job(window) for window in plan.windows],
             prefetch=check_prefetch(prefetch),
             key=_lead_key,
             max_items=check_max_items(max_items),
@@ -338,15 +240,16 @@ class LeadsResource(Resource):
             async for page in wc.leads.iterate_pages(start_date=date(2020, 1, 1)):
                 database.insert_many(page.items)
         """
-        jobs = self._jobs(
+        plan = self.plan_scan(
             start_date=start_date,
             end_date=end_date,
             order=order,
             per_page=per_page,
             account_ids=account_ids,
             profile_ids=profile_ids,
-            filters=filters,
+            **filters,
         )
+        jobs = [self._job(window) for window in plan.windows]
         return self._page_stream(jobs, prefetch=check_prefetch(prefetch), key=_lead_key)
 
     async def get(self, lead_id: int, *, customer_journey: bool | None = None) -> Lead:
@@ -372,8 +275,8 @@ class LeadsResource(Resource):
         profile_id: int | None = None,
         send_notification: bool | None = None,
         quotable: Quotable | str | None = None,
-        quote_value: Decimal | int | float | str | None = None,
-        sales_value: Decimal | int | float | str | None = None,
+        quote_value: Decimal | int | str | None = None,
+        sales_value: Decimal | int | str | None = None,
         call_duration_seconds: int | None = None,
         additional_fields: Mapping[str, Any] | None = None,
         **fields: Any,
@@ -419,7 +322,7 @@ class LeadsResource(Resource):
             if value is not None:
                 form[name] = check_text(value, name)
         if additional_fields is not None:
-            form["additional_fields"] = _check_additional_fields(additional_fields)
+            form["additional_fields"] = check_additional_fields(additional_fields)
         payload = await self._client.request("POST", "leads", form=form, idempotent=False)
         return self._read(payload, "leads", lambda: _lead_id_of(payload))
 
@@ -428,8 +331,8 @@ class LeadsResource(Resource):
         lead_id: int,
         *,
         quotable: Quotable | str | None = None,
-        quote_value: Decimal | int | float | str | None = None,
-        sales_value: Decimal | int | float | str | None = None,
+        quote_value: Decimal | int | str | None = None,
+        sales_value: Decimal | int | str | None = None,
         lead_url: str | None = None,
         additional_fields: Mapping[str, Any] | None = None,
     ) -> Lead:
@@ -451,7 +354,7 @@ class LeadsResource(Resource):
         if lead_url is not None:
             form["lead_url"] = check_text(lead_url, "lead_url")
         if additional_fields is not None:
-            form["additional_fields"] = _check_additional_fields(additional_fields)
+            form["additional_fields"] = check_additional_fields(additional_fields)
         if not form:
             raise InvalidParameterError(
                 "update",

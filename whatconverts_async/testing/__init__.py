@@ -3,8 +3,9 @@
 :class:`FakeWhatConverts` is an aiohttp.web server on loopback that answers like
 the documented REST API: Basic auth with profile and master keys, every lead
 filter, pagination envelopes, creates and edits, recordings, accounts, profiles,
-users, roles and tracking, the daily request limit, and switchable faults
-(:class:`Faults`). Its data is generated deterministically from a seed
+users, roles and tracking, the daily request limit, switchable faults
+(:class:`Faults`), and switches for what the documentation leaves open
+(:class:`Realism`). Its data is generated deterministically from a seed
 (:class:`Dataset`) and scales to millions of leads.
 
 Example::
@@ -23,7 +24,9 @@ pytest, use the ``whatconverts_fake`` fixture from the bundled plugin.
 
 from .data import LEAD_TYPES, QUOTABLE_VALUES, Dataset, LeadFilter, format_timestamp, generate
 from .faults import FaultAction, Faults, ScanInsertion
-from .server import ApiKey, FakeWhatConverts, RecordedRequest, SimulatorConfig, recording_bytes
+from .realism import Realism
+from .records import recording_bytes
+from .server import ApiKey, FakeWhatConverts, RecordedRequest, SimulatorConfig
 
 __all__ = [
     "LEAD_TYPES",
@@ -34,6 +37,7 @@ __all__ = [
     "FaultAction",
     "Faults",
     "LeadFilter",
+    "Realism",
     "RecordedRequest",
     "ScanInsertion",
     "SimulatorConfig",

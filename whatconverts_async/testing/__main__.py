@@ -3,6 +3,7 @@
 Example::
 
     python -m whatconverts_async.testing --port 8080 --leads 100000 --key-type master
+    python -m whatconverts_async.testing --realism strict=true --realism spent_key_status=403
     curl -u TOKEN:SECRET 'http://127.0.0.1:8080/api/v1/leads?leads_per_page=5'
 
 It prints the base URL and the (fake) credentials, then serves until Ctrl-C or
@@ -18,9 +19,48 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import attrs
+
+from .realism import Realism
 from .server import FakeWhatConverts
 
-__all__ = ["main"]
+__all__ = ["main", "parse_realism"]
+
+
+def parse_realism(settings: Sequence[str]) -> Realism:
+    """Build a :class:`Realism` from ``NAME=VALUE`` strings (``strict=true``...).
+
+    Booleans are ``true``/``false``, ``spent_key_status`` a number, the rest text.
+    Raises ``ValueError`` naming a bad setting.
+    """
+    fields = {f.name: f for f in attrs.fields(Realism)}
+    values: dict[str, object] = {}
+    for setting in settings:
+        name, sep, raw = setting.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in fields:
+            known = ", ".join(fields)
+            raise ValueError(
+                f"--realism takes NAME=VALUE with NAME one of {known}; got {setting!r}"
+            )
+        default = fields[name].default
+        value: object = raw
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false"):
+                raise ValueError(f"--realism {name} must be true or false, got {raw!r}")
+            value = raw.lower() == "true"
+        elif isinstance(default, int):
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"--realism {name} must be a number, got {raw!r}") from None
+        values[name] = value
+    try:
+        return Realism(**values)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        # attrs validators put the readable message first among their arguments.
+        message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise ValueError(f"--realism: {message}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--daily-limit", type=int, default=None, help="requests per key per UTC day"
     )
+    parser.add_argument(
+        "--realism",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Realism switch, e.g. strict=true or spent_key_status=403 (repeatable)",
+    )
     return parser
 
 
@@ -58,6 +105,7 @@ async def _serve(args: argparse.Namespace) -> None:
         profiles_per_account=args.profiles_per_account,
         daily_limit=args.daily_limit,
         latency=args.latency or None,
+        realism=parse_realism(args.realism),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,7 +124,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        parse_realism(args.realism)
+    except ValueError as exc:
+        parser.error(str(exc))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     return 0

@@ -6,8 +6,10 @@ next requests; :meth:`Faults.clear` switches everything off. Random faults draw 
 a generator seeded at construction, so a run with the same seed and the same request
 order sees the same faults.
 
-Faults apply to authenticated requests only and after the daily-quota check, so a
-faulted request still counts against the key's daily limit, as a real one would.
+Faults apply after authentication and the daily-quota check (one middleware of the
+server), so a faulted request still counts against the key's daily limit, as a real
+one would. Requests that need no key (inbound Endpoints, signed recording storage)
+get the same faults.
 
 Example::
 

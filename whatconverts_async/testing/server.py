@@ -2,7 +2,11 @@
 
 :class:`FakeWhatConverts` serves a generated :class:`~whatconverts_async.testing.Dataset`
 over real HTTP on loopback, checks Basic auth and key types, enforces the daily
-request limit, records every request and injects faults on demand.
+request limit, records every request and injects faults on demand. Requests are
+routed by aiohttp's router; recording, latency, error answers, authentication with
+the daily limit, faults and the agency-key rule are middlewares, each written once;
+the handlers are in :mod:`.routes`, request reading in :mod:`.wire`, and the data in
+:mod:`.data` (directory, lead generator, lead store).
 
 Example::
 
@@ -17,25 +21,34 @@ Example::
         assert page["total_leads"] == 5_000
         assert fake.requests[-1].params["leads_per_page"] == "100"
 
-Behaviour the public documentation leaves open, as this simulator implements it:
+Behaviour the public documentation leaves open, as this simulator implements it (the
+questions with more than one plausible answer are switches of
+:class:`~whatconverts_async.testing.Realism`, passed as ``realism=``):
 
 * Errors are JSON ``{"error_message": "..."}``: 401 for missing or wrong credentials,
   403 for a profile key on accounts/profiles/users/roles, 400 for bad parameters,
   unknown ids (``invalid_id_status`` switches that to e.g. 404), and date ranges over
   400 days, 404 for a lead without a recording, 429 once the daily limit is spent
-  (no ``Retry-After``).
+  (no ``Retry-After``; ``Realism.spent_key_status`` switches it to 403 or 200).
+* Unknown query and form parameters are ignored (``Realism.strict`` rejects them).
 * ``leads_per_page`` above 2,500 (other page sizes above 250) is rejected, not clamped.
 * Lead lists without ``start_date``/``end_date`` are unbounded on that side; the
   400-day limit applies only when both are given, to the effective instants (a bare
   ``end_date`` means 23:59:59 of that day, so bare dates may span 400 calendar days).
   Both bounds are inclusive. ``+00:00`` is accepted besides ``Z``.
 * ``spam=true``/``duplicate=true`` return only spam/duplicate leads; absent or
-  ``false``, spam and duplicate leads are included like any other.
+  ``false``, spam and duplicate leads are included like any other
+  (``Realism.hide_spam_by_default`` hides spam when ``spam`` is absent).
 * Creates answer 200, not 201. POST bodies may be urlencoded, multipart or JSON;
-  ``additional_fields[Name]=value`` sets ``additional_fields["Name"]``.
+  ``additional_fields[Name]=value`` sets ``additional_fields["Name"]`` (and
+  ``mapped_fields[Name]`` likewise). A create may carry ``gclid``, ``msclkid``,
+  ``fbclid`` and a ``date_created`` (ISO 8601 UTC) that back-dates the lead, as
+  integrations send them.
 * Users: create with ``POST users`` (``email`` required, ``user_type``
   ``master_account``/``account``, ``role_id``); edit with ``POST users/{id}`` or
-  ``POST users`` carrying ``user_id``; both answer the user object.
+  ``POST users`` carrying ``user_id``; both answer the user object. Deleting users
+  and tracking forms is documented nowhere, so it is served only with
+  ``Realism(undocumented_endpoints=True)``.
 * Deleting an account or profile leaves its leads readable by id.
 * Webhooks (``fake.webhooks``, :mod:`whatconverts_async.testing.webhooks`): a lead created
   or edited through the API or an inbound Endpoint is POSTed, in the background, to every
@@ -45,7 +58,8 @@ Behaviour the public documentation leaves open, as this simulator implements it:
   was created with (else 415). No API key and no daily quota; faults apply. The whole batch
   is refused with 400 ``{"error_message": "Row N: ..."}`` when a row is bad (unknown or
   missing columns, a bad date or number, a ``Profile ID`` other than the Endpoint's);
-  otherwise 200 ``{"rows": n, "created": [...], "updated": [...], "ignored": n}``. A row
+  otherwise 200 ``{"rows": n, "created": [...], "updated": [...], "ignored": n}``
+  (``Realism.endpoint_answer`` switches it to an empty or a ``text/plain`` body). A row
   whose ``Lead ID`` exists updates that lead (``on_existing="update"``, the default),
   or creates a new one (``"create"``), or is ignored (``"ignore"``). Unknown token: 404.
 """
@@ -53,41 +67,52 @@ Behaviour the public documentation leaves open, as this simulator implements it:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import csv
 import hashlib
-import importlib
-import io
-import json
-import math
-import random
-import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
-from email.parser import BytesParser
-from email.policy import HTTP
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Literal, NamedTuple
-from urllib.parse import parse_qsl
+from typing import Any, Literal
 
 import attrs
 from aiohttp import web
 
-from .data import (
-    LEAD_TYPES,
-    QUOTABLE_VALUES,
-    Dataset,
-    EndpointRow,
-    LeadFilter,
-    format_timestamp,
-    parse_endpoint_row,
-)
+from .data import LEAD_TYPES, Dataset
 from .faults import Faults
+from .realism import Realism
+from .records import (
+    _CTX,
+    _RECORD,
+    API_ROOT,
+    ENDPOINT_ROOT,
+    STORAGE_ROOT,
+    UTC,
+    ApiKey,
+    FakeEndpoint,
+    KeyType,
+    RecordedRequest,
+    SimulatorConfig,
+    _Ctx,
+    _KeyInfo,
+    recording_bytes,
+)
+from .routes import Routes
 from .webhooks import WebhookDelivery, WebhookSender
+from .wire import (
+    _AGENCY_ONLY,
+    _CREATE_FORM,
+    _EDIT_FORM,
+    _LEAD_LIST_PARAMS,
+    _USER_FORM,
+    ApiError,
+    _credentials,
+    _error,
+    _parse_form,
+    _reject_unknown,
+    _token_of,
+)
 
 __all__ = [
     "ApiKey",
@@ -95,169 +120,17 @@ __all__ = [
     "FakeWhatConverts",
     "RecordedRequest",
     "SimulatorConfig",
+    "recording_bytes",
 ]
 
-UTC: Final = timezone.utc
-API_ROOT: Final = "/api/v1/"
-ENDPOINT_ROOT: Final = "/endpoints/"
-KeyType = Literal["profile", "master"]
-
-
-def _make_dumps() -> Callable[[Any], bytes]:
-    # orjson is several times faster on 2,500-lead pages; it is optional.
-    try:
-        fast: Any = importlib.import_module("orjson")
-    except ImportError:
-        encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
-        def dumps(obj: Any) -> bytes:
-            return encoder.encode(obj).encode()
-
-        return dumps
-    fast_dumps: Callable[[Any], bytes] = fast.dumps
-    return fast_dumps
-
-
-_dumps: Final = _make_dumps()
-
-
-class ApiKey(NamedTuple):
-    """An API key: the token is the Basic-auth user, the secret the password."""
-
-    token: str
-    secret: str
-
-    @property
-    def authorization(self) -> str:
-        """The ``Authorization`` header value for this key."""
-        raw = f"{self.token}:{self.secret}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-@attrs.frozen
-class RecordedRequest:
-    """One request as the simulator received it (``fake.requests``).
-
-    ``status`` is the status answered, or ``None`` when the connection was dropped
-    (or the request is still being handled).
-    """
-
-    method: str
-    path: str
-    query: list[tuple[str, str]]
-    headers: Mapping[str, str]
-    body: bytes
-    form: dict[str, str] | None
-    content_type: str
-    key_token: str | None
-    status: int | None = None
-    received_at: float = 0.0
-
-    @property
-    def params(self) -> dict[str, str]:
-        """Query parameters as a dict (the last value wins)."""
-        return dict(self.query)
-
-
-@attrs.frozen
-class SimulatorConfig:
-    """Everything that shapes a :class:`FakeWhatConverts`; see its constructor."""
-
-    leads: int = 30_000
-    seed: int = 0
-    key_type: KeyType = "profile"
-    start: datetime = datetime(2017, 1, 1, tzinfo=UTC)
-    end: datetime = datetime(2026, 1, 1, tzinfo=UTC)
-    accounts: int = 1
-    profiles_per_account: int = 1
-    daily_limit: int | None = None
-    clock: Callable[[], datetime] | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
-    invalid_id_status: int = 400
-    recording_size: int = 64 * 1024
-    max_leads_per_page: int = 2_500
-    max_page_size: int = 250
-    max_range_days: int = 400
-    latency: float | tuple[float, float] | None = None
-    lead_cache_size: int = 10_000
-
-
-@attrs.define
-class FakeEndpoint:
-    """An inbound Endpoint of the simulator (``fake.endpoints[token]``).
-
-    ``lead_ids`` lists the leads it created or updated, ``rows`` the rows it accepted.
-    """
-
-    token: str
-    profile_id: int
-    format: Literal["csv", "json"] = "csv"
-    on_existing: Literal["update", "create", "ignore"] = "update"
-    default_lead_type: str = "other"
-    rows: int = 0
-    lead_ids: list[int] = attrs.field(factory=list)
-
-
-@attrs.define
-class _KeyInfo:
-    secret: str
-    key_type: KeyType
-    profile_id: int | None
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Dropped(Exception):
     pass
 
 
-_DATE_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME_RE: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|\+00:00)$")
-_ADDITIONAL_RE: Final = re.compile(r"^additional_fields\[(.*)\]$")
-_TEXT_FILTERS: Final = (
-    "phone_number",
-    "email_address",
-    "lead_source",
-    "lead_medium",
-    "lead_campaign",
-    "lead_content",
-    "lead_keyword",
-    "user_id",
-)
-_CREATE_TEXT_FIELDS: Final = (
-    "contact_name",
-    "email_address",
-    "phone_number",
-    "notes",
-    "lead_source",
-    "lead_medium",
-    "lead_campaign",
-    "lead_content",
-    "lead_keyword",
-    "lead_url",
-    "landing_url",
-    "ip_address",
-    "user_id",
-    "message",
-    "caller_name",
-    "caller_number",
-    "tracking_number",
-    "destination_number",
-    "form_name",
-    "city",
-    "state",
-    "zip",
-    "country",
-)
-
-
-class FakeWhatConverts:
+class FakeWhatConverts(Routes):
     """A local WhatConverts API v1 over HTTP; use ``async with`` or ``start()``/``close()``.
 
     Args:
@@ -275,6 +148,9 @@ class FakeWhatConverts:
         max_leads_per_page, max_page_size, max_range_days: the API's limits.
         latency: initial ``faults.latency``.
         lead_cache_size: how many rendered leads to keep (about 3 KB each).
+        realism: how to answer what the API documentation leaves open (spent key,
+            unknown parameters, spam default, recordings...); see :class:`Realism`.
+            ``None`` means ``Realism()``, what we believe the API does.
     """
 
     def __init__(
@@ -298,6 +174,7 @@ class FakeWhatConverts:
         max_range_days: int = 400,
         latency: float | tuple[float, float] | None = None,
         lead_cache_size: int = 10_000,
+        realism: Realism | None = None,
     ) -> None:
         if key_type not in ("profile", "master"):
             raise ValueError(f"key_type must be 'profile' or 'master', got {key_type!r}")
@@ -320,7 +197,12 @@ class FakeWhatConverts:
             max_range_days=max_range_days,
             latency=latency,
             lead_cache_size=lead_cache_size,
+            realism=Realism() if realism is None else realism,
         )
+        if not isinstance(self.config.realism, Realism):
+            raise TypeError(f"realism must be a Realism, got {type(realism).__name__}")
+        self.realism: Realism = self.config.realism
+        """The :class:`Realism` switches; fixed at construction (routes depend on them)."""
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.data: Dataset = Dataset.generate(
             leads=leads,
@@ -344,10 +226,14 @@ class FakeWhatConverts:
         self._in_flight = 0
         self.max_in_flight = 0
         self._daily: dict[str, tuple[str, int]] = {}
+        self._outside: dict[str, int] = {}
+        self._outside_pending: dict[str, list[int]] = {}
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._port = 0  # the bound port, known once started
-        self.webhooks = WebhookSender(self.data.wire_lead)
+        self.webhooks = WebhookSender(
+            self.data.wire_lead, partial_updates=self.realism.update_webhooks == "partial"
+        )
         """Outbound webhooks: ``subscribe(url)``, ``deliveries``, ``drain()``."""
         self.endpoints: dict[str, FakeEndpoint] = {}
         """Inbound Endpoints by token (see :meth:`endpoint_url`)."""
@@ -541,6 +427,66 @@ class FakeWhatConverts:
         day, count = self._daily.get(token, ("", 0))
         return count if day == self._today() else 0
 
+    def add_outside_requests(self, count: int, token: str | None = None) -> None:
+        """Count ``count`` requests today against a key, as another user of it would.
+
+        ``token`` defaults to ``fake.token``. They are counted by :meth:`requests_today`
+        and :meth:`outside_requests`, never recorded in :attr:`requests`.
+        Raises ``ValueError`` for a negative count, ``KeyError`` for an unknown token.
+        """
+        token = self._known_token(token)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be an integer >= 0, got {count!r}")
+        today = self._today()
+        day, used = self._daily.get(token, (today, 0))
+        used = used if day == today else 0
+        self._daily[token] = (today, used + count)
+        self._outside[token] = self._outside.get(token, 0) + count
+
+    def spend_daily_limit(
+        self, token: str | None = None, *, after: int = 0, leave: int = 0
+    ) -> None:
+        """Make an outside user on the same key spend its day early.
+
+        After ``after`` more requests with the key (0: now), the key's count for the
+        day jumps to its daily limit minus ``leave``, so exactly ``leave`` further
+        requests are answered before the spent-key answer (see
+        :attr:`Realism.spent_key_status`). The next UTC midnight resets the key as
+        usual. ``token`` defaults to ``fake.token``. A later call replaces a pending
+        one. Raises ``ValueError`` for negative ``after``/``leave``, ``KeyError`` for an
+        unknown token.
+
+        Example: a backfill soak whose key is shared with another tool::
+
+            fake.spend_daily_limit(after=40)   # the 41st request onwards is refused
+        """
+        token = self._known_token(token)
+        for name, value in (("after", after), ("leave", leave)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if after == 0:
+            self._outside_pending.pop(token, None)
+            self._spend_outside(token, leave)
+        else:
+            self._outside_pending[token] = [after, leave]
+
+    def outside_requests(self, token: str | None = None) -> int:
+        """Requests counted against a key by :meth:`add_outside_requests` and
+        :meth:`spend_daily_limit` since start (all days)."""
+        return self._outside.get(self._known_token(token), 0)
+
+    def _spend_outside(self, token: str, leave: int) -> None:
+        target = max(self.daily_limit_for(token) - leave, 0)
+        used = self.requests_today(token)
+        if target > used:
+            self.add_outside_requests(target - used, token)
+
+    def _known_token(self, token: str | None) -> str:
+        token = self.token if token is None else token
+        if token not in self._keys:
+            raise KeyError("unknown API token")
+        return token
+
     def _today(self) -> str:
         return self._clock().astimezone(UTC).strftime("%Y-%m-%d")
 
@@ -549,13 +495,112 @@ class FakeWhatConverts:
         return self._clock().astimezone(UTC).replace(microsecond=0)
 
     # --- HTTP plumbing -------------------------------------------------------------
+    #
+    # A request passes these middlewares, outermost first, then its route's handler:
+    # record (arrival, in-flight count, final status, dropped connections) -> latency
+    # -> errors (any ApiError or routing error becomes {"error_message": ...}) ->
+    # access (API paths only: Basic auth and the daily limit) -> faults (the injected
+    # answer, drop or stall) -> agency (403 for a profile key on agency resources,
+    # whatever the method). Faults thus apply after the quota check, so a faulted
+    # request is still counted, as a real one would be. The handlers are in routes.py.
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._entry)
+        app = web.Application(
+            client_max_size=16 * 1024 * 1024,
+            middlewares=[
+                self._record_middleware,
+                self._latency_middleware,
+                self._error_middleware,
+                self._access_middleware,
+                self._fault_middleware,
+                self._agency_middleware,
+            ],
+        )
+        self._add_routes(app.router)
         return app
 
-    async def _entry(self, request: web.Request) -> web.StreamResponse:
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        lead_list = _LEAD_LIST_PARAMS
+        paging = ("page_number", "start_date", "end_date", "order")
+        scope = ("page_number", "account_id", "profile_id")
+        table: list[tuple[str, str, Callable[..., Any], tuple[str, ...], tuple[str, ...]]] = [
+            ("GET", "leads", self._list_leads, lead_list, ()),
+            ("POST", "leads", self._create_lead, (), _CREATE_FORM),
+            ("GET", "leads/{lead_id}", self._get_lead, ("customer_journey",), ()),
+            ("POST", "leads/{lead_id}", self._edit_lead, (), _EDIT_FORM),
+            ("GET", "recording", self._recording, ("lead_id",), ()),
+            ("GET", "accounts", self._list_accounts, ("accounts_per_page", *paging), ()),
+            ("POST", "accounts", self._create_account, (), ("account_name", "create_profile")),
+            ("GET", "accounts/{account_id}", self._get_account, (), ()),
+            ("POST", "accounts/{account_id}", self._rename_account, (), ("account_name",)),
+            ("DELETE", "accounts/{account_id}", self._delete_account, (), ()),
+            (
+                "GET",
+                "accounts/{account_id}/profiles",
+                self._list_profiles,
+                ("profiles_per_page", *paging),
+                (),
+            ),
+            ("POST", "accounts/{account_id}/profiles", self._create_profile, (), ("profile_name",)),
+            ("GET", "accounts/{account_id}/profiles/{profile_id}", self._get_profile, (), ()),
+            (
+                "POST",
+                "accounts/{account_id}/profiles/{profile_id}",
+                self._rename_profile,
+                (),
+                ("profile_name",),
+            ),
+            ("DELETE", "accounts/{account_id}/profiles/{profile_id}", self._delete_profile, (), ()),
+            ("GET", "users", self._list_users, ("users_per_page", "user_type", *paging), ()),
+            ("POST", "users", self._post_users, (), ("user_id", *_USER_FORM)),
+            ("GET", "users/{user_id}", self._get_user, (), ()),
+            ("POST", "users/{user_id}", self._edit_user, (), _USER_FORM),
+            (
+                "GET",
+                "roles",
+                self._list_roles,
+                ("roles_per_page", "role_type", "page_number", "order"),
+                (),
+            ),
+            ("GET", "roles/{role_id}", self._get_role, (), ()),
+            ("GET", "tracking/numbers", self._list_numbers, ("numbers_per_page", *scope), ()),
+            ("GET", "tracking/forms", self._list_forms, ("forms_per_page", *scope), ()),
+        ]
+        if self.realism.undocumented_endpoints:
+            table += [
+                ("DELETE", "users/{user_id}", self._delete_user, (), ()),
+                ("DELETE", "tracking/forms/{form_id}", self._delete_form, (), ()),
+            ]
+        for method, path, handler, query, form in table:
+            router.add_route(method, API_ROOT + path, self._api_handler(handler, query, form))
+        router.add_route("*", ENDPOINT_ROOT + "{token}", self._endpoint_handler)
+        router.add_route("GET", STORAGE_ROOT + "{name}", self._storage_handler)
+
+    def _api_handler(
+        self,
+        handler: Callable[..., Any],
+        query: tuple[str, ...],
+        form: tuple[str, ...],
+    ) -> Callable[[web.Request], Any]:
+        known_query, known_form = frozenset(query), frozenset(form)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            ctx: _Ctx = request[_CTX]
+            if self.realism.strict:
+                _reject_unknown(ctx.params, known_query)
+                _reject_unknown(ctx.form, known_form)
+            result = handler(ctx, **request.match_info)
+            if asyncio.iscoroutine(result):
+                result = await result
+            assert isinstance(result, web.StreamResponse)
+            return result
+
+        return handle
+
+    @web.middleware
+    async def _record_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
         body = await request.read()
         token = _token_of(request.headers.get("Authorization"))
         ctype = request.content_type if request.body_exists else ""
@@ -571,13 +616,14 @@ class FakeWhatConverts:
             key_token=token,
             received_at=time.monotonic(),
         )
+        request[_RECORD] = record
         generation, index = self._generation, len(self._requests)
         self._requests.append(record)
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         status: int | None = None
         try:
-            response = await self._answer(request, record)
+            response = await handler(request)
             status = response.status
             return response
         except _Dropped:
@@ -590,101 +636,71 @@ class FakeWhatConverts:
             if generation == self._generation:
                 self._requests[index] = attrs.evolve(record, status=status)
 
-    async def _answer(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+    @web.middleware
+    async def _latency_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
         delay = self.faults.delay()
         if delay:
             await self._sleep(delay)
-        if rec.path.startswith(ENDPOINT_ROOT):
-            return await self._endpoint_entry(rec)
-        try:
-            key = self._authenticate(request.headers.get("Authorization"))
-            self._count(rec.key_token or "", key)
-            action = self.faults.decide(rec.path)
-            if action is not None:
-                if action.kind == "drop":
-                    raise _Dropped
-                if action.kind == "respond":
-                    return web.Response(
-                        status=action.status, body=action.body, headers=dict(action.headers)
-                    )
-                await self._sleep(action.delay)
-            return await self._dispatch(request, rec, key)
-        except _ApiError as err:
-            return _error(err.status, err.message)
+        return await handler(request)
 
-    async def _endpoint_entry(self, rec: RecordedRequest) -> web.StreamResponse:
+    @web.middleware
+    async def _error_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
         try:
-            action = self.faults.decide(rec.path)
-            if action is not None:
-                if action.kind == "drop":
-                    raise _Dropped
-                if action.kind == "respond":
-                    return web.Response(
-                        status=action.status, body=action.body, headers=dict(action.headers)
-                    )
-                await self._sleep(action.delay)
-            return self._endpoint(rec)
-        except _ApiError as err:
+            return await handler(request)
+        except ApiError as err:
             return _error(err.status, err.message)
+        except web.HTTPMethodNotAllowed:
+            return _error(405, "Method not allowed.")
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return _error(404, "Not found.")
+            raise
 
-    def _endpoint(self, rec: RecordedRequest) -> web.Response:
-        endpoint = self.endpoints.get(rec.path[len(ENDPOINT_ROOT) :])
-        if endpoint is None:
-            raise _ApiError(404, "Endpoint not found.")
-        if rec.method != "POST":
-            raise _ApiError(405, "Method not allowed.")
-        json_body = rec.content_type in ("application/json", "text/json")
-        if json_body != (endpoint.format == "json"):
-            expected = "JSON (application/json)" if endpoint.format == "json" else "CSV (text/csv)"
-            raise _ApiError(415, f"This endpoint expects {expected}.")
-        raw_rows = _json_rows(rec.body) if json_body else _csv_rows(rec.body)
-        parsed: list[EndpointRow] = []
-        for number, raw in enumerate(raw_rows, start=1):
-            try:
-                row = parse_endpoint_row(raw)
-            except ValueError as exc:
-                raise _ApiError(400, f"Row {number}: {exc}") from None
-            if row.profile_id != endpoint.profile_id:
-                raise _ApiError(
-                    400, f"Row {number}: Profile ID {row.profile_id} is not this endpoint's."
+    @web.middleware
+    async def _access_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        rec: RecordedRequest = request[_RECORD]
+        if rec.path.startswith((ENDPOINT_ROOT, STORAGE_ROOT)):
+            # The secret URL (or the signature) is the credential; no key, no quota.
+            return await handler(request)
+        key = self._authenticate(request.headers.get("Authorization"))
+        self._count(rec.key_token or "", key)
+        request[_CTX] = _Ctx(key, rec.params, rec.form or {}, rec.method, request)
+        return await handler(request)
+
+    @web.middleware
+    async def _fault_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        rec: RecordedRequest = request[_RECORD]
+        action = self.faults.decide(rec.path)
+        if action is not None:
+            if action.kind == "drop":
+                raise _Dropped
+            if action.kind == "respond":
+                return web.Response(
+                    status=action.status, body=action.body, headers=dict(action.headers)
                 )
-            parsed.append(row)
-        created: list[int] = []
-        updated: list[int] = []
-        ignored = 0
-        for row in parsed:
-            exists = row.lead_id is not None and self.data.has_lead(row.lead_id)
-            if exists and endpoint.on_existing == "ignore":
-                ignored += 1
-                continue
-            if exists and endpoint.on_existing == "update" and row.lead_id is not None:
-                fields = dict(row.fields)
-                if row.lead_type is not None:
-                    fields["lead_type"] = LEAD_TYPES[row.lead_type]
-                if "additional_fields" in fields:
-                    current = self.data.wire_lead(row.lead_id).get("additional_fields")
-                    merged = dict(current) if isinstance(current, dict) else {}
-                    merged.update(fields["additional_fields"])
-                    fields["additional_fields"] = merged
-                fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
-                self.data.patch_lead(row.lead_id, fields)
-                updated.append(row.lead_id)
-                self.webhooks.notify(row.lead_id, "update")
-                continue
-            lead = self.data.add_lead(
-                ts=row.date_created,
-                lead_type=row.lead_type or endpoint.default_lead_type,
-                profile_id=row.profile_id,
-                fields=row.fields,
-                generated=False,
-            )
-            created.append(int(lead["lead_id"]))
-            self.webhooks.notify(int(lead["lead_id"]), "new")
-        endpoint.rows += len(parsed)
-        endpoint.lead_ids.extend(created + updated)
-        return _json(
-            {"rows": len(parsed), "created": created, "updated": updated, "ignored": ignored}
-        )
+            await self._sleep(action.delay)
+        return await handler(request)
+
+    @web.middleware
+    async def _agency_middleware(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        # Before routing answers 405, so a profile key learns only that it needs an
+        # Agency Key, whatever the method.
+        ctx: _Ctx | None = request.get(_CTX)
+        if ctx is not None and ctx.key.key_type != "master":
+            rel = request.path[len(API_ROOT) :] if request.path.startswith(API_ROOT) else ""
+            if rel.split("/", 1)[0] in _AGENCY_ONLY:
+                raise ApiError(403, "Agency Key is required to access this resource.")
+        return await handler(request)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -696,724 +712,18 @@ class FakeWhatConverts:
             info = self._keys.get(creds[0])
             if info is not None and info.secret == creds[1]:
                 return info
-        raise _ApiError(401, "Invalid API credentials.")
+        raise ApiError(401, "Invalid API credentials.")
 
     def _count(self, token: str, key: _KeyInfo) -> None:
         today = self._today()
         day, count = self._daily.get(token, (today, 0))
         count = count + 1 if day == today else 1
         self._daily[token] = (today, count)
+        pending = self._outside_pending.get(token)
+        if pending is not None:
+            pending[0] -= 1
+            if pending[0] <= 0:
+                del self._outside_pending[token]
+                self._spend_outside(token, pending[1])
         if count > self.daily_limit_for(token):
-            raise _ApiError(429, "Daily request limit reached.")
-
-    async def _dispatch(
-        self, request: web.Request, rec: RecordedRequest, key: _KeyInfo
-    ) -> web.StreamResponse:
-        rel = rec.path[len(API_ROOT) :] if rec.path.startswith(API_ROOT) else None
-        if rel is None:
-            raise _ApiError(404, "Not found.")
-        parts = [p for p in rel.split("/") if p]
-        method = rec.method
-        params = rec.params
-        form = rec.form or {}
-        ctx = _Ctx(key, params, form, method)
-        head = parts[0] if parts else ""
-        n = len(parts)
-        if head == "leads" and n <= 2:
-            if n == 1:
-                if method == "GET":
-                    return self._list_leads(ctx)
-                if method == "POST":
-                    return self._create_lead(ctx)
-            else:
-                lead_id = self._lead_id(parts[1], key)
-                if method == "GET":
-                    return self._envelope("leads", [self.data.wire_lead(lead_id)])
-                if method == "POST":
-                    return self._edit_lead(ctx, lead_id)
-            raise _ApiError(405, "Method not allowed.")
-        if head == "recording" and n == 1:
-            if method != "GET":
-                raise _ApiError(405, "Method not allowed.")
-            return await self._recording(request, ctx)
-        if head == "accounts":
-            self._require_master(key)
-            return self._accounts(ctx, parts[1:])
-        if head == "users" and n <= 2:
-            self._require_master(key)
-            return self._users(ctx, parts[1:])
-        if head == "roles" and n <= 2:
-            self._require_master(key)
-            if method != "GET":
-                raise _ApiError(405, "Method not allowed.")
-            return self._roles(ctx, parts[1:])
-        if head == "tracking" and n >= 2 and parts[1] in ("numbers", "forms") and n <= 3:
-            return self._tracking(ctx, parts[1], parts[2:])
-        raise _ApiError(404, "Not found.")
-
-    def _require_master(self, key: _KeyInfo) -> None:
-        if key.key_type != "master":
-            raise _ApiError(403, "Agency Key is required to access this resource.")
-
-    def _invalid(self, what: str) -> _ApiError:
-        return _ApiError(self.config.invalid_id_status, f"Invalid {what} ID.")
-
-    def _lead_id(self, raw: str, key: _KeyInfo) -> int:
-        try:
-            lead_id = int(raw)
-        except ValueError:
-            raise self._invalid("lead") from None
-        if not self.data.has_lead(lead_id):
-            raise self._invalid("lead")
-        if key.profile_id is not None and self.data.lead_profile_id(lead_id) != key.profile_id:
-            raise self._invalid("lead")
-        return lead_id
-
-    def _envelope(
-        self,
-        plural: str,
-        items: Sequence[Any],
-        *,
-        page: int = 1,
-        per_page: int | None = None,
-        total: int | None = None,
-        singular_key: str | None = None,
-    ) -> web.Response:
-        total = len(items) if total is None else total
-        per_page = len(items) if per_page is None else per_page
-        pages = math.ceil(total / per_page) if per_page and total else 0
-        key = singular_key or plural
-        body = {
-            "page_number": page,
-            f"{key}_per_page": per_page,
-            "total_pages": pages,
-            f"total_{key}": total,
-            plural: list(items),
-        }
-        return _json(body)
-
-    # --- leads ---------------------------------------------------------------------
-
-    def _list_leads(self, ctx: _Ctx) -> web.Response:
-        p = ctx.params
-        per_page = _int_param(p, "leads_per_page", 25, 1, self.config.max_leads_per_page)
-        page = _int_param(p, "page_number", 1, 1, None)
-        profile_ids = self._scope(ctx)
-        lead_type = None
-        if "lead_type" in p:
-            if p["lead_type"] not in LEAD_TYPES:
-                raise _choices_error("lead_type", LEAD_TYPES)
-            lead_type = list(LEAD_TYPES).index(p["lead_type"])
-        repeat = None
-        if "lead_status" in p:
-            repeat = {"unique": False, "repeat": True}.get(p["lead_status"])
-            if repeat is None:
-                raise _choices_error("lead_status", ("unique", "repeat"))
-        quotable = None
-        if "quotable" in p:
-            if p["quotable"] not in QUOTABLE_VALUES:
-                raise _choices_error("quotable", QUOTABLE_VALUES)
-            quotable = list(QUOTABLE_VALUES).index(p["quotable"])
-        has_quote = _presence(p, "quote_value")
-        has_sales = _presence(p, "sales_value")
-        start_ts, end_ts = self._date_range(p)
-        order = _order(p, "desc")
-        spam = _flag(p, "spam")
-        duplicate = _flag(p, "duplicate")
-        if "customer_journey" in p:
-            _flag(p, "customer_journey")
-        text = tuple((name, p[name]) for name in _TEXT_FILTERS if name in p)
-        flt = LeadFilter(
-            start_ts=start_ts,
-            end_ts=end_ts,
-            profile_ids=profile_ids,
-            lead_type=lead_type,
-            repeat=repeat,
-            quotable=quotable,
-            has_quote=has_quote,
-            has_sales=has_sales,
-            spam_only=spam,
-            duplicate_only=duplicate,
-            text=text,
-        )
-        sel = self.data.select(flt)
-        ids = sel.page((page - 1) * per_page, per_page, order == "desc")
-        wire = self.data.wire_lead
-        response = self._envelope(
-            "leads", [wire(i) for i in ids], page=page, per_page=per_page, total=len(sel)
-        )
-        self._after_lead_list(ctx)
-        return response
-
-    def _after_lead_list(self, ctx: _Ctx) -> None:
-        for ins in self.faults.lead_list_served():
-            lo, hi = int(ins.start.timestamp()), int(ins.end.timestamp())
-            profile_id = ins.profile_id
-            if profile_id is None:
-                profile_id = ctx.key.profile_id or self.profile_id
-            for _ in range(ins.count):
-                ts = self.faults.random_between(lo, hi)
-                when = datetime.fromtimestamp(ts, UTC)
-                self.data.insert_lead(when, profile_id=profile_id)
-
-    def _scope(self, ctx: _Ctx) -> frozenset[int] | None:
-        """Profiles visible to the request: the key's own, or the agency filters."""
-        p, key = ctx.params, ctx.key
-        if key.profile_id is not None:
-            for name in ("account_id", "profile_id"):
-                if name in p:
-                    raise _ApiError(400, f"{name} is only supported with an Agency Key.")
-            return frozenset({key.profile_id})
-        scope: set[int] | None = None
-        if "account_id" in p:
-            account_id = _id_param(p, "account_id")
-            if not self.data.has_account(account_id):
-                raise _ApiError(400, "Invalid account ID.")
-            scope = set(self.data.profile_ids(account_id))
-        if "profile_id" in p:
-            profile_id = _id_param(p, "profile_id")
-            if not self.data.has_profile(profile_id):
-                raise _ApiError(400, "Invalid profile ID.")
-            scope = {profile_id} if scope is None else scope & {profile_id}
-        return None if scope is None else frozenset(scope)
-
-    def _date_range(self, p: Mapping[str, str]) -> tuple[int | None, int | None]:
-        start = _date_param(p, "start_date", end=False)
-        end = _date_param(p, "end_date", end=True)
-        if start is not None and end is not None:
-            if start > end:
-                raise _ApiError(400, "start_date must not be after end_date.")
-            if end - start > self.config.max_range_days * 86_400:
-                raise _ApiError(400, f"Date range cannot exceed {self.config.max_range_days} days.")
-        return start, end
-
-    def _create_lead(self, ctx: _Ctx) -> web.Response:
-        form, key = ctx.form, ctx.key
-        raw_type = form.get("lead_type")
-        if not raw_type:
-            raise _ApiError(400, "lead_type is required.")
-        if raw_type not in LEAD_TYPES:
-            raise _choices_error("lead_type", LEAD_TYPES)
-        if key.profile_id is not None:
-            profile_id = key.profile_id
-        else:
-            if not form.get("profile_id"):
-                raise _ApiError(400, "profile_id is required when using an Agency Key.")
-            profile_id = _id_param(form, "profile_id")
-            if not self.data.has_profile(profile_id):
-                raise _ApiError(400, "Invalid profile ID.")
-        if "send_notification" in form:
-            _bool_field(form, "send_notification")
-        fields: dict[str, Any] = {}
-        for name in _CREATE_TEXT_FIELDS:
-            if name in form:
-                fields[name] = form[name]
-        if "email_address" in fields:
-            fields["contact_email_address"] = fields["email_address"]
-        if "phone_number" in fields:
-            fields["contact_phone_number"] = fields["phone_number"]
-        if "quotable" in form:
-            fields["quotable"] = _quotable_field(form)
-        for name in ("quote_value", "sales_value"):
-            if name in form:
-                fields[name] = _money_field(form, name)
-        if "call_duration_seconds" in form:
-            secs = _id_param(form, "call_duration_seconds", minimum=0)
-            if raw_type == "phone_call":
-                fields["call_duration_seconds"] = secs
-                fields["call_duration"] = f"{secs} seconds"
-        extra = _additional_fields(form)
-        if extra:
-            fields["additional_fields"] = extra
-        now = self.now()
-        lead = self.data.add_lead(
-            ts=int(now.timestamp()),
-            lead_type=raw_type,
-            profile_id=profile_id,
-            fields=fields,
-            generated=False,
-        )
-        self.webhooks.notify(int(lead["lead_id"]), "new")
-        return _json({"lead_id": lead["lead_id"]})
-
-    def _edit_lead(self, ctx: _Ctx, lead_id: int) -> web.Response:
-        form = ctx.form
-        fields: dict[str, Any] = {}
-        if "quotable" in form:
-            fields["quotable"] = _quotable_field(form)
-        for name in ("quote_value", "sales_value"):
-            if name in form:
-                fields[name] = _money_field(form, name)
-        if "lead_url" in form:
-            fields["lead_url"] = form["lead_url"]
-        extra = _additional_fields(form)
-        if extra:
-            current = self.data.wire_lead(lead_id).get("additional_fields")
-            merged = dict(current) if isinstance(current, dict) else {}
-            merged.update(extra)
-            fields["additional_fields"] = merged
-        fields["last_updated"] = format_timestamp(int(self.now().timestamp()))
-        self.data.patch_lead(lead_id, fields)
-        self.webhooks.notify(lead_id, "update")
-        return _json({"lead_id": lead_id})
-
-    async def _recording(self, request: web.Request, ctx: _Ctx) -> web.StreamResponse:
-        raw = ctx.params.get("lead_id")
-        if not raw:
-            raise _ApiError(400, "lead_id is required.")
-        lead_id = self._lead_id(raw, ctx.key)
-        if self.data.lead_type_code(lead_id) != "phone_call":
-            raise _ApiError(404, "Recording not found.")
-        audio = recording_bytes(self.config.seed, lead_id, self.config.recording_size)
-        response = web.StreamResponse(
-            status=200,
-            headers={
-                "Content-Type": "audio/mpeg",
-                "Content-Disposition": f'attachment; filename="recording-{lead_id}.mp3"',
-            },
-        )
-        response.content_length = len(audio)
-        await response.prepare(request)
-        view = memoryview(audio)
-        for offset in range(0, len(audio), 16 * 1024):
-            await response.write(view[offset : offset + 16 * 1024])
-        await response.write_eof()
-        return response
-
-    # --- accounts and profiles -----------------------------------------------------
-
-    def _accounts(self, ctx: _Ctx, parts: list[str]) -> web.Response:
-        data, m = self.data, ctx.method
-        if not parts:
-            if m == "GET":
-                items = [(data.account_created_ts(a), a) for a in data.account_ids()]
-                ids = self._created_window(ctx, items)
-                return self._paged(ctx, "accounts", [data.account(a) for a in ids])
-            if m == "POST":
-                name = _required(ctx.form, "account_name")
-                create_profile = _bool_field(ctx.form, "create_profile", default=True)
-                now = int(self.now().timestamp())
-                account_id = data.create_account(name, now=now, create_profile=create_profile)
-                return _json({"account_id": account_id, "account_name": name})
-            raise _ApiError(405, "Method not allowed.")
-        account_id = self._existing(parts[0], data.has_account, "account")
-        if len(parts) == 1:
-            if m == "GET":
-                return self._envelope("accounts", [data.account(account_id)])
-            if m == "POST":
-                name = _required(ctx.form, "account_name")
-                data.rename_account(account_id, name)
-                return _json({"account_id": account_id, "account_name": name})
-            if m == "DELETE":
-                data.delete_account(account_id)
-                return _json({"account_id": account_id})
-            raise _ApiError(405, "Method not allowed.")
-        if parts[1] != "profiles" or len(parts) > 3:
-            raise _ApiError(404, "Not found.")
-        if len(parts) == 2:
-            if m == "GET":
-                pids = data.profile_ids(account_id)
-                ids = self._created_window(ctx, [(data.profile_created_ts(p), p) for p in pids])
-                return self._paged(ctx, "profiles", [data.profile(p) for p in ids])
-            if m == "POST":
-                name = _required(ctx.form, "profile_name")
-                now = int(self.now().timestamp())
-                profile_id = data.create_profile(account_id, name, now=now)
-                return _json(data.profile(profile_id))
-            raise _ApiError(405, "Method not allowed.")
-        profile_id = self._existing(
-            parts[2],
-            lambda p: data.has_profile(p) and data.profile_account(p) == account_id,
-            "profile",
-        )
-        if m == "GET":
-            return self._envelope("profiles", [data.profile(profile_id)])
-        if m == "POST":
-            data.rename_profile(profile_id, _required(ctx.form, "profile_name"))
-            return _json(data.profile(profile_id))
-        if m == "DELETE":
-            data.delete_profile(profile_id)
-            return _json({"profile_id": profile_id})
-        raise _ApiError(405, "Method not allowed.")
-
-    def _existing(self, raw: str, exists: Callable[[int], bool], what: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise self._invalid(what) from None
-        if not exists(value):
-            raise self._invalid(what)
-        return value
-
-    def _created_window(self, ctx: _Ctx, items: list[tuple[int, int]]) -> list[int]:
-        """Ids of ``(created_ts, id)`` items within the date filters, in ``order``."""
-        start, end = self._date_range(ctx.params)
-        order = _order(ctx.params, "desc")
-        kept = [
-            item
-            for item in items
-            if (start is None or item[0] >= start) and (end is None or item[0] <= end)
-        ]
-        kept.sort(reverse=order == "desc")
-        return [i for _, i in kept]
-
-    def _paged(self, ctx: _Ctx, plural: str, items: list[Any], per_name: str = "") -> web.Response:
-        per_name = per_name or plural
-        per_page = _int_param(ctx.params, f"{per_name}_per_page", 25, 1, self.config.max_page_size)
-        page = _int_param(ctx.params, "page_number", 1, 1, None)
-        chunk = items[(page - 1) * per_page : page * per_page]
-        return self._envelope(
-            plural, chunk, page=page, per_page=per_page, total=len(items), singular_key=per_name
-        )
-
-    # --- users and roles -----------------------------------------------------------
-
-    def _users(self, ctx: _Ctx, parts: list[str]) -> web.Response:
-        users, m, form = self.data.users, ctx.method, ctx.form
-        if not parts:
-            if m == "GET":
-                wanted = _choice(ctx.params, "user_type", ("master_account", "account"))
-                wanted = wanted or "master_account"
-                items = [
-                    (_wire_ts(u["date_created"]), uid)
-                    for uid, u in users.items()
-                    if u["user_type"] == f"{wanted}_user"
-                ]
-                ids = self._created_window(ctx, items)
-                return self._paged(ctx, "users", [users[i] for i in ids])
-            if m == "POST":
-                if form.get("user_id"):
-                    uid = self._existing(form["user_id"], users.__contains__, "user")
-                    return self._save_user(form, uid)
-                return self._save_user(form, None)
-            raise _ApiError(405, "Method not allowed.")
-        uid = self._existing(parts[0], users.__contains__, "user")
-        if m == "GET":
-            return self._envelope("users", [users[uid]])
-        if m == "POST":
-            return self._save_user(form, uid)
-        if m == "DELETE":
-            del users[uid]
-            return _json({"user_id": uid})
-        raise _ApiError(405, "Method not allowed.")
-
-    def _save_user(self, form: Mapping[str, str], uid: int | None) -> web.Response:
-        users = self.data.users
-        user: dict[str, Any]
-        if uid is None:
-            email = _required(form, "email")
-            user = {
-                "user_id": self.data.new_id(),
-                "user_type": "master_account_user",
-                "email": email,
-                "pending_activation": True,
-            }
-        else:
-            user = dict(users[uid])
-            if "email" in form:
-                user["email"] = _required(form, "email")
-        if "email" in form and "@" not in user["email"]:
-            raise _ApiError(400, "Invalid email.")
-        user_type = _choice(form, "user_type", ("master_account", "account"))
-        if user_type:
-            user["user_type"] = f"{user_type}_user"
-        if "role_id" in form:
-            role_id = _id_param(form, "role_id")
-            role = self.data.roles.get(role_id)
-            if role is None:
-                raise _ApiError(400, "Invalid role ID.")
-            user["role_id"] = role_id
-            user["role_name"] = role["role_name"]
-        if user["user_type"] == "account_user":
-            user.pop("role_id", None)
-            user.pop("role_name", None)
-        if uid is None:
-            user["date_created"] = format_timestamp(int(self.now().timestamp()))
-        users[user["user_id"]] = user
-        return _json(user)
-
-    def _roles(self, ctx: _Ctx, parts: list[str]) -> web.Response:
-        roles = self.data.roles
-        if parts:
-            rid = self._existing(parts[0], roles.__contains__, "role")
-            return self._envelope("roles", [roles[rid]])
-        wanted = _choice(ctx.params, "role_type", ("master_account", "account")) or "master_account"
-        order = _order(ctx.params, "asc")
-        items = sorted(
-            (r for r in roles.values() if r["role_type"] == f"{wanted}_role"),
-            key=lambda r: (r["role_name"], r["role_id"]),
-            reverse=order == "desc",
-        )
-        return self._paged(ctx, "roles", items)
-
-    # --- tracking ------------------------------------------------------------------
-
-    def _tracking(self, ctx: _Ctx, kind: str, rest: list[str]) -> web.Response:
-        items = self.data.numbers if kind == "numbers" else self.data.forms
-        if rest:
-            if kind != "forms" or ctx.method != "DELETE":
-                raise _ApiError(405 if kind == "forms" else 404, "Method not allowed.")
-            forms = self.data.forms
-            known = {x["form_id"] for x in forms}
-            form_id = self._existing(rest[0], known.__contains__, "form")
-            forms[:] = [x for x in forms if x["form_id"] != form_id]
-            return _json({"form_id": form_id})
-        if ctx.method != "GET":
-            raise _ApiError(405, "Method not allowed.")
-        scope = self._scope(ctx)
-        visible = [x for x in items if scope is None or x["profile_id"] in scope]
-        return self._paged(ctx, kind, visible)
-
-
-class _Ctx:
-    __slots__ = ("form", "key", "method", "params")
-
-    def __init__(
-        self, key: _KeyInfo, params: dict[str, str], form: dict[str, str], method: str
-    ) -> None:
-        self.key = key
-        self.params = params
-        self.form = form
-        self.method = method
-
-
-# --- helpers -----------------------------------------------------------------------
-
-
-def recording_bytes(seed: int, lead_id: int, size: int) -> bytes:
-    """The simulated MP3 of a lead: an ``ID3`` header, then seeded pseudo-random bytes."""
-    header = b"ID3\x04\x00\x00\x00\x00\x00\x00"
-    rng = random.Random(f"{seed}:recording:{lead_id}")
-    return (header + rng.randbytes(max(0, size - len(header))))[: max(size, 0)]
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=_dumps(body), content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error_message": message}, status)
-
-
-def _credentials(header: str | None) -> tuple[str, str] | None:
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-def _token_of(header: str | None) -> str | None:
-    creds = _credentials(header)
-    return creds[0] if creds else None
-
-
-def _parse_form(ctype: str, raw_ctype: str, body: bytes) -> dict[str, str] | None:
-    if not body and ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return None
-    if ctype == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    if ctype == "multipart/form-data":
-        message = BytesParser(policy=HTTP).parsebytes(
-            b"Content-Type: " + raw_ctype.encode("latin-1") + b"\r\n\r\n" + body
-        )
-        form: dict[str, str] = {}
-        if not message.is_multipart():
-            return form
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not isinstance(name, str):
-                continue
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                charset = part.get_content_charset() or "utf-8"
-                form[name] = payload.decode(charset, "replace")
-        return form
-    if ctype == "application/json":
-        try:
-            parsed = json.loads(body or b"{}")
-        except ValueError:
-            return None
-        if not isinstance(parsed, dict):
-            return None
-        out: dict[str, str] = {}
-        for k, v in parsed.items():
-            if isinstance(v, dict) and k == "additional_fields":
-                out.update({f"additional_fields[{ik}]": _form_text(iv) for ik, iv in v.items()})
-            else:
-                out[str(k)] = _form_text(v)
-        return out
-    return None
-
-
-def _csv_rows(body: bytes) -> list[dict[str, str]]:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _ApiError(400, "The file must be UTF-8 text.") from None
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        lines = [line for line in reader if line]
-    except csv.Error as exc:
-        raise _ApiError(400, f"Unreadable CSV: {exc}.") from None
-    if not lines:
-        raise _ApiError(400, "The file is empty.")
-    header, rows = lines[0], lines[1:]
-    if not rows:
-        raise _ApiError(400, "The file has no rows.")
-    out = []
-    for number, cells in enumerate(rows, start=1):
-        if len(cells) != len(header):
-            raise _ApiError(400, f"Row {number}: {len(cells)} cells for {len(header)} columns.")
-        out.append(dict(zip(header, cells, strict=True)))
-    return out
-
-
-def _json_rows(body: bytes) -> list[dict[str, Any]]:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        raise _ApiError(400, "The body is not valid JSON.") from None
-    if isinstance(parsed, dict):
-        parsed = [parsed]
-    if not isinstance(parsed, list) or not parsed:
-        raise _ApiError(400, "The body must be a non-empty JSON array of objects.")
-    for number, item in enumerate(parsed, start=1):
-        if not isinstance(item, dict):
-            raise _ApiError(400, f"Row {number}: must be a JSON object.")
-    return parsed
-
-
-def _form_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
-def _int_param(p: Mapping[str, str], name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = p.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if value < lo or (hi is not None and value > hi):
-        limit = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise _ApiError(400, f"{name} must be an integer {limit}.")
-    return value
-
-
-def _id_param(p: Mapping[str, str], name: str, minimum: int = 1) -> int:
-    try:
-        value = int(p.get(name, ""))
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise _ApiError(400, f"{name} must be an integer >= {minimum}.")
-    return value
-
-
-def _choices_error(name: str, allowed: Sequence[str] | Mapping[str, str]) -> _ApiError:
-    return _ApiError(400, f"Invalid {name}: must be one of {', '.join(allowed)}.")
-
-
-def _choice(p: Mapping[str, str], name: str, allowed: Sequence[str]) -> str | None:
-    value = p.get(name)
-    if value is None:
-        return None
-    if value not in allowed:
-        raise _choices_error(name, allowed)
-    return value
-
-
-def _order(p: Mapping[str, str], default: str) -> str:
-    return _choice(p, "order", ("asc", "desc")) or default
-
-
-def _presence(p: Mapping[str, str], name: str) -> bool | None:
-    value = _choice(p, name, ("has_value", "no_value"))
-    return None if value is None else value == "has_value"
-
-
-def _flag(p: Mapping[str, str], name: str) -> bool:
-    value = _choice(p, name, ("true", "false"))
-    return value == "true"
-
-
-def _bool_field(form: Mapping[str, str], name: str, default: bool = False) -> bool:
-    value = form.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise _ApiError(400, f"{name} must be true or false.")
-
-
-def _required(form: Mapping[str, str], name: str) -> str:
-    value = form.get(name, "").strip()
-    if not value:
-        raise _ApiError(400, f"{name} is required.")
-    return value
-
-
-def _quotable_field(form: Mapping[str, str]) -> str:
-    value = form["quotable"]
-    if value not in QUOTABLE_VALUES:
-        raise _choices_error("quotable", QUOTABLE_VALUES)
-    return QUOTABLE_VALUES[value]
-
-
-def _money_field(form: Mapping[str, str], name: str) -> float | int | None:
-    raw = form[name].strip()
-    if raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise _ApiError(400, f"{name} must be a non-negative number.")
-    return int(value) if value.is_integer() and "." not in raw else value
-
-
-def _additional_fields(form: Mapping[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in form.items():
-        match = _ADDITIONAL_RE.match(name)
-        if match:
-            out[match.group(1)] = value
-    return out
-
-
-def _date_param(p: Mapping[str, str], name: str, *, end: bool) -> int | None:
-    raw = p.get(name)
-    if raw is None:
-        return None
-    try:
-        m = _DATE_RE.match(raw)
-        if m:
-            d = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
-            ts = int(d.timestamp())
-            return ts + 86_399 if end else ts
-        m = _DATETIME_RE.match(raw)
-        if m:
-            y, mo, d_, hh, mm, ss = (int(m[i]) for i in range(1, 7))
-            return int(datetime(y, mo, d_, hh, mm, ss, tzinfo=UTC).timestamp())
-    except ValueError:
-        pass
-    raise _ApiError(400, f"Invalid {name}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (ISO 8601, UTC).")
-
-
-def _wire_ts(value: str) -> int:
-    return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+            raise ApiError(self.realism.spent_key_status, "Daily request limit reached.")

@@ -22,7 +22,8 @@ Example::
     assert fake.webhooks.deliveries[0].status == 200
 
 What WhatConverts leaves undocumented, as simulated: the body is the full lead (also for
-updates), ``trigger`` comes first; a delivery is attempted ``max_attempts`` times (default 1)
+updates, unless ``Realism(update_webhooks="partial")`` asks for only the changed fields),
+``trigger`` comes first; a delivery is attempted ``max_attempts`` times (default 1)
 until it gets a 2xx answer; no signature header is sent.
 """
 
@@ -92,10 +93,16 @@ class WebhookSender:
     """
 
     def __init__(
-        self, lead_source: Callable[[int], Mapping[str, Any]], *, timeout: float = 10.0
+        self,
+        lead_source: Callable[[int], Mapping[str, Any]],
+        *,
+        timeout: float = 10.0,
+        partial_updates: bool = False,
     ) -> None:
         self._lead_source = lead_source
         self.timeout = timeout
+        self.partial_updates = partial_updates
+        """Send ``update`` deliveries with only ``lead_id`` and the changed fields."""
         self._subscriptions: list[WebhookSubscription] = []
         self._deliveries: list[WebhookDelivery] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,10 +175,19 @@ class WebhookSender:
 
     # --- sending -------------------------------------------------------------------
 
-    def payload_for(self, lead_id: int, trigger: str) -> dict[str, Any]:
-        """The body WhatConverts would send: ``{"trigger": ..., **lead}``."""
+    def payload_for(
+        self, lead_id: int, trigger: str, changed: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """The body WhatConverts would send: ``{"trigger": ..., **lead}``.
+
+        With ``partial_updates`` and ``changed`` (field names) given for an ``update``,
+        the body holds only ``trigger``, ``lead_id`` and those fields (current values).
+        """
         lead = copy.deepcopy(dict(self._lead_source(lead_id)))
         lead.pop("trigger", None)
+        if self.partial_updates and trigger == "update" and changed is not None:
+            keep = {"lead_id", *changed}
+            lead = {k: v for k, v in lead.items() if k in keep}
         return {"trigger": trigger, **lead}
 
     async def send(
@@ -234,10 +250,11 @@ class WebhookSender:
         self._deliveries.append(delivery)
         return delivery
 
-    def notify(self, lead_id: int, trigger: str) -> None:
+    def notify(self, lead_id: int, trigger: str, changed: Iterable[str] | None = None) -> None:
         """Schedule deliveries of ``lead_id`` to every subscription that wants ``trigger``.
 
-        Called by the simulator when a lead is created or edited; needs a running loop.
+        Called by the simulator when a lead is created or edited (``changed`` names the
+        edited fields, used by ``partial_updates``); needs a running loop.
         """
         if not self._subscriptions:
             return
@@ -248,7 +265,7 @@ class WebhookSender:
             types = subscription.lead_types
             if types is not None and lead.get("lead_type") not in types:
                 continue
-            raw = json.dumps(self.payload_for(lead_id, trigger)).encode()
+            raw = json.dumps(self.payload_for(lead_id, trigger, changed)).encode()
             task = asyncio.get_running_loop().create_task(
                 self._deliver(subscription, raw, trigger, lead_id)
             )

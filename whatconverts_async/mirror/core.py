@@ -1,0 +1,1234 @@
+"""``LeadMirror``: keep a SQL database in step with WhatConverts, exactly once, within budget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .. import SystemClock
+from ..errors import InvalidParameterError, NotFoundError, QuotaExhaustedError, WhatConvertsError
+from ..models import Lead
+from ..params import to_utc_datetime
+from . import schema
+from .plan import RefreshPlan, TierCost
+from .records import changed_fields, lead_row, merge_webhook
+
+if TYPE_CHECKING:
+    from ..client import WhatConverts
+    from ..webhooks import WebhookEvent
+
+__all__ = [
+    "LeadChange",
+    "LeadMirror",
+    "MirrorBusyError",
+    "MirrorError",
+    "MirrorStatus",
+    "ScanProgress",
+    "ScanState",
+    "SyncReport",
+    "database_url",
+]
+
+logger = logging.getLogger("whatconverts_async.mirror")
+
+UTC = timezone.utc
+_CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's parameter limits
+_UPSERT_BATCH = 500
+Source = Literal["backfill", "refresh", "webhook", "confirm"]
+_WRITE_OPTION = "whatconverts_mirror_write"
+
+
+class MirrorError(WhatConvertsError):
+    """The mirror cannot go on: a database in an unexpected state or an API answer the
+    mirror's guarantees depend on that broke an assumption (named in the message)."""
+
+
+class MirrorBusyError(MirrorError):
+    """Another writer holds this key name and scope (see :class:`LeadMirror`)."""
+
+
+class _Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@attrs.define
+class LeadChange:
+    """One observed change: ``fields`` maps each changed wire field to ``[old, new]``."""
+
+    lead_id: int
+    source: str
+    fields: dict[str, list[Any]]
+
+
+@attrs.define
+class SyncReport:
+    """What one operation did.
+
+    ``inserted``/``updated``/``unchanged`` count leads read; ``stale`` counts copies older
+    (by ``last_updated``) than the stored row, which were not written; ``missing`` leads newly
+    absent from a complete scan; ``tombstoned`` leads a ``GET`` confirmed gone; ``requests``
+    API requests spent (retries included); ``complete`` is ``False`` when the daily budget ran
+    out first (everything committed stays; the next run resumes); ``changes`` lists the
+    first ``max_changes`` observed changes.
+    """
+
+    operation: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    missing: int = 0
+    tombstoned: int = 0
+    requests: int = 0
+    pages: int = 0
+    complete: bool = True
+    budget_left: int | None = None
+    window: tuple[datetime, datetime] | None = None
+    tiers: tuple[str, ...] = ()
+    changes: list[LeadChange] = attrs.field(factory=list)
+    max_changes: int = 1000
+
+    def summary(self) -> str:
+        """One line: ``inserted 5, updated 2, unchanged 97, ... requests 3, budget left 997``."""
+        parts = [
+            f"{self.operation}: inserted {self.inserted}",
+            f"updated {self.updated}",
+            f"unchanged {self.unchanged}",
+        ]
+        for name in ("stale", "missing", "tombstoned"):
+            if getattr(self, name):
+                parts.append(f"{name} {getattr(self, name)}")
+        parts.append(f"requests {self.requests}")
+        if self.budget_left is not None:
+            parts.append(f"budget left {self.budget_left}")
+        if not self.complete:
+            parts.append("INCOMPLETE: daily budget spent, run again to resume")
+        return ", ".join(parts)
+
+
+@attrs.frozen
+class ScanProgress:
+    """Passed to ``on_progress`` after each committed page."""
+
+    scan: str
+    pages: int
+    leads: int
+    requests: int
+    window_start: datetime
+    window_end: datetime
+    cursor_at: datetime | None
+
+
+@attrs.frozen
+class ScanState:
+    """A row of ``mirror_scans``: one scan's window, cursor and counters."""
+
+    scan: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    cursor_at: datetime | None
+    cursor_ids: tuple[int, ...]
+    pages: int
+    leads_seen: int
+    requests: int
+    started_at: datetime
+    finished_at: datetime | None
+    tiers: tuple[str, ...]
+
+
+@attrs.frozen
+class MirrorStatus:
+    """What is covered, when, what it cost, and the refresh plan with its daily cost."""
+
+    database: str
+    schema_version: int
+    key_name: str
+    scope: str
+    leads: int
+    missing: int
+    tombstones: int
+    scans: tuple[ScanState, ...]
+    leads_per_day: float | None
+    plan: tuple[TierCost, ...]
+    daily_requests: float
+    daily_limit: int | None
+    budget_left: int | None
+    writer: str | None
+
+    def render(self) -> str:
+        """A few human-readable lines (what ``whatconverts mirror status`` prints)."""
+        lines = [
+            f"database {self.database} (schema {self.schema_version}), "
+            f"key {self.key_name}, scope {self.scope}",
+            f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,})",
+        ]
+        for s in self.scans:
+            cursor = "" if s.cursor_at is None else f", cursor {_fmt(s.cursor_at)}"
+            done = "" if s.finished_at is None else f", finished {_fmt(s.finished_at)}"
+            lines.append(
+                f"scan {s.scan}: {s.status} {_fmt(s.window_start)}..{_fmt(s.window_end)}"
+                f"{cursor}{done}, {s.leads_seen:,} leads, {s.requests:,} requests"
+            )
+        rate = "unknown" if self.leads_per_day is None else f"{self.leads_per_day:,.1f}"
+        lines.append(f"refresh plan at {rate} leads/day:")
+        for c in self.plan:
+            every = c.tier.every.total_seconds() / 3600
+            how = (
+                f"covered by {c.covered_by}"
+                if c.covered_by
+                else f"{c.requests_per_pass} request(s)/pass, {c.requests_per_day:g}/day"
+            )
+            lines.append(
+                f"  {c.tier.name}: last {c.tier.days} days (reads {c.days}) "
+                f"every {every:g} h: {how}"
+            )
+        limit = "" if self.daily_limit is None else f" of a daily limit of {self.daily_limit:,}"
+        lines.append(f"plan cost: {self.daily_requests:g} requests/day{limit}")
+        if self.budget_left is not None:
+            lines.append(f"budget left today: {self.budget_left:,}")
+        if self.writer:
+            lines.append(f"writer: {self.writer}")
+        return "\n".join(lines)
+
+
+def _fmt(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def database_url(url: str | URL) -> URL:
+    """The async SQLAlchemy URL for ``url``: a plain file path or ``sqlite:///...`` becomes
+    ``sqlite+aiosqlite:///...``, ``postgresql://``/``postgres://`` become
+    ``postgresql+asyncpg://``; a URL naming its driver is kept.
+
+    >>> database_url("leads.db").render_as_string()
+    'sqlite+aiosqlite:///leads.db'
+    >>> database_url("postgresql://u:pw@db/crm")   # the password is never shown
+    postgresql+asyncpg://u:***@db/crm
+    """
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        if not isinstance(url, str) or not url.strip():
+            raise InvalidParameterError("url", "must be a database URL or a file path")
+        if "://" not in url:
+            parsed = URL.create("sqlite+aiosqlite", database=url)
+        else:
+            try:
+                parsed = make_url(url)
+            except Exception:
+                # The text may hold a password: never echo it.
+                raise InvalidParameterError("url", "is not a valid database URL") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InvalidParameterError("url", "must name a SQLite file (not in-memory)")
+        return parsed.set(drivername=f"sqlite+{driver or 'aiosqlite'}")
+    if backend == "postgresql":
+        return parsed.set(drivername=f"postgresql+{driver or 'asyncpg'}")
+    raise InvalidParameterError(
+        "url", f"must be a SQLite or PostgreSQL URL, got the {backend!r} backend"
+    )
+
+
+def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below start transactions (pysqlite's own implicit
+        # BEGIN is deferred, and two deferred writers deadlock instead of waiting).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        # Writers take the write lock up front, so they wait on busy_timeout instead of
+        # failing later; readers take none and never block a writer (WAL).
+        immediate = conn.get_execution_options().get(_WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _as_start(value: Any, name: str) -> datetime:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidParameterError(name, f"must be an ISO 8601 date, got {value!r}") from None
+    return to_utc_datetime(value, name).replace(microsecond=0)
+
+
+class LeadMirror:
+    """Keep a SQL table of leads in step with the API: backfill, refresh by plan, webhooks.
+
+    Args:
+        wc: an open :class:`~whatconverts_async.WhatConverts` client (only its public API
+            is used).
+        url: a SQLite file path, a ``sqlite:///`` or ``postgresql://`` URL (the async
+            driver is chosen for you), or an ``AsyncEngine`` you own.
+        key_name: names the API key in the sync state when several keys feed one database.
+        account_id, profile_id: with a master key, mirror one account or profile; the scope
+            is then ``account:<id>`` or ``profile:<id>``, else ``key`` (all the key sees).
+        plan: the :class:`~whatconverts_async.mirror.plan.RefreshPlan` (default tiers: 2
+            days hourly, 7 days six-hourly, 35 days daily).
+        daily_budget: requests a day the refresh plan may cost; the lowest tiers are dropped
+            until it fits (default: the client's daily limit).
+        change_log: write ``mirror_changes`` rows (default on).
+        prefetch: pages fetched ahead while a page is written. 1 (default) means a crash
+            re-spends at most one request; more is faster on slow links.
+        page_size: leads per request (default and most 2,500); smaller pages only make
+            smaller transactions at the cost of more requests.
+        lease_seconds: how long the writer's lease lasts without renewal (renewed every
+            third of it while working).
+        confirm_limit: most ``GET`` requests per refresh to confirm missing leads.
+        clock: ``now()`` source (tests); default the system clock.
+
+    Guarantees:
+
+    * **Exactly once.** Each page's rows and the scan cursor (last ``date_created`` and the
+      ids at that second) commit in one transaction: after ``kill -9`` the next run resumes
+      after the last committed page; at most ``prefetch`` fetched, uncommitted pages are
+      fetched again. A lead is written only when its content hash changed.
+    * **Newer wins.** A copy whose ``last_updated`` is older than the stored one is not
+      written (counted ``stale``). On equal ``last_updated`` the copy written last wins: the
+      API is not known to bump ``last_updated`` for every change, and the next refresh
+      heals a stale equal copy.
+    * **One writer per key name and scope**: a lease row in ``mirror_leases``; a second
+      writer gets :class:`MirrorBusyError`. A lease left by a killed process on this host
+      is taken over at once; one from another host once it expires. Webhooks need no lease
+      (every write is guarded by the hash and ``last_updated`` rules).
+    * **Deletions are never guessed**: a lead absent from a complete refresh window gets
+      ``missing_since``; only a ``GET`` answering "not found" sets ``deleted_at``. Rows are
+      never deleted.
+
+    Example::
+
+        async with WhatConverts.from_env() as wc, LeadMirror(wc, "leads.db") as mirror:
+            await mirror.backfill(start_date=date(2015, 1, 1))
+            report = await mirror.refresh()
+            print(report.summary())
+    """
+
+    def __init__(
+        self,
+        wc: WhatConverts,
+        url: str | URL | AsyncEngine,
+        *,
+        key_name: str = "default",
+        account_id: int | None = None,
+        profile_id: int | None = None,
+        plan: RefreshPlan | None = None,
+        daily_budget: int | None = None,
+        change_log: bool = True,
+        prefetch: int = 1,
+        page_size: int = 2500,
+        lease_seconds: float = 300.0,
+        confirm_limit: int = 50,
+        clock: _Clock | None = None,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if not callable(getattr(getattr(wc, "leads", None), "iterate_pages", None)):
+            raise InvalidParameterError("wc", "must be a WhatConverts client")
+        if isinstance(url, AsyncEngine):
+            self._engine: AsyncEngine | None = url
+            self._url = url.url
+            self._owns_engine = False
+        else:
+            self._url = database_url(url)
+            self._engine = None
+            self._owns_engine = True
+        if not isinstance(key_name, str) or not key_name.strip() or len(key_name) > 100:
+            raise InvalidParameterError("key_name", "must be non-empty text of at most 100 chars")
+        if account_id is not None and profile_id is not None:
+            raise InvalidParameterError("profile_id", "cannot be combined with account_id")
+        self._filters: dict[str, Any] = {}
+        self.scope = "key"
+        for name, value in (("account_id", account_id), ("profile_id", profile_id)):
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise InvalidParameterError(name, f"must be a positive integer, got {value!r}")
+                self._filters[name] = value
+                self.scope = f"{name[:-3]}:{value}"
+        if plan is not None and not isinstance(plan, RefreshPlan):
+            raise InvalidParameterError("plan", "must be a RefreshPlan")
+        for name, number, low in (
+            ("prefetch", prefetch, 1),
+            ("confirm_limit", confirm_limit, 0),
+            ("page_size", page_size, 1),
+        ):
+            if isinstance(number, bool) or not isinstance(number, int) or number < low:
+                raise InvalidParameterError(name, f"must be an integer >= {low}, got {number!r}")
+        if daily_budget is not None and (
+            isinstance(daily_budget, bool) or not isinstance(daily_budget, int) or daily_budget < 0
+        ):
+            raise InvalidParameterError(
+                "daily_budget", f"must be an integer >= 0, got {daily_budget!r}"
+            )
+        for name, seconds in (("lease_seconds", lease_seconds), ("busy_timeout", busy_timeout)):
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+                raise InvalidParameterError(
+                    name, f"must be a number of seconds > 0, got {seconds!r}"
+                )
+        if clock is not None and not callable(getattr(clock, "now", None)):
+            raise InvalidParameterError("clock", "must have now()")
+        self.wc = wc
+        self.key_name = key_name
+        self.plan = plan or RefreshPlan()
+        self.daily_budget = daily_budget
+        self.change_log = bool(change_log)
+        self.prefetch = prefetch
+        self.page_size = min(page_size, 2500)
+        self.lease_seconds = float(lease_seconds)
+        self.confirm_limit = confirm_limit
+        self.busy_timeout = float(busy_timeout)
+        self._clock: _Clock = clock or SystemClock()
+        self._holder = uuid.uuid4().hex
+        self._host = socket.gethostname()[:255]
+        self.schema_version: int | None = None
+        self._writer: tuple[AsyncEngine, AsyncEngine] | None = None
+
+    def __repr__(self) -> str:
+        return f"LeadMirror({self.database!r}, key_name={self.key_name!r}, scope={self.scope!r})"
+
+    @property
+    def database(self) -> str:
+        """The database URL with any password masked."""
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy ``AsyncEngine`` (open the mirror first)."""
+        if self._engine is None:
+            raise RuntimeError("the mirror is not open: use 'async with LeadMirror(...)'")
+        return self._engine
+
+    @property
+    def _write_engine(self) -> AsyncEngine:
+        # The same pool; connections from it start write transactions (BEGIN IMMEDIATE).
+        engine = self.engine
+        if self._writer is None or self._writer[0] is not engine:
+            self._writer = (engine, engine.execution_options(**{_WRITE_OPTION: True}))
+        return self._writer[1]
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> LeadMirror:
+        """Connect and create or check the schema (idempotent); ``async with`` calls it."""
+        if self._engine is None:
+            self._engine = create_async_engine(self._url)
+            if self._url.get_backend_name() == "sqlite":
+                _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
+        try:
+            async with self._write_engine.begin() as conn:
+                self.schema_version = await schema.create_schema(conn)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        """Release the connections (an engine passed in is left to its owner)."""
+        engine = self._engine
+        if engine is not None and self._owns_engine:
+            self._engine = None
+            await engine.dispose()
+
+    async def __aenter__(self) -> LeadMirror:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _now(self) -> datetime:
+        return self._clock.now().astimezone(UTC).replace(microsecond=0)
+
+    # -- the writer's lease ----------------------------------------------------------
+
+    async def _acquire(self) -> None:
+        now = self._now()
+        expires = now + timedelta(seconds=self.lease_seconds)
+        lc = schema.leases.c
+        where = sa.and_(lc.key_name == self.key_name, lc.scope == self.scope)
+        values = {
+            "holder": self._holder,
+            "host": self._host,
+            "pid": os.getpid(),
+            "acquired_at": now,
+            "expires_at": expires,
+        }
+        try:
+            async with self._write_engine.begin() as conn:
+                row = (await conn.execute(sa.select(schema.leases).where(where))).first()
+                if row is None:
+                    await conn.execute(
+                        schema.leases.insert().values(
+                            key_name=self.key_name, scope=self.scope, **values
+                        )
+                    )
+                    return
+                if row.holder != self._holder and not self._lease_abandoned(row, now):
+                    raise MirrorBusyError(
+                        f"key {self.key_name!r}, scope {self.scope!r} is being written by "
+                        f"pid {row.pid} on {row.host} (lease until {_fmt(row.expires_at)})"
+                    )
+                taken = await conn.execute(
+                    schema.leases.update().where(where, lc.holder == row.holder).values(**values)
+                )
+                if taken.rowcount != 1:
+                    raise MirrorBusyError(
+                        f"key {self.key_name!r}, scope {self.scope!r}: another writer took it"
+                    )
+        except IntegrityError:
+            raise MirrorBusyError(
+                f"key {self.key_name!r}, scope {self.scope!r}: another writer took it"
+            ) from None
+
+    def _lease_abandoned(self, row: Any, now: datetime) -> bool:
+        if row.expires_at <= now:
+            return True
+        # A writer killed on this host: its pid is gone, so its lease is void now.
+        return bool(row.host == self._host and row.pid != os.getpid() and not _pid_alive(row.pid))
+
+    async def _renew(self, conn: AsyncConnection) -> None:
+        lc = schema.leases.c
+        result = await conn.execute(
+            schema.leases.update()
+            .where(lc.key_name == self.key_name, lc.scope == self.scope, lc.holder == self._holder)
+            .values(expires_at=self._now() + timedelta(seconds=self.lease_seconds))
+        )
+        if result.rowcount != 1:
+            raise MirrorBusyError(
+                f"key {self.key_name!r}, scope {self.scope!r}: the lease was lost to another "
+                "writer; nothing more is written by this one"
+            )
+
+    async def _release(self) -> None:
+        lc = schema.leases.c
+        async with self._write_engine.begin() as conn:
+            await conn.execute(
+                schema.leases.delete().where(
+                    lc.key_name == self.key_name, lc.scope == self.scope, lc.holder == self._holder
+                )
+            )
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        await self._acquire()
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.lease_seconds / 3)
+                async with self._write_engine.begin() as conn:
+                    await self._renew(conn)
+
+        beat = asyncio.ensure_future(heartbeat())
+        try:
+            yield
+        finally:
+            beat.cancel()
+            (outcome,) = await asyncio.gather(beat, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                # A lost lease or a broken connection: the page commits noticed it too (they
+                # renew in their own transaction); do not hide the error being raised.
+                logger.warning("mirror lease heartbeat stopped: %s", outcome)
+            try:
+                await self._release()
+            except Exception as exc:
+                logger.warning("mirror lease not released (it expires by itself): %s", exc)
+
+    # -- the one write path -----------------------------------------------------------
+
+    async def _upsert(
+        self,
+        conn: AsyncConnection,
+        items: Sequence[Lead],
+        source: Source,
+        report: SyncReport,
+    ) -> None:
+        """Write changed leads, skip unchanged and older ones; fills ``report``."""
+        if not items:
+            return
+        now = self._now()
+        rows: dict[int, dict[str, Any]] = {lead.lead_id: lead_row(lead) for lead in items}
+        lc = schema.leads.c
+        existing: dict[int, Any] = {}
+        ids = list(rows)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            result = await conn.execute(
+                sa.select(
+                    lc.lead_id, lc.content_hash, lc.last_updated, lc.missing_since, lc.deleted_at
+                ).where(lc.lead_id.in_(chunk))
+            )
+            existing.update({r.lead_id: r for r in result})
+        writes: list[dict[str, Any]] = []
+        revive: list[int] = []
+        updated_ids: list[int] = []
+        for lead_id, row in rows.items():
+            old = existing.get(lead_id)
+            if old is None:
+                report.inserted += 1
+            elif old.content_hash == row["content_hash"]:
+                report.unchanged += 1
+                if old.missing_since is not None or old.deleted_at is not None:
+                    revive.append(lead_id)
+                continue
+            elif (
+                old.last_updated is not None
+                and row["last_updated"] is not None
+                and row["last_updated"] < old.last_updated
+            ):
+                report.stale += 1
+                continue
+            else:
+                report.updated += 1
+                updated_ids.append(lead_id)
+            row.update(
+                first_seen_at=now,
+                synced_at=now,
+                source=source,
+                scope=self.scope,
+                missing_since=None,
+                deleted_at=None,
+            )
+            writes.append(row)
+        old_records: dict[int, Any] = {}
+        if self.change_log and updated_ids:
+            for i in range(0, len(updated_ids), _CHUNK):
+                chunk = updated_ids[i : i + _CHUNK]
+                result = await conn.execute(
+                    sa.select(lc.lead_id, lc.record).where(lc.lead_id.in_(chunk))
+                )
+                old_records.update({r.lead_id: json.loads(r.record) for r in result})
+        if writes:
+            statement = self._upsert_statement()
+            for i in range(0, len(writes), _UPSERT_BATCH):
+                await conn.execute(statement, writes[i : i + _UPSERT_BATCH])
+        if revive:
+            for i in range(0, len(revive), _CHUNK):
+                await conn.execute(
+                    schema.leads.update()
+                    .where(lc.lead_id.in_(revive[i : i + _CHUNK]))
+                    .values(missing_since=None, deleted_at=None)
+                )
+        if self.change_log and writes and not (source == "backfill" and not updated_ids):
+            log = []
+            for row in writes:
+                lead_id = row["lead_id"]
+                if lead_id not in old_records:
+                    if source == "backfill":
+                        continue  # a backfill's inserts are the starting point, not changes
+                    fields = {"lead_id": [None, lead_id]}  # new: the row holds the rest
+                else:
+                    fields = changed_fields(old_records[lead_id], json.loads(row["record"]))
+                log.append(
+                    {"lead_id": lead_id, "changed_at": now, "source": source, "fields": fields}
+                )
+                if len(report.changes) < report.max_changes:
+                    report.changes.append(LeadChange(lead_id, source, fields))
+            await conn.execute(schema.changes.insert(), log)
+
+    def _upsert_statement(self) -> Any:
+        table = schema.leads
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table)
+        new = statement.excluded
+        keep = {"lead_id", "first_seen_at", "scope"}
+        # The same rules as in _upsert, again in SQL: another process (a webhook server)
+        # may have written the row between our read and this write.
+        guard = sa.and_(
+            table.c.content_hash != new.content_hash,
+            sa.or_(
+                table.c.last_updated.is_(None),
+                new.last_updated.is_(None),
+                new.last_updated >= table.c.last_updated,
+            ),
+        )
+        return statement.on_conflict_do_update(
+            index_elements=[table.c.lead_id],
+            set_={c.name: new[c.name] for c in table.c if c.name not in keep},
+            where=guard,
+        )
+
+    # -- scans -------------------------------------------------------------------------
+
+    async def _scan_state(self, conn: AsyncConnection, scan: str) -> ScanState | None:
+        sc = schema.scans.c
+        row = (
+            await conn.execute(
+                sa.select(schema.scans).where(
+                    sc.key_name == self.key_name, sc.scope == self.scope, sc.scan == scan
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return ScanState(
+            scan=row.scan,
+            status=row.status,
+            window_start=row.window_start,
+            window_end=row.window_end,
+            cursor_at=row.cursor_at,
+            cursor_ids=tuple(row.cursor_ids or ()),
+            pages=row.pages,
+            leads_seen=row.leads_seen,
+            requests=row.requests,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            tiers=tuple(row.tiers or ()),
+        )
+
+    async def _put_scan(self, conn: AsyncConnection, scan: str, **values: Any) -> None:
+        sc = schema.scans.c
+        where = sa.and_(sc.key_name == self.key_name, sc.scope == self.scope, sc.scan == scan)
+        result = await conn.execute(schema.scans.update().where(where).values(**values))
+        if result.rowcount == 0:
+            await conn.execute(
+                schema.scans.insert().values(
+                    key_name=self.key_name, scope=self.scope, scan=scan, **values
+                )
+            )
+
+    async def _start_scan(
+        self, scan: str, start: datetime, end: datetime, tiers: Sequence[str] = ()
+    ) -> ScanState:
+        async with self._write_engine.begin() as conn:
+            await self._renew(conn)
+            await self._put_scan(
+                conn,
+                scan,
+                status="running",
+                window_start=start,
+                window_end=end,
+                cursor_at=None,
+                cursor_ids=[],
+                pages=0,
+                leads_seen=0,
+                requests=0,
+                started_at=self._now(),
+                finished_at=None,
+                tiers=list(tiers),
+            )
+            await conn.execute(schema.scan_seen.delete().where(*self._seen_where(scan)))
+            state = await self._scan_state(conn, scan)
+        assert state is not None
+        return state
+
+    def _seen_where(self, scan: str) -> list[sa.ColumnElement[bool]]:
+        sc = schema.scan_seen.c
+        return [sc.key_name == self.key_name, sc.scope == self.scope, sc.scan == scan]
+
+    def _used(self) -> int:
+        return int(self.wc.quota.used)
+
+    async def _run_scan(
+        self,
+        state: ScanState,
+        source: Source,
+        report: SyncReport,
+        *,
+        track_seen: bool,
+        on_progress: Callable[[ScanProgress], None] | None,
+    ) -> bool:
+        """Read the scan's window from its cursor to its end, one transaction per page.
+
+        Returns ``False`` when the daily budget ran out (all committed work stays)."""
+        cursor_at = state.cursor_at
+        cursor_ids = set(state.cursor_ids)
+        pages, leads_seen, spent = state.pages, state.leads_seen, state.requests
+        begin = cursor_at or state.window_start
+        report.window = (state.window_start, state.window_end)
+        used = self._used()
+        stream = self.wc.leads.iterate_pages(
+            start_date=begin,
+            end_date=state.window_end,
+            order="asc",
+            prefetch=self.prefetch,
+            per_page=self.page_size,
+            **self._filters,
+        )
+        try:
+            async with stream:
+                async for page in stream:
+                    fresh: list[Lead] = []
+                    previous: datetime | None = None
+                    for lead in page.items:
+                        created = lead.date_created
+                        if created is None:
+                            raise MirrorError(
+                                f"lead {lead.lead_id} has no date_created: the scan cursor "
+                                "needs it; the API answered unlike its documentation"
+                            )
+                        if previous is not None and created < previous:
+                            raise MirrorError(
+                                f"lead {lead.lead_id} ({_fmt(created)}) came after one created "
+                                f"{_fmt(previous)} in an ascending page: the API does not sort "
+                                "by date_created as documented, so a resumable scan is unsafe"
+                            )
+                        previous = created
+                        if created == cursor_at and lead.lead_id in cursor_ids:
+                            continue  # committed before a restart
+                        fresh.append(lead)
+                    if fresh:
+                        last = fresh[-1].date_created  # pages are ascending (checked above)
+                        at_last = {lead.lead_id for lead in fresh if lead.date_created == last}
+                        if cursor_at is not None and last is not None and last <= cursor_at:
+                            # Only leads inserted behind the cursor: it stays where it is.
+                            if last == cursor_at:
+                                cursor_ids |= at_last
+                        else:
+                            cursor_at, cursor_ids = last, at_last
+                    now_used = self._used()
+                    spent += max(0, now_used - used)
+                    report.requests += max(0, now_used - used)
+                    used = now_used
+                    pages += 1
+                    leads_seen += len(fresh)
+                    report.pages += 1
+                    async with self._write_engine.begin() as conn:
+                        await self._renew(conn)
+                        await self._upsert(conn, fresh, source, report)
+                        if track_seen and fresh:
+                            await self._mark_seen(conn, state.scan, [ld.lead_id for ld in fresh])
+                        await self._put_scan(
+                            conn,
+                            state.scan,
+                            cursor_at=cursor_at,
+                            cursor_ids=sorted(cursor_ids),
+                            pages=pages,
+                            leads_seen=leads_seen,
+                            requests=spent,
+                        )
+                    if on_progress is not None:
+                        on_progress(
+                            ScanProgress(
+                                scan=state.scan,
+                                pages=pages,
+                                leads=leads_seen,
+                                requests=spent,
+                                window_start=state.window_start,
+                                window_end=state.window_end,
+                                cursor_at=cursor_at,
+                            )
+                        )
+        except QuotaExhaustedError:
+            logger.warning(
+                "daily budget spent during %s scan; it resumes on the next run", state.scan
+            )
+            report.complete = False
+            return False
+        finally:
+            now_used = self._used()
+            report.requests += max(0, now_used - used)
+            spent += max(0, now_used - used)
+        async with self._write_engine.begin() as conn:
+            await self._renew(conn)
+            await self._put_scan(conn, state.scan, requests=spent)
+        return True
+
+    async def _mark_seen(self, conn: AsyncConnection, scan: str, ids: list[int]) -> None:
+        sc = schema.scan_seen.c
+        known: set[int] = set()
+        for i in range(0, len(ids), _CHUNK):
+            result = await conn.execute(
+                sa.select(sc.lead_id).where(
+                    *self._seen_where(scan), sc.lead_id.in_(ids[i : i + _CHUNK])
+                )
+            )
+            known.update(r.lead_id for r in result)
+        new = [
+            {"key_name": self.key_name, "scope": self.scope, "scan": scan, "lead_id": lead_id}
+            for lead_id in dict.fromkeys(ids)
+            if lead_id not in known
+        ]
+        if new:
+            await conn.execute(schema.scan_seen.insert(), new)
+
+    # -- backfill -------------------------------------------------------------------------
+
+    async def backfill(
+        self,
+        *,
+        start_date: date | datetime | str,
+        end_date: date | datetime | str | None = None,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+    ) -> SyncReport:
+        """Read every lead created from ``start_date`` (to ``end_date``, default now) into the
+        database, page by page; resumable after any crash.
+
+        A backfill under way resumes from its cursor (``start_date`` must then be the same);
+        a finished one is not read again, but an earlier ``start_date`` reads the earlier
+        part. Requests: per 400-day window, ``max(1, ⌈leads / 2500⌉)``.
+
+        Raises :class:`MirrorBusyError` when another writer holds the scope,
+        :class:`~whatconverts_async.InvalidParameterError` for bad dates. When the daily budget
+        runs out, returns a report with ``complete=False``; run again to resume.
+        """
+        start = _as_start(start_date, "start_date")
+        end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
+        report = SyncReport("backfill")
+        async with self._writing():
+            async with self.engine.connect() as conn:
+                state = await self._scan_state(conn, "backfill")
+                covered = await self._scan_state(conn, "covered")
+            if state is not None and state.status == "running":
+                if state.window_start != start:
+                    raise InvalidParameterError(
+                        "start_date",
+                        f"a backfill from {_fmt(state.window_start)} is under way in this "
+                        "scope; run it with that start_date to finish it first",
+                    )
+            else:
+                stop = end or self._now()
+                if covered is not None:
+                    if start >= covered.window_start:
+                        report.budget_left = self.wc.quota.remaining
+                        return report  # already covered
+                    stop = min(stop, covered.window_start - timedelta(seconds=1))
+                if stop < start:
+                    raise InvalidParameterError("end_date", "must not be before start_date")
+                state = await self._start_scan("backfill", start, stop)
+            if await self._run_scan(
+                state, "backfill", report, track_seen=False, on_progress=on_progress
+            ):
+                await self._finish_scan(state, report, track_seen=False)
+        report.budget_left = self.wc.quota.remaining
+        return report
+
+    async def _finish_scan(self, state: ScanState, report: SyncReport, *, track_seen: bool) -> None:
+        now = self._now()
+        async with self._write_engine.begin() as conn:
+            await self._renew(conn)
+            if track_seen:
+                lc = schema.leads.c
+                seen = schema.scan_seen.c
+                result = await conn.execute(
+                    schema.leads.update()
+                    .where(
+                        lc.scope == self.scope,
+                        lc.missing_since.is_(None),
+                        lc.deleted_at.is_(None),
+                        lc.date_created >= state.window_start,
+                        lc.date_created <= state.window_end,
+                        ~sa.exists().where(
+                            *self._seen_where(state.scan), seen.lead_id == lc.lead_id
+                        ),
+                    )
+                    .values(missing_since=now)
+                )
+                report.missing += max(0, result.rowcount)
+                await conn.execute(schema.scan_seen.delete().where(*self._seen_where(state.scan)))
+            await self._put_scan(conn, state.scan, status="done", finished_at=now)
+            covered = await self._scan_state(conn, "covered")
+            start, end = state.window_start, state.window_end
+            if covered is not None:
+                # Coverage grows only where this window touches it (no gaps claimed).
+                second = timedelta(seconds=1)
+                if start <= covered.window_end + second and end >= covered.window_start - second:
+                    start, end = min(start, covered.window_start), max(end, covered.window_end)
+                else:
+                    start, end = covered.window_start, covered.window_end
+            await self._put_scan(
+                conn,
+                "covered",
+                status="done",
+                window_start=start,
+                window_end=end,
+                cursor_at=None,
+                cursor_ids=[],
+                pages=0,
+                leads_seen=0,
+                requests=0,
+                started_at=covered.started_at if covered else now,
+                finished_at=now,
+                tiers=[],
+            )
+            for tier in state.tiers if state.scan == "refresh" else ():
+                await self._put_scan(
+                    conn,
+                    f"tier:{tier}",
+                    status="done",
+                    window_start=state.window_start,
+                    window_end=state.window_end,
+                    cursor_at=None,
+                    cursor_ids=[],
+                    pages=0,
+                    leads_seen=0,
+                    requests=0,
+                    started_at=state.started_at,
+                    finished_at=now,
+                    tiers=[tier],
+                )
+
+    # -- refresh ---------------------------------------------------------------------------
+
+    async def leads_per_day(self) -> float | None:
+        """The scope's measured lead rate over the widest tier's window (``None`` before any
+        data is covered)."""
+        async with self.engine.connect() as conn:
+            return await self._rate(conn)
+
+    async def _rate(self, conn: AsyncConnection) -> float | None:
+        covered = await self._scan_state(conn, "covered")
+        if covered is None:
+            return None
+        now = self._now()
+        widest = max((t.days for t in self.plan.tiers), default=35)
+        since = max(now - timedelta(days=widest), covered.window_start)
+        days = max((now - since).total_seconds() / 86400, 1.0)
+        lc = schema.leads.c
+        count = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(schema.leads)
+                .where(lc.scope == self.scope, lc.date_created >= since, lc.deleted_at.is_(None))
+            )
+        ).scalar_one()
+        return float(count) / days
+
+    def _fitted_plan(self, rate: float | None) -> RefreshPlan:
+        budget = self.daily_budget if self.daily_budget is not None else self.wc.quota.limit
+        return self.plan.fit(rate, budget)
+
+    async def refresh(
+        self,
+        *,
+        force: bool = False,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+    ) -> SyncReport:
+        """Re-read the recent past by plan: the widest due tier (see
+        :meth:`RefreshPlan.choose <whatconverts_async.mirror.plan.RefreshPlan.choose>`),
+        stretched back to where coverage ends if the mirror fell behind; then confirm missing
+        leads with ``GET`` (at most ``confirm_limit``).
+
+        ``force`` runs the widest tier even if none is due. A refresh interrupted by a crash
+        or the budget resumes its window first. Returns the :class:`SyncReport`
+        (``report.tiers`` names the tiers the pass satisfied; empty when nothing was due).
+        """
+        report = SyncReport("refresh")
+        async with self._writing():
+            async with self.engine.connect() as conn:
+                state = await self._scan_state(conn, "refresh")
+                rate = await self._rate(conn)
+                covered = await self._scan_state(conn, "covered")
+                last_done: dict[str, datetime | None] = {}
+                for tier in self.plan.tiers:
+                    done = await self._scan_state(conn, f"tier:{tier.name}")
+                    last_done[tier.name] = None if done is None else done.finished_at
+            if state is None or state.status != "running":
+                now = self._now()
+                plan = self._fitted_plan(rate)
+                choice = plan.choose({} if force else last_done, now, rate)
+                if choice is None:
+                    report.budget_left = self.wc.quota.remaining
+                    return report
+                start = now - timedelta(days=choice.days)
+                if covered is not None and covered.window_end < start:
+                    start = covered.window_end  # catch up: no gap since the last scan
+                state = await self._start_scan("refresh", start, now, tiers=choice.covers)
+            report.tiers = state.tiers
+            if await self._run_scan(
+                state, "refresh", report, track_seen=True, on_progress=on_progress
+            ):
+                await self._finish_scan(state, report, track_seen=True)
+                await self._confirm_missing(report)
+        report.budget_left = self.wc.quota.remaining
+        return report
+
+    async def _confirm_missing(self, report: SyncReport) -> None:
+        lc = schema.leads.c
+        async with self.engine.connect() as conn:
+            ids = [
+                r.lead_id
+                for r in await conn.execute(
+                    sa.select(lc.lead_id)
+                    .where(
+                        lc.scope == self.scope,
+                        lc.missing_since.is_not(None),
+                        lc.deleted_at.is_(None),
+                    )
+                    .order_by(lc.missing_since, lc.lead_id)
+                    .limit(self.confirm_limit)
+                )
+            ]
+        for lead_id in ids:
+            used = self._used()
+            try:
+                lead = await self.wc.leads.get(lead_id)
+            except NotFoundError:
+                lead = None
+            except QuotaExhaustedError:
+                report.complete = False
+                return
+            finally:
+                report.requests += max(0, self._used() - used)
+            now = self._now()
+            async with self._write_engine.begin() as conn:
+                await self._renew(conn)
+                if lead is not None:
+                    await self._upsert(conn, [lead], "confirm", report)
+                    continue
+                result = await conn.execute(
+                    schema.leads.update()
+                    .where(lc.lead_id == lead_id, lc.deleted_at.is_(None))
+                    .values(deleted_at=now, synced_at=now, source="confirm")
+                )
+                if result.rowcount:
+                    report.tombstoned += 1
+                    fields: dict[str, list[Any]] = {"deleted_at": [None, _fmt(now)]}
+                    if self.change_log:
+                        await conn.execute(
+                            schema.changes.insert().values(
+                                lead_id=lead_id, changed_at=now, source="confirm", fields=fields
+                            )
+                        )
+                    if len(report.changes) < report.max_changes:
+                        report.changes.append(LeadChange(lead_id, "confirm", fields))
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    async def on_webhook(self, event: WebhookEvent) -> SyncReport:
+        """Write one webhook delivery through the same upsert as the scans.
+
+        The body is merged into the stored record (fields it lacks, and its ``null``
+        values, keep what is stored), then written under the same rules: a redelivery
+        changes nothing, an older delivery (``last_updated``) is ``stale``. Use it with
+        :func:`~whatconverts_async.webhooks.webhook_app`::
+
+            app = webhook_app(mirror.on_webhook, shared_secret=secret)
+        """
+        body = event.lead.to_dict()
+        report = SyncReport("webhook")
+        lc = schema.leads.c
+        async with self._write_engine.begin() as conn:
+            query = sa.select(lc.record).where(lc.lead_id == event.lead_id)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            stored = (await conn.execute(query)).scalar_one_or_none()
+            merged = merge_webhook(None if stored is None else json.loads(stored), body)
+            try:
+                lead = Lead.from_dict(merged)
+            except (ValueError, TypeError) as exc:
+                raise MirrorError(f"webhook for lead {event.lead_id}: {exc}") from None
+            await self._upsert(conn, [lead], "webhook", report)
+        return report
+
+    # -- status and the service loop ------------------------------------------------------
+
+    async def status(self) -> MirrorStatus:
+        """Counts, scans, the lead rate and the refresh plan with its daily cost."""
+        lc = schema.leads.c
+        sc = schema.scans.c
+        async with self.engine.connect() as conn:
+            scope = lc.scope == self.scope
+            counts = (
+                await conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.count(lc.missing_since),
+                        sa.func.count(lc.deleted_at),
+                    ).where(scope)
+                )
+            ).one()
+            names = [
+                r.scan
+                for r in await conn.execute(
+                    sa.select(sc.scan)
+                    .where(sc.key_name == self.key_name, sc.scope == self.scope)
+                    .order_by(sc.scan)
+                )
+            ]
+            scans = [s for n in names if (s := await self._scan_state(conn, n)) is not None]
+            rate = await self._rate(conn)
+            lease = (
+                await conn.execute(
+                    sa.select(schema.leases).where(
+                        schema.leases.c.key_name == self.key_name,
+                        schema.leases.c.scope == self.scope,
+                    )
+                )
+            ).first()
+        plan = self._fitted_plan(rate)
+        quota = self.wc.quota
+        writer = None
+        if lease is not None and lease.expires_at > self._now():
+            writer = f"pid {lease.pid} on {lease.host} until {_fmt(lease.expires_at)}"
+        return MirrorStatus(
+            database=self.database,
+            schema_version=self.schema_version or schema.SCHEMA_VERSION,
+            key_name=self.key_name,
+            scope=self.scope,
+            leads=counts[0] - counts[2],
+            missing=counts[1],
+            tombstones=counts[2],
+            scans=tuple(scans),
+            leads_per_day=rate,
+            plan=tuple(plan.costs(rate)),
+            daily_requests=plan.daily_requests(rate),
+            daily_limit=quota.limit,
+            budget_left=quota.remaining,
+            writer=writer,
+        )
+
+    async def run(
+        self,
+        *,
+        poll_seconds: float = 60.0,
+        on_report: Callable[[SyncReport], None] | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Refresh whenever a tier is due, checking every ``poll_seconds``, until ``stop`` is
+        set or the task is cancelled. A refresh that fails with a library error (the API down
+        after retries, another writer, the budget spent) is logged as a warning and tried
+        again at the next check; other errors (the database gone) end the loop.
+        """
+        while stop is None or not stop.is_set():
+            try:
+                report = await self.refresh()
+            except WhatConvertsError as exc:
+                # A service keeps going: an API outage, another writer for a while, a spent
+                # budget. Committed work stays; the next check resumes.
+                logger.warning("mirror refresh failed, retrying in %gs: %s", poll_seconds, exc)
+            else:
+                if on_report is not None and (report.tiers or report.requests):
+                    on_report(report)
+            if stop is None:
+                await asyncio.sleep(poll_seconds)
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_seconds)

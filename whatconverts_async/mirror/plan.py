@@ -1,0 +1,229 @@
+"""The refresh plan: which recent windows to re-read, how often, and what that costs.
+
+The API cannot list leads "updated since": it selects by creation date only. So edits made
+days after a lead arrived (quotable, values, status, notes) are found by reading the recent
+past again. Reading the last ``N`` days costs ``max(1, ⌈N · leads_per_day / 2500⌉)``
+requests per 400-day window, so a plan is a few tiers, each a window and a period:
+
+>>> plan = RefreshPlan()
+>>> [(t.name, t.days, t.every.total_seconds() / 3600) for t in plan.tiers]
+[('hot', 2, 1.0), ('warm', 7, 6.0), ('cold', 35, 24.0)]
+>>> plan.requests_per_pass(35, leads_per_day=200)   # 7,000 leads: 3 pages
+3
+>>> plan.daily_requests(leads_per_day=200)   # hot (widened to 10 days) covers warm
+27.0
+
+A window that fits in one page costs one request however wide it is, so a tier is widened
+for free (up to ``headroom`` of a page at the measured rate, at most 400 days); a widened
+tier that reaches a wider one covers it, and that one then costs nothing:
+
+>>> [(c.tier.name, c.days, c.requests_per_day) for c in plan.costs(leads_per_day=20)]
+[('hot', 100, 24.0), ('warm', 100, 0.0), ('cold', 100, 0.0)]
+
+When the day's budget is short, :meth:`RefreshPlan.fit` drops the lowest tier first: the
+narrowest one, whose window the wider tiers also read (so only freshness is lost, never
+coverage):
+
+>>> [t.name for t in plan.fit(leads_per_day=2000, daily_budget=90).tiers]
+['warm', 'cold']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from ..errors import InvalidParameterError
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "PAGE_SIZE",
+    "WINDOW_DAYS",
+    "PassChoice",
+    "RefreshPlan",
+    "Tier",
+    "TierCost",
+]
+
+PAGE_SIZE = 2500
+"""The API's largest page of leads."""
+
+WINDOW_DAYS = 400
+"""The API's widest date range per request."""
+
+
+def _check_tier(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if attribute.name == "name" and (not isinstance(value, str) or not value.strip()):
+        raise InvalidParameterError("tier name", f"must be non-empty text, got {value!r}")
+    if attribute.name == "days" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 36_500
+    ):
+        raise InvalidParameterError("tier days", f"must be an integer 1..36500, got {value!r}")
+    if attribute.name == "every" and (
+        not isinstance(value, timedelta) or value < timedelta(minutes=1)
+    ):
+        raise InvalidParameterError("tier every", f"must be a timedelta >= 1 minute, got {value!r}")
+
+
+@attrs.frozen
+class Tier:
+    """Re-read the last ``days`` days (by creation date) every ``every``.
+
+    >>> Tier("hot", 2, timedelta(hours=1)).days
+    2
+    """
+
+    name: str = attrs.field(validator=_check_tier)
+    days: int = attrs.field(validator=_check_tier)
+    every: timedelta = attrs.field(validator=_check_tier)
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (
+    Tier("hot", 2, timedelta(hours=1)),
+    Tier("warm", 7, timedelta(hours=6)),
+    Tier("cold", 35, timedelta(days=1)),
+)
+"""The last 2 days hourly, the last week four times a day, the last 35 days daily."""
+
+
+@attrs.frozen
+class TierCost:
+    """What one tier costs at a lead rate: the window actually read (``days``, after
+    widening), requests per pass, passes and requests per day, and ``covered_by`` (the name
+    of a more frequent tier whose widened window already reads this one, or ``None``)."""
+
+    tier: Tier
+    days: int
+    requests_per_pass: int
+    passes_per_day: float
+    requests_per_day: float
+    covered_by: str | None
+
+
+@attrs.frozen
+class PassChoice:
+    """The pass a refresh runs now: ``days`` back from now, satisfying the tiers ``covers``."""
+
+    days: int
+    covers: tuple[str, ...]
+    requests: int
+
+
+def _check_tiers(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(t, Tier) for t in value):
+        raise InvalidParameterError("tiers", "must be a sequence of Tier")
+    names = [t.name for t in value]
+    if len(set(names)) != len(names):
+        raise InvalidParameterError("tiers", f"names must be unique, got {names}")
+
+
+def _check_headroom(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise InvalidParameterError("headroom", f"must be a fraction in (0, 1], got {value!r}")
+
+
+def _tiers(value: Sequence[Tier]) -> tuple[Tier, ...]:
+    return tuple(sorted(value, key=lambda t: (t.days, t.every))) if value else ()
+
+
+@attrs.frozen
+class RefreshPlan:
+    """Tiers (kept sorted narrowest first), widening on or off, and the widening headroom.
+
+    ``headroom`` is the share of one page a widened window may fill at the measured rate,
+    so that a rate a little above the measured one still fits in one request.
+    """
+
+    tiers: tuple[Tier, ...] = attrs.field(
+        default=DEFAULT_TIERS, converter=_tiers, validator=_check_tiers
+    )
+    widen: bool = True
+    headroom: float = attrs.field(default=0.8, validator=_check_headroom)
+
+    @staticmethod
+    def requests_per_pass(days: int, leads_per_day: float | None) -> int:
+        """Requests to read the last ``days`` days once: per 400-day window,
+        ``max(1, ⌈days_in_window · leads_per_day / 2500⌉)``. Unknown rate: one per window."""
+        total = 0
+        left = days
+        while left > 0:
+            span = min(left, WINDOW_DAYS)
+            leads = 0.0 if leads_per_day is None else span * leads_per_day
+            total += max(1, math.ceil(leads / PAGE_SIZE - 1e-9))
+            left -= span
+        return total
+
+    def effective_days(self, tier: Tier, leads_per_day: float | None) -> int:
+        """The tier's window after widening: as many days as fit in ``headroom`` of one page
+        at the measured rate (at most 400), never fewer than ``tier.days``."""
+        if not self.widen or leads_per_day is None or tier.days >= WINDOW_DAYS:
+            return tier.days
+        if leads_per_day <= 0:
+            return WINDOW_DAYS
+        fit = math.floor(self.headroom * PAGE_SIZE / leads_per_day)
+        return max(tier.days, min(fit, WINDOW_DAYS))
+
+    def costs(self, leads_per_day: float | None) -> list[TierCost]:
+        """Each tier's cost per pass and per day at ``leads_per_day`` (``None``: unknown)."""
+        out: list[TierCost] = []
+        for tier in self.tiers:
+            passes = timedelta(days=1) / tier.every
+            cover = next(
+                (
+                    c
+                    for c in out
+                    if c.covered_by is None and c.days >= tier.days and c.tier.every <= tier.every
+                ),
+                None,
+            )
+            if cover is not None:
+                out.append(TierCost(tier, cover.days, 0, passes, 0.0, cover.tier.name))
+                continue
+            days = self.effective_days(tier, leads_per_day)
+            per_pass = self.requests_per_pass(days, leads_per_day)
+            out.append(TierCost(tier, days, per_pass, passes, passes * per_pass, None))
+        return out
+
+    def daily_requests(self, leads_per_day: float | None) -> float:
+        """Total requests per day of the plan at ``leads_per_day``."""
+        return sum(c.requests_per_day for c in self.costs(leads_per_day))
+
+    def fit(self, leads_per_day: float | None, daily_budget: float) -> RefreshPlan:
+        """This plan without its lowest tiers, narrowest first, until it costs at most
+        ``daily_budget`` requests a day (possibly no tier at all)."""
+        tiers = list(self.tiers)
+        while (
+            tiers
+            and attrs.evolve(self, tiers=tuple(tiers)).daily_requests(leads_per_day) > daily_budget
+        ):
+            tiers.pop(0)
+        return attrs.evolve(self, tiers=tuple(tiers))
+
+    def choose(
+        self,
+        last_done: Mapping[str, datetime | None],
+        now: datetime,
+        leads_per_day: float | None,
+    ) -> PassChoice | None:
+        """The one pass to run now, or ``None`` when no tier is due.
+
+        A tier is due when it never ran or its last pass ended ``every`` or more ago. Of the
+        due tiers, the widest (after widening) is read; every tier whose window that read
+        covers counts as done, due or not.
+        """
+        due = [
+            t
+            for t in self.tiers
+            if last_done.get(t.name) is None or now - last_done[t.name] >= t.every  # type: ignore[operator]
+        ]
+        if not due:
+            return None
+        days = max(self.effective_days(t, leads_per_day) for t in due)
+        covers = tuple(t.name for t in self.tiers if t.days <= days)
+        return PassChoice(
+            days=days, covers=covers, requests=self.requests_per_pass(days, leads_per_day)
+        )
