@@ -361,3 +361,143 @@ async def test_waiting_for_budget_leaves_the_retry_allowance_whole(
         assert time.monotonic() - started > 0.5  # it did wait for the reset
     assert [r.status for r in fake.requests] == [200, 503, 503, 200]
     assert wc.throttle.requests_sent == 4
+
+
+# --- soak: the key is shared with an outside user who spends its day early -------------------
+
+UTC = timezone.utc
+SCAN_START = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+def _shared_key_fake(status: int, clock: Callable[[], datetime], leads: int = 400) -> Any:
+    from whatconverts_async.testing import Realism
+
+    fake = FakeWhatConverts(
+        leads=leads, seed=5, realism=Realism(spent_key_status=status), clock=clock
+    )
+    fake.spend_daily_limit(after=6)  # the 7th request of ours onwards is refused
+    return fake
+
+
+@pytest.mark.parametrize("status", [429, 403, 200])
+async def test_export_stops_with_a_resumable_checkpoint_when_the_key_is_spent_elsewhere(
+    status: int, tmp_path: Path
+) -> None:
+    from whatconverts_async.export import export_leads, read_jsonl_ids
+
+    shift = [timedelta(0)]
+
+    def now() -> datetime:
+        return datetime(2026, 3, 1, 12, tzinfo=UTC) + shift[0]
+
+    out = tmp_path / "leads.jsonl"
+    async with _shared_key_fake(status, now) as fake:
+        async with client_for(fake, clock=_Fixed(now)) as wc:
+            with pytest.raises(QuotaExhaustedError) as info:
+                await export_leads(wc, out, start_date=SCAN_START, per_page=25)
+            assert info.value.status == status
+            assert fake.request_count == 7 == wc.throttle.requests_sent  # none retried
+            assert (tmp_path / "leads.jsonl.checkpoint").exists()
+            assert wc.quota.remaining == 0
+        shift[0] = timedelta(days=1)  # the next day: the key and the budget are fresh
+        async with client_for(fake, clock=_Fixed(now)) as wc:
+            await export_leads(wc, out, start_date=SCAN_START, per_page=25, resume=True)
+            after = wc.throttle.requests_sent
+        expected = set(fake.data.lead_ids(SCAN_START, None))
+        assert fake.request_count == 7 + after
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+
+
+@pytest.mark.parametrize("status", [429, 403, 200])
+async def test_wait_mode_export_finishes_after_the_reset_counting_every_request(
+    status: int, tmp_path: Path
+) -> None:
+    from whatconverts_async.export import export_leads, read_jsonl_ids
+
+    # A day of 2 s starting at noon: the outside user spends the day, we wait ~1 s.
+    clock = FastClock(day_seconds=2.0, start=datetime(2026, 3, 1, 12, tzinfo=UTC))
+    out = tmp_path / "leads.jsonl"
+    async with _shared_key_fake(status, clock.now) as fake:
+        first_day = clock.now().date()
+        async with client_for(fake, clock=clock, on_quota_exhausted="wait") as wc:
+            await export_leads(wc, out, start_date=SCAN_START, per_page=25)
+            assert clock.now().date() > first_day  # it went through the reset
+            # Requests at the server == budget units the client counted.
+            assert fake.request_count == wc.throttle.requests_sent
+            refused = [r for r in fake.requests if r.status == status]
+            # Only the one answer that said the day is spent (a 200 can't be told apart).
+            assert len(refused) == 1 or status == 200
+        expected = set(fake.data.lead_ids(SCAN_START, None))
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+
+
+class _Fixed:
+    """A clock that reads ``now()`` and never needs to sleep in these tests."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self.now = now
+
+    async def sleep(self, seconds: float) -> None:
+        raise AssertionError(f"unexpected wait of {seconds} s")
+
+
+async def test_cli_export_exits_3_with_a_resumable_checkpoint_when_the_key_is_spent(
+    tmp_path: Path,
+) -> None:
+    import os
+    import sys
+
+    from whatconverts_async.export import read_jsonl_ids
+
+    shift = [timedelta(0)]
+
+    def now() -> datetime:
+        return datetime.now(UTC) + shift[0]
+
+    out = tmp_path / "leads.jsonl"
+    async with _shared_key_fake(403, now) as fake:
+        env = {
+            **os.environ,
+            "WHATCONVERTS_API_TOKEN": fake.token,
+            "WHATCONVERTS_API_SECRET": fake.secret,
+            "WHATCONVERTS_BASE_URL": fake.url,
+            "WHATCONVERTS_STATE_DIR": str(tmp_path / "state"),
+        }
+        args = ["export", "leads", "--start-date", "2017-01-01", "--out", str(out)]
+        args += ["--per-page", "25", "--quiet"]
+
+        async def run(*extra: str) -> tuple[int, str]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "whatconverts_async",
+                *args,
+                *extra,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            assert proc.returncode is not None
+            return proc.returncode, err.decode()
+
+        code, err = await run()
+        assert code == 3, err
+        assert "daily request limit" in err and "--resume" in err and "Traceback" not in err
+        assert fake.secret not in err
+        assert fake.request_count == 7  # six answered, one refused, none retried
+        assert (tmp_path / "leads.jsonl.checkpoint").exists()
+        # The same day again: this machine's budget is marked spent, nothing is sent.
+        code, err = await run("--resume")
+        assert code == 3, err
+        assert fake.request_count == 7
+        # The next day (a fresh day at the server and in a fresh budget file).
+        shift[0] = timedelta(days=1)
+        env["WHATCONVERTS_STATE_DIR"] = str(tmp_path / "state-next-day")
+        code, err = await run("--resume")
+        assert code == 0, err
+        expected = set(fake.data.lead_ids(SCAN_START, None))
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) and set(ids) == expected
