@@ -501,3 +501,32 @@ async def test_cli_export_exits_3_with_a_resumable_checkpoint_when_the_key_is_sp
         expected = set(fake.data.lead_ids(SCAN_START, None))
     ids = read_jsonl_ids(out)
     assert len(ids) == len(set(ids)) and set(ids) == expected
+
+
+async def test_ten_calls_to_a_refused_port_spend_nothing_of_a_shared_redis_budget() -> None:
+    import os
+    import uuid
+
+    from whatconverts_async.budget import RedisQuota
+
+    url = os.environ.get("WHATCONVERTS_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("WHATCONVERTS_TEST_REDIS_URL is required in CI")
+        pytest.skip("set WHATCONVERTS_TEST_REDIS_URL to run the Redis budget tests")
+    key_id = f"refund-{uuid.uuid4().hex}"
+    refused = f"http://127.0.0.1:{_refused_port()}/api/v1/"
+    async with (
+        RedisQuota(url, key_id=key_id, limit=100) as quota,
+        RedisQuota(url, key_id=key_id, limit=100) as other,
+    ):
+        async with _client(refused, quota=quota) as wc:
+            for _ in range(10):
+                with pytest.raises(APIConnectionError):
+                    await wc.request("GET", "leads")
+        assert await other.refresh() == 100  # what every other worker sees
+        # A real request in between keeps its unit; a refund never undoes a spent mark.
+        assert await quota.try_acquire()
+        await quota.mark_spent()
+        await quota.refund()
+        assert await other.refresh() == 0
