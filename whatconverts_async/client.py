@@ -4,8 +4,11 @@ Every API call of the library goes through :meth:`WhatConverts.request` (or
 :meth:`WhatConverts.stream` for a file), which applies, in order: the throttle (daily
 budget, spacing, in-flight cap), HTTP Basic auth, one attempt through the transport
 (:mod:`whatconverts_async._transport`: send, capped read, error mapping), the retry
-policy around the attempts, and JSON decoding. Resources (``wc.leads``, ``wc.accounts``,
-...) only build parameters and read models, through that narrow surface.
+policy around the attempts (:mod:`whatconverts_async.retry`), and JSON decoding. An
+answer that says the key's daily limit is reached leaves the retries at once: the budget
+is marked spent until UTC midnight, then the client raises or waits for the reset.
+Resources (``wc.leads``, ``wc.accounts``, ...) only build parameters and read models,
+through that narrow surface.
 
 Example::
 
@@ -161,16 +164,27 @@ class WhatConverts(SessionOwner):
         max_retries: retries of transient failures per request (default 5).
         session: an ``aiohttp.ClientSession`` you own; the client then never closes it.
         daily_limit: the daily budget (default 1,000 for profile keys, 10,000 for master).
-        on_quota_exhausted: ``"raise"`` (default) raises :class:`QuotaExhaustedError`
-            before sending; ``"wait"`` waits for the UTC-midnight reset.
+        on_quota_exhausted: what happens when the budget is spent, or an answer says the
+            key's daily limit is reached (the key is shared with another process or tool;
+            see ``RetryPolicy.is_daily_limit``): ``"raise"`` (default) raises
+            :class:`QuotaExhaustedError`; ``"wait"`` waits for the UTC-midnight reset and
+            goes on. Either way such an answer is not retried and the budget is marked
+            spent until the reset. Waiting does not use up the retry time allowance.
         max_concurrency: requests in flight at once (default 20, the API's maximum).
         quota: a shared :class:`~whatconverts_async.budget.Quota` (e.g. Redis-backed)
             instead of the in-memory budget.
         clock: the clock of the budget (tests pass a
             :class:`~whatconverts_async.budget.FastClock`).
         min_interval: seconds between request starts (default 0.001, the API's rate).
-        retry_policy: backoff settings; ``max_retries`` overrides its count.
+        retry_policy: what is retried and how long to wait (see
+            :class:`~whatconverts_async.retry.RetryPolicy`); ``max_retries`` overrides
+            its count.
         max_response_bytes: answers larger than this are refused (default 256 MiB).
+
+    The budget counts what reached the wire: every attempt that may have reached the
+    API spends one unit (retries too); an attempt that provably never left the machine
+    (connection refused, DNS failure, TLS handshake or certificate failure) gives its
+    unit back. A certificate that fails verification is never retried.
 
     Example::
 
