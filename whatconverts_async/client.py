@@ -34,7 +34,7 @@ import yarl
 from ._session import ClientSession, ConnectionConfig, SessionOwner
 from ._transport import Answer, Sink, Transport, decode_object, malformed
 from ._validators import has_methods, one_of, seconds, whole
-from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for
+from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for, wait_for_reset
 from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
 from .params import encode_form, encode_query, require_secure_transport
 from .resources.accounts import AccountsResource
@@ -504,7 +504,9 @@ class WhatConverts(SessionOwner):
             if self.config.on_quota_exhausted == "raise":
                 raise error
             logger.warning("%s; waiting for the reset", error)
-            # The budget is now spent: the next attempt waits in the throttle for the reset.
+            # Waited here, not only in the throttle: a user's quota whose mark_spent does
+            # not stop try_acquire must not turn this loop into a stream of refusals.
+            await wait_for_reset(self._throttle.quota, self._clock)
 
     async def _day_spent(self, answer: APIError) -> QuotaExhaustedError:
         """Mark the budget spent until the next UTC midnight after ``answer`` said the

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -154,7 +154,7 @@ async def test_a_spent_key_marks_a_file_budget_spent_for_every_process(tmp_path:
 
 
 async def test_a_rate_limit_message_is_still_retried() -> None:
-    replies = {1: (429, {"error_message": "Rate limit exceeded."}, {})}
+    replies: dict[int, Reply] = {1: (429, {"error_message": "Rate limit exceeded."}, {})}
     async with served(lambda n: replies.get(n, (200, OK, {}))) as (server, wc):
         assert await wc.request("GET", "leads") == OK
     assert server.count == 2
@@ -369,7 +369,9 @@ UTC = timezone.utc
 SCAN_START = datetime(2017, 1, 1, tzinfo=UTC)
 
 
-def _shared_key_fake(status: int, clock: Callable[[], datetime], leads: int = 400) -> Any:
+def _shared_key_fake(
+    status: Literal[429, 403, 200], clock: Callable[[], datetime], leads: int = 400
+) -> Any:
     from whatconverts_async.testing import Realism
 
     fake = FakeWhatConverts(
@@ -381,7 +383,7 @@ def _shared_key_fake(status: int, clock: Callable[[], datetime], leads: int = 40
 
 @pytest.mark.parametrize("status", [429, 403, 200])
 async def test_export_stops_with_a_resumable_checkpoint_when_the_key_is_spent_elsewhere(
-    status: int, tmp_path: Path
+    status: Literal[429, 403, 200], tmp_path: Path
 ) -> None:
     from whatconverts_async.export import export_leads, read_jsonl_ids
 
@@ -411,7 +413,7 @@ async def test_export_stops_with_a_resumable_checkpoint_when_the_key_is_spent_el
 
 @pytest.mark.parametrize("status", [429, 403, 200])
 async def test_wait_mode_export_finishes_after_the_reset_counting_every_request(
-    status: int, tmp_path: Path
+    status: Literal[429, 403, 200], tmp_path: Path
 ) -> None:
     from whatconverts_async.export import export_leads, read_jsonl_ids
 
@@ -530,3 +532,35 @@ async def test_ten_calls_to_a_refused_port_spend_nothing_of_a_shared_redis_budge
         await quota.mark_spent()
         await quota.refund()
         assert await other.refresh() == 0
+
+
+async def test_wait_mode_waits_even_when_a_users_quota_ignores_mark_spent() -> None:
+    from whatconverts_async.budget import next_utc_midnight
+
+    clock = FastClock(day_seconds=2.0, start=datetime(2026, 3, 1, 12, tzinfo=timezone.utc))
+    first_day = clock.now().date()
+
+    class Endless:
+        """A user's quota that always grants and does nothing on mark_spent."""
+
+        limit, used, remaining = 10**9, 0, 10**9
+
+        @property
+        def resets_at(self) -> datetime:
+            return next_utc_midnight(clock.now())
+
+        async def try_acquire(self) -> bool:
+            return True
+
+        async def mark_spent(self) -> None:
+            pass
+
+    def reply(n: int) -> Reply:
+        return (429, SPENT, {}) if clock.now().date() == first_day else (200, OK, {})
+
+    async with served(reply, quota=Endless(), on_quota_exhausted="wait", clock=clock) as (
+        server,
+        wc,
+    ):
+        assert await wc.request("GET", "leads") == OK
+    assert server.count == 2  # one refusal, then the reset: no stream of refusals
