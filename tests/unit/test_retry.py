@@ -232,10 +232,11 @@ def test_a_retry_after_of_now_waits_at_least_the_backoff(header: str) -> None:
 
     policy = RetryPolicy(base_wait=1.0, max_wait=30.0)
     for attempt in (1, 3, 5):
+        error = error_for_status(503, b"", method="GET", url=URL, retry_after=header)
         random.seed(attempt)
-        waited = policy.wait_for(_status(503, header), attempt)
+        waited = policy.wait_for(error, attempt)
         random.seed(attempt)
-        assert waited == max(policy.backoff(attempt), _status(503, header).retry_after or 0)
+        assert waited == max(policy.backoff(attempt), error.retry_after or 0)
         assert waited > 0.001
 
 
