@@ -47,7 +47,7 @@ async def _run(
     policy: RetryPolicy, call: Callable[[], object], *, idempotent: bool = True, **kw: object
 ) -> object:
     retrying = policy.retrying(idempotent=idempotent, describe=lambda: "GET /leads", **kw)  # type: ignore[arg-type]
-    return await retrying(call)  # type: ignore[arg-type]
+    return await retrying(call)  # type: ignore[type-var]
 
 
 async def test_transient_failures_are_retried_until_success() -> None:
