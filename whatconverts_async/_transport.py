@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import aiohttp
 import attrs
 import yarl
+from aiohttp.http_exceptions import ContentEncodingError
 
 from . import _json
 from ._gc import no_cyclic_gc
@@ -45,6 +46,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CertificateError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -95,15 +97,39 @@ FAILURES: tuple[tuple[type[BaseException], type[WhatConvertsError], str, bool], 
     # (caught, raised, message, request_sent); the first match wins, so subclasses first.
     (aiohttp.ConnectionTimeoutError, APITimeoutError, "timed out connecting after {s:g} s", False),
     (asyncio.TimeoutError, APITimeoutError, "no complete answer within {s:g} s", True),
+    # Untrusted, expired or wrong-host certificates: never retried (see retry.py).
+    (
+        aiohttp.ClientConnectorCertificateError,
+        CertificateError,
+        "TLS certificate verification failed",
+        False,
+    ),
+    # Refused, DNS failure, TLS handshake failure: the request never left the machine.
     (aiohttp.ClientConnectorError, APIConnectionError, "could not connect", False),
+    # A body whose Content-Encoding (gzip, deflate, br) cannot be decoded arrived whole
+    # and is unreadable, like a body that is not JSON; asking again gets the same bytes.
+    (ContentEncodingError, MalformedResponseError, "body could not be decoded", True),
     # The answer arrived but is not HTTP we can parse (a broken proxy, a non-HTTP service):
     # unreadable, like a body that is not JSON.
     (aiohttp.ClientResponseError, MalformedResponseError, "unreadable HTTP answer", True),
     (aiohttp.ClientError, APIConnectionError, "connection failed", True),
 )
 """What an exception of one attempt (no usable answer) becomes. ``request_sent`` is False
-only when the request provably never reached the server, which is what makes repeating a
-create safe."""
+only when the request provably never reached the server (the connection, DNS lookup or
+TLS handshake failed), which is what makes repeating a create safe and lets the client
+give the budget unit back. A ``ClientPayloadError`` caused by an undecodable
+Content-Encoding is matched as that cause (:class:`ContentEncodingError`)."""
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The exception to look up in :data:`FAILURES`: aiohttp reports a body it cannot
+    decompress as a ``ClientPayloadError`` (like a dropped connection), with the
+    decoding error as its cause."""
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(
+        exc.__cause__, ContentEncodingError
+    ):
+        return exc.__cause__
+    return exc
 
 
 def error_for_failure(
@@ -113,12 +139,14 @@ def error_for_failure(
 
     The result never references ``exc``: aiohttp's exceptions carry the request (its
     headers, ``Authorization`` included) in their attributes and repr. Only the type name
-    is kept (and, for an unreadable answer, the first line of the parser's reason).
+    is kept (and, for an unreadable answer or a certificate, the first line of the
+    reason).
 
     >>> error_for_failure(asyncio.TimeoutError(), method="GET", url="https://x/leads",
     ...                   timeout=30)
     APITimeoutError('no complete answer within 30 s (TimeoutError) (GET https://x/leads)')
     """
+    exc = _cause(exc)
     name = type(exc).__name__
     for caught, raised, template, sent in FAILURES:
         if not isinstance(exc, caught):
@@ -128,6 +156,10 @@ def error_for_failure(
             reason = str(getattr(exc, "message", "") or "").strip().splitlines()
             why = f"{text} ({name}: {reason[0][:120] if reason else 'no reason'})"
             return malformed(0, b"", method=method, url=url, why=why)
+        if raised is CertificateError:
+            # ssl's own words ("self-signed certificate", "Hostname mismatch, ...").
+            verify = getattr(getattr(exc, "certificate_error", None), "verify_message", None)
+            text = f"{text}: {str(verify)[:120]}" if verify else text
         assert issubclass(raised, APIConnectionError)
         return raised(
             f"{text} ({name}{_os_reason(exc)})", method=method, url=url, request_sent=sent
@@ -152,27 +184,37 @@ def _os_reason(exc: BaseException) -> str:
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (seconds, fractional, or HTTP date).
 
-    Returns None when absent or unreadable; never negative.
+    Returns None when absent or unreadable; 0 for a date in the past (never negative);
+    ``inf`` for a wait too large to represent (``inf``, ``1e400``, a date beyond year
+    9999), which is beyond any cap and so is raised, not slept through.
 
     >>> parse_retry_after("1.5")
     1.5
     >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
     ...                   now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc))
     30.0
+    >>> parse_retry_after("1e400"), parse_retry_after("later")
+    (inf, None)
     """
     if value is None or not value.strip():
         return None
+    value = value.strip()
     try:
         seconds = float(value)
     except ValueError:
+        parts = email.utils.parsedate_tz(value)
+        if parts is None:
+            return None
+        if parts[0] > 9999:
+            return float("inf")  # a date Python cannot hold is far in the future
         try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if seconds != seconds:  # NaN says nothing
         return None
     return max(0.0, seconds)
 
@@ -230,12 +272,10 @@ def error_for_status(
     kwargs: dict[str, Any] = dict(
         status=status, method=method, url=url, error_message=message, body=excerpt
     )
-    if cls is RateLimitError:
-        seconds = parse_retry_after(retry_after)
-        if seconds is not None:
-            text += f" (retry after {seconds:g} s)"
-        return RateLimitError(text, retry_after=seconds, **kwargs)
-    return cls(text, **kwargs)
+    seconds = parse_retry_after(retry_after)
+    if seconds is not None:
+        text += f" (retry after {seconds:g} s)"
+    return cls(text, retry_after=seconds, **kwargs)
 
 
 def malformed(

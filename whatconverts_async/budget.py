@@ -220,6 +220,10 @@ class Quota(Protocol):
         """
         ...
 
+    # Optional: ``async def refund(self) -> None`` gives back one unit taken today for a
+    # request that provably never left the machine (refused connection, DNS or TLS
+    # failure). The client calls it when present; without it such units stay spent.
+
 
 def spent_error(quota: Quota) -> QuotaExhaustedError:
     """The error for a spent budget: its limit and when it refills."""
@@ -248,12 +252,14 @@ class LocalQuota:
         self._limit = check_daily_limit(limit)
         self._clock: Clock = clock or SystemClock()
         self._used = 0
+        self._spent = False
         self._resets_at = next_utc_midnight(self._clock.now())
 
     def _roll(self) -> None:
         now = self._clock.now()
         if now >= self._resets_at:
             self._used = 0
+            self._spent = False
             self._resets_at = next_utc_midnight(now)
 
     @property
@@ -291,6 +297,14 @@ class LocalQuota:
         """Spend what is left of today; the budget refills at the next UTC midnight."""
         self._roll()
         self._used = max(self._used, self._limit)
+        self._spent = True
+
+    async def refund(self) -> None:
+        """Give back one unit taken today for a request that never left the machine
+        (not after :meth:`mark_spent`: the server said the day is gone)."""
+        self._roll()
+        if self._used > 0 and not self._spent:
+            self._used -= 1
 
     def __repr__(self) -> str:
         return f"LocalQuota(limit={self._limit}, used={self.used})"
@@ -460,6 +474,21 @@ class FileQuota:
             if used < self._limit:
                 self._write_used(self._limit)
 
+    async def refund(self) -> None:
+        """Give back one unit taken today for a request that never left the machine.
+
+        A count at the limit is left alone: it may be :meth:`mark_spent`'s, which must
+        hold until midnight (over-counting is the safe side). An unreadable file stays
+        as it is.
+        """
+        with _file_lock(self._lock_path):
+            try:
+                used = self._read_used()
+            except _Unreadable:
+                return
+            if 0 < used < self._limit:
+                self._write_used(used - 1)
+
     def __repr__(self) -> str:
         return f"FileQuota(path={str(self.path)!r}, limit={self._limit})"
 
@@ -471,8 +500,8 @@ class FileQuota:
 #   KEYS[1]  the key prefix; the count lives in "{KEYS[1]}:{YYYY-MM-DD}" and what each
 #            worker was granted that day in the hash "{KEYS[1]}:{YYYY-MM-DD}:w"
 #   ARGV[1]  the limit
-#   ARGV[2]  "take" (one unit if the limit allows), "spend" (count = max(count, limit))
-#            or "read"
+#   ARGV[2]  "take" (one unit if the limit allows), "spend" (count = max(count, limit)),
+#            "refund" (one unit back, unless the count is at the limit) or "read"
 #   ARGV[3]  "" for Redis's TIME, else epoch seconds from a test clock
 #   ARGV[4]  the day the worker last saw; for that day:
 #   ARGV[5]  the highest count the worker saw, and
@@ -544,6 +573,9 @@ if ARGV[2] == 'take' and used < limit then
   granted = 1
 elseif ARGV[2] == 'spend' and used < limit then
   used = limit
+elseif ARGV[2] == 'refund' and used > 0 and used < limit then
+  used = used - 1
+  redis.call('HINCRBY', wkey, worker, -1)
 end
 if used ~= stored then
   redis.call('SET', key, used, 'PX', ttl)
@@ -875,6 +907,36 @@ class RedisQuota:
             )
             return
         self._spent_until = self.resets_at
+
+    async def refund(self) -> None:
+        """Give back one unit for a request that never left the machine.
+
+        Not after :meth:`mark_spent`, nor at the limit (which may be another worker's
+        mark). While Redis is away the unit goes back to the local share; a Redis
+        failure here is logged and the unit stays spent (the safe side).
+        """
+        if self._spent_until is not None and self._clock.now() < self._spent_until:
+            return
+        if self._redis_down:
+            if self._fallback is not None and self._ledger is not None:
+                await self._fallback.refund()
+                await self._ledger.add(
+                    self._day
+                    if self._fresh() and self._day
+                    else self._clock.now().date().isoformat(),
+                    -1,
+                )
+            return
+        # The worker's own view drops with the count, so the script does not re-seed it.
+        self._highest, self._mine = max(0, self._highest - 1), max(0, self._mine - 1)
+        try:
+            await self._run("refund")
+        except self._errors as exc:
+            logger.warning(
+                "could not give a unit back to the shared budget in %s (%s)",
+                self.url,
+                type(exc).__name__,
+            )
 
     def _went_down(self, exc: BaseException) -> None:
         if not self._redis_down:

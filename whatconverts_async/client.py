@@ -4,8 +4,11 @@ Every API call of the library goes through :meth:`WhatConverts.request` (or
 :meth:`WhatConverts.stream` for a file), which applies, in order: the throttle (daily
 budget, spacing, in-flight cap), HTTP Basic auth, one attempt through the transport
 (:mod:`whatconverts_async._transport`: send, capped read, error mapping), the retry
-policy around the attempts, and JSON decoding. Resources (``wc.leads``, ``wc.accounts``,
-...) only build parameters and read models, through that narrow surface.
+policy around the attempts (:mod:`whatconverts_async.retry`), and JSON decoding. An
+answer that says the key's daily limit is reached leaves the retries at once: the budget
+is marked spent until UTC midnight, then the client raises or waits for the reset.
+Resources (``wc.leads``, ``wc.accounts``, ...) only build parameters and read models,
+through that narrow surface.
 
 Example::
 
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import base64
 import enum
+import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
@@ -27,10 +32,10 @@ import attrs
 import yarl
 
 from ._session import ClientSession, ConnectionConfig, SessionOwner
-from ._transport import Sink, Transport, decode_object, malformed
+from ._transport import Answer, Sink, Transport, decode_object, malformed
 from ._validators import has_methods, one_of, seconds, whole
-from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for
-from .errors import APIConnectionError, InvalidParameterError
+from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for, wait_for_reset
+from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
 from .params import encode_form, encode_query, require_secure_transport
 from .resources.accounts import AccountsResource
 from .resources.leads import LeadsResource
@@ -47,6 +52,16 @@ __all__ = ["DEFAULT_BASE_URL", "ClientConfig", "KeyType", "WhatConverts"]
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 
 T = TypeVar("T")
+
+logger = logging.getLogger("whatconverts_async")
+
+
+class _DailyLimitReached(Exception):
+    """Internal: an answer said the key's day is spent (never retried, never escapes)."""
+
+    def __init__(self, error: APIError) -> None:
+        super().__init__(error.status)
+        self.error = error
 
 
 class KeyType(str, enum.Enum):
@@ -230,16 +245,27 @@ class WhatConverts(SessionOwner):
         max_retries: retries of transient failures per request (default 5).
         session: an ``aiohttp.ClientSession`` you own; the client then never closes it.
         daily_limit: the daily budget (default 1,000 for profile keys, 10,000 for master).
-        on_quota_exhausted: ``"raise"`` (default) raises :class:`QuotaExhaustedError`
-            before sending; ``"wait"`` waits for the UTC-midnight reset.
+        on_quota_exhausted: what happens when the budget is spent, or an answer says the
+            key's daily limit is reached (the key is shared with another process or tool;
+            see ``RetryPolicy.is_daily_limit``): ``"raise"`` (default) raises
+            :class:`QuotaExhaustedError`; ``"wait"`` waits for the UTC-midnight reset and
+            goes on. Either way such an answer is not retried and the budget is marked
+            spent until the reset. Waiting does not use up the retry time allowance.
         max_concurrency: requests in flight at once (default 20, the API's maximum).
         quota: a shared :class:`~whatconverts_async.budget.Quota` (e.g. Redis-backed)
             instead of the in-memory budget.
         clock: the clock of the budget (tests pass a
             :class:`~whatconverts_async.budget.FastClock`).
         min_interval: seconds between request starts (default 0.001, the API's rate).
-        retry_policy: backoff settings; ``max_retries`` overrides its count.
+        retry_policy: what is retried and how long to wait (see
+            :class:`~whatconverts_async.retry.RetryPolicy`); ``max_retries`` overrides
+            its count.
         max_response_bytes: answers larger than this are refused (default 256 MiB).
+
+    The budget counts what reached the wire: every attempt that may have reached the
+    API spends one unit (retries too); an attempt that provably never left the machine
+    (connection refused, DNS failure, TLS handshake or certificate failure) gives its
+    unit back. A certificate that fails verification is never retried.
 
     Example::
 
@@ -410,7 +436,10 @@ class WhatConverts(SessionOwner):
         (values are encoded as the API expects: ``None`` dropped, booleans as
         ``true``/``false``, datetimes as ISO 8601 UTC, a mapping as ``name[key]``).
         ``idempotent`` defaults to False for POST: a create is retried only when it never
-        reached the server. Raises the errors of :mod:`whatconverts_async.errors`.
+        reached the server. Raises the errors of :mod:`whatconverts_async.errors`; an
+        answer saying the key's daily limit is reached raises
+        :class:`~whatconverts_async.errors.QuotaExhaustedError` (or, in ``"wait"`` mode,
+        waits for the reset and sends again).
 
         Example::
 
@@ -419,10 +448,13 @@ class WhatConverts(SessionOwner):
         method = method.upper()
         pairs = encode_form(form) if form is not None else None
 
-        async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
+        async def attempt(
+            url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
+        ) -> Any:
             session = self._get_session()
-            async with self._throttle.slot():
-                answer = await self._transport.send(
+            answer = await self._on_wire(
+                waited,
+                lambda: self._transport.send(
                     session,
                     method,
                     url,
@@ -430,7 +462,8 @@ class WhatConverts(SessionOwner):
                     params=query,
                     form=pairs,
                     headers=self._credentials.headers(),
-                )
+                ),
+            )
             assert answer is not None  # no sink: always an answer
             return decode_object(answer)
 
@@ -467,10 +500,13 @@ class WhatConverts(SessionOwner):
         async def run(chunks: AsyncIterator[bytes]) -> None:
             results.append(await sink(chunks))
 
-        async def attempt(url: yarl.URL, query: list[tuple[str, str]], number: int) -> Any:
+        async def attempt(
+            url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
+        ) -> Any:
             session = self._get_session()
-            async with self._throttle.slot():
-                answer = await self._transport.send(
+            answer = await self._on_wire(
+                waited,
+                lambda: self._transport.send(
                     session,
                     method,
                     url,
@@ -479,7 +515,8 @@ class WhatConverts(SessionOwner):
                     headers=self._credentials.headers(accept=accept),
                     sink=run,
                     limit=self.max_response_bytes if capped else None,
-                )
+                ),
+            )
             if answer is None:
                 return results[-1]
             decode_object(answer)  # the error it names, if it names one
@@ -489,17 +526,44 @@ class WhatConverts(SessionOwner):
         result: T = await self._retried(method, path, params, None, attempt)
         return result
 
+    async def _on_wire(
+        self, waited: list[float], send: Callable[[], Awaitable[Answer | None]]
+    ) -> Answer | None:
+        """One attempt through the throttle: adds the seconds spent waiting for a slot
+        (budget, spacing, in-flight cap) to ``waited[0]``, and gives the budget unit back
+        when the request provably never left the machine."""
+        queued = time.monotonic()
+        async with self._throttle.slot():
+            waited[0] += time.monotonic() - queued
+            try:
+                return await send()
+            except APIConnectionError as exc:
+                if not exc.request_sent:
+                    # Refused, DNS, TLS handshake or certificate: the API never saw it, so
+                    # it spent nothing of the key's day.
+                    await self._refund()
+                raise
+
+    async def _refund(self) -> None:
+        refund = getattr(self._throttle.quota, "refund", None)
+        if refund is None:
+            return  # a user's quota without refunds: over-counting is the safe side
+        await refund()
+        self._throttle.requests_sent -= 1
+
     async def _retried(
         self,
         method: str,
         path: str,
         params: Mapping[str, Any] | None,
         idempotent: bool | None,
-        attempt: Callable[[yarl.URL, list[tuple[str, str]], int], Awaitable[Any]],
+        attempt: Callable[[yarl.URL, list[tuple[str, str]], int, list[float]], Awaitable[Any]],
     ) -> Any:
         url = self.base_url.join(yarl.URL(path.lstrip("/")))
         query = encode_query(params or {})
         attempts = 0
+        policy = self.retry_policy
+        waited = [0.0]  # seconds of this request spent waiting for a slot, not retrying
 
         def describe() -> str:
             return f"{method} {url.path}"
@@ -508,7 +572,7 @@ class WhatConverts(SessionOwner):
             nonlocal attempts
             attempts += 1
             try:
-                return await attempt(url, query, attempts)
+                return await attempt(url, query, attempts, waited)
             except APIConnectionError:
                 if self._closed:
                     # close() cut this request off: say so at once instead of retrying.
@@ -516,8 +580,42 @@ class WhatConverts(SessionOwner):
                         f"this WhatConverts client was closed during {describe()}"
                     ) from None
                 raise
+            except APIError as exc:
+                if policy.is_daily_limit(exc.status, exc.error_message, exc.retry_after):
+                    raise _DailyLimitReached(exc) from None
+                raise
 
         if idempotent is None:
             idempotent = method != "POST"
-        retrying = self.retry_policy.retrying(idempotent=idempotent, describe=describe)
-        return await retrying(once)
+        while True:
+            # A fresh controller (attempt count, time cap) each time: a wait for the
+            # daily reset must leave the next day's request its whole retry allowance.
+            retrying = policy.retrying(
+                idempotent=idempotent, describe=describe, not_retrying=lambda: waited[0]
+            )
+            try:
+                return await retrying(once)
+            except _DailyLimitReached as reached:
+                error = await self._day_spent(reached.error)
+            if self.config.on_quota_exhausted == "raise":
+                raise error
+            logger.warning("%s; waiting for the reset", error)
+            # Waited here, not only in the throttle: a user's quota whose mark_spent does
+            # not stop try_acquire must not turn this loop into a stream of refusals.
+            await wait_for_reset(self._throttle.quota, self._clock)
+
+    async def _day_spent(self, answer: APIError) -> QuotaExhaustedError:
+        """Mark the budget spent until the next UTC midnight after ``answer`` said the
+        key's day is used up, and return the error that says so."""
+        quota = self._throttle.quota
+        await quota.mark_spent()
+        said = answer.error_message if answer.error_message is not None else "no message"
+        return QuotaExhaustedError(
+            quota.limit,
+            quota.resets_at,
+            f"the API says the daily request limit of this key is reached ({answer.status} "
+            f"from {answer.method} {answer.url}: {said}); the budget of {quota.limit} is "
+            f"marked spent until {quota.resets_at.isoformat()} (UTC midnight)",
+            status=answer.status,
+            error_message=answer.error_message,
+        )

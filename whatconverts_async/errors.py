@@ -8,7 +8,8 @@ The tree::
 
     WhatConvertsError
     ├── InvalidParameterError (also a ValueError)   bad argument, raised before any request
-    ├── QuotaExhaustedError                          the local daily budget is spent
+    ├── QuotaExhaustedError                          the daily budget is spent (locally, or the
+    │                                                API says the key's day is used up)
     │   └── QuotaStateError                          ... its state file is unreadable (fail closed)
     ├── QuotaUnavailableError                        the shared (Redis) budget cannot be reached
     ├── UpdateNotAppliedError                        an edit did not show in the lead
@@ -20,7 +21,9 @@ The tree::
     ├── InvalidJSONError (also a ValueError)         bytes that are not one JSON document
     ├── UsageError                                   a command-line mistake (exit code 2)
     ├── APIConnectionError                           the request got no HTTP answer
-    │   └── APITimeoutError                          ... because it took too long
+    │   ├── APITimeoutError                          ... because it took too long
+    │   └── CertificateError                         ... the server's TLS certificate failed
+    │                                                verification (never retried)
     └── APIError                                     the API answered with an error
         ├── BadRequestError          400
         ├── AuthenticationError      401
@@ -29,7 +32,8 @@ The tree::
         ├── RateLimitError           429
         ├── ServerError              5xx
         └── MalformedResponseError   an answer we cannot read (HTML, bad JSON, a redirect,
-                                     broken HTTP, a body over the size cap, ...)
+                                     broken HTTP, a corrupt compressed body, a body over the
+                                     size cap, ...)
 
 Every error carries what is needed to act on it (status, the API's ``error_message``,
 method and URL) and never the API secret or the ``Authorization`` header: the client
@@ -48,7 +52,6 @@ Example::
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -56,6 +59,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
     "CheckpointError",
     "ExportError",
     "FilterNotAppliedError",
@@ -96,15 +100,29 @@ class InvalidParameterError(WhatConvertsError, ValueError):
 
 
 class QuotaExhaustedError(WhatConvertsError):
-    """The daily request budget is spent; nothing was sent.
+    """The daily request budget is spent.
 
     ``resets_at`` is the next UTC midnight (when the budget refills), ``limit`` the
-    daily budget.
+    daily budget. Raised before sending when the local budget is spent (nothing was
+    sent), or after an answer that says the key's daily limit is reached (see
+    :attr:`RetryPolicy.is_daily_limit <whatconverts_async.retry.RetryPolicy.is_daily_limit>`):
+    then ``status`` and ``error_message`` are that answer's, and the budget has been
+    marked spent until ``resets_at``. Both are None for the local budget.
     """
 
-    def __init__(self, limit: int, resets_at: datetime, message: str | None = None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        resets_at: datetime,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        error_message: str | None = None,
+    ) -> None:
         self.limit = limit
         self.resets_at = resets_at
+        self.status = status
+        self.error_message = error_message
         super().__init__(
             message
             or f"daily request budget of {limit} is spent; it resets at {resets_at.isoformat()}"
@@ -223,12 +241,20 @@ class APITimeoutError(APIConnectionError):
     """The request did not complete within the configured timeout."""
 
 
+class CertificateError(APIConnectionError):
+    """The server's TLS certificate failed verification (untrusted or self-signed,
+    expired, or not valid for the host name). Never retried: it will not fix itself, and
+    the request never left the machine (``request_sent`` is False)."""
+
+
 class APIError(WhatConvertsError):
     """The API answered with an error.
 
     Attributes: ``status`` (HTTP status), ``error_message`` (the API's own
     ``error_message`` field when present), ``method``, ``url``, ``body`` (a short,
-    truncated excerpt of the body when it was not the usual JSON).
+    truncated excerpt of the body when it was not the usual JSON), ``retry_after``
+    (the answer's ``Retry-After`` in seconds: None when absent or unreadable,
+    ``inf`` when too large to represent).
     """
 
     def __init__(
@@ -240,12 +266,14 @@ class APIError(WhatConvertsError):
         url: str,
         error_message: str | None = None,
         body: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.method = method
         self.url = url
         self.error_message = error_message
         self.body = body
+        self.retry_after = retry_after
         super().__init__(message)
 
 
@@ -266,11 +294,12 @@ class NotFoundError(APIError):
 
 
 class RateLimitError(APIError):
-    """HTTP 429: throttled by the API. ``retry_after`` is its wait in seconds, if it said."""
+    """HTTP 429: throttled by the API. ``retry_after`` is its wait in seconds, if it said.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
+    Raised at once (not slept through) when that wait is longer than
+    ``RetryPolicy.max_retry_after``; a 429 that says the key's daily limit is reached
+    is a :class:`QuotaExhaustedError` instead.
+    """
 
 
 class ServerError(APIError):

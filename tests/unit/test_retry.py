@@ -47,7 +47,7 @@ async def _run(
     policy: RetryPolicy, call: Callable[[], object], *, idempotent: bool = True, **kw: object
 ) -> object:
     retrying = policy.retrying(idempotent=idempotent, describe=lambda: "GET /leads", **kw)  # type: ignore[arg-type]
-    return await retrying(call)  # type: ignore[arg-type]
+    return await retrying(call)  # type: ignore[type-var]
 
 
 async def test_transient_failures_are_retried_until_success() -> None:
@@ -178,3 +178,124 @@ def test_bad_settings_name_the_field(field: str, value: object) -> None:
     with pytest.raises(InvalidParameterError) as info:
         RetryPolicy(**{field: value})  # type: ignore[arg-type]
     assert info.value.parameter == field
+
+
+# --- the daily limit, Retry-After and the time cap (issue 13) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "retry_after", "daily"),
+    [
+        (429, "Daily request limit reached.", None, True),
+        (429, "Daily request limit reached.", 30.0, True),  # the message decides
+        (403, "Daily request limit reached.", None, True),
+        (401, "API daily limit exceeded", None, True),
+        (200, "You have reached your limit of 1000 requests per day.", None, True),
+        (429, "Quota for today is used up", None, True),
+        (429, None, None, True),  # a silent 429 with nothing to wait for
+        (429, "", None, True),
+        (429, None, 2.0, False),  # a silent 429 that says how long: a rate limit
+        (429, "Rate limit exceeded.", None, False),
+        (403, "Agency Key is required to access this resource.", None, False),
+        (400, "Invalid lead ID.", None, False),
+        (503, None, None, False),
+        (500, "Daily backup running, try again later", None, False),  # no limit named
+    ],
+)
+def test_the_default_daily_limit_rule(
+    status: int, message: str | None, retry_after: float | None, daily: bool
+) -> None:
+    from whatconverts_async.retry import is_daily_limit
+
+    assert is_daily_limit(status, message, retry_after) is daily
+    assert RetryPolicy().is_daily_limit(status, message, retry_after) is daily
+
+
+def test_the_daily_limit_rule_can_be_replaced_and_must_be_callable() -> None:
+    strict = RetryPolicy(is_daily_limit=lambda status, message, wait: status == 429)
+    assert strict.is_daily_limit(429, "Rate limit exceeded.", None)
+    with pytest.raises(InvalidParameterError) as info:
+        RetryPolicy(is_daily_limit="daily")  # type: ignore[arg-type]
+    assert info.value.parameter == "is_daily_limit"
+
+
+def test_retry_after_is_honoured_on_503_as_on_429() -> None:
+    policy = RetryPolicy(base_wait=0.01, max_wait=0.05)
+    assert policy.wait_for(_status(503, "3"), 1) == 3.0
+    assert policy.wait_for(_status(429, "3"), 1) == 3.0
+    assert is_retryable(_status(503, "120"), idempotent=True, max_retry_after=120)
+
+
+@pytest.mark.parametrize("header", ["0", "0.001", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_a_retry_after_of_now_waits_at_least_the_backoff(header: str) -> None:
+    import random
+
+    policy = RetryPolicy(base_wait=1.0, max_wait=30.0)
+    for attempt in (1, 3, 5):
+        error = error_for_status(503, b"", method="GET", url=URL, retry_after=header)
+        random.seed(attempt)
+        waited = policy.wait_for(error, attempt)
+        random.seed(attempt)
+        assert waited == max(policy.backoff(attempt), error.retry_after or 0)
+        assert waited > 0.001
+
+
+@pytest.mark.parametrize("header", ["inf", "1e400", "9" * 400, "Fri, 31 Dec 99999 23:59:59 GMT"])
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_retry_after_beyond_the_cap_is_raised_at_once(header: str, status: int) -> None:
+    call, calls = _script(_status(status, header), "ok")
+    with pytest.raises(RateLimitError if status == 429 else ServerError) as info:
+        await _run(NO_WAIT, call)
+    assert calls == [1]
+    assert info.value.retry_after == float("inf")
+    assert "retry after inf s" in str(info.value)
+
+
+async def test_no_retry_starts_a_wait_that_would_cross_the_total_cap() -> None:
+    import time
+
+    # Waits of 0.4 s: attempts at 0, 0.4 and 0.8 s; a fourth would start at 1.2 s.
+    policy = RetryPolicy(max_retries=100, base_wait=0.01, max_total=1.0)
+    call, calls = _script(_status(503, "0.4"))
+    started = time.monotonic()
+    with pytest.raises(ServerError):
+        await _run(policy, call)
+    assert len(calls) == 3
+    assert time.monotonic() - started < 1.0
+
+
+async def test_time_spent_waiting_for_budget_is_not_retry_time() -> None:
+    """A request that waits for the daily reset between two attempts keeps its retries."""
+    waited = [0.0]
+    calls: list[int] = []
+
+    async def call() -> str:
+        calls.append(len(calls) + 1)
+        if len(calls) == 2:  # this attempt first waited 0.3 s for budget
+            await asyncio.sleep(0.3)
+            waited[0] += 0.3
+        if len(calls) < 4:
+            raise _status(503)
+        return "ok"
+
+    policy = RetryPolicy(max_retries=5, base_wait=0.001, max_wait=0.001, max_total=0.2)
+    retrying = policy.retrying(
+        idempotent=True, describe=lambda: "GET /leads", not_retrying=lambda: waited[0]
+    )
+    assert await retrying(call) == "ok"
+    assert calls == [1, 2, 3, 4]
+    # Without leaving the budget wait out, the same request stops after attempt 2.
+    calls.clear()
+    waited[0] = 0.0
+    counted = policy.retrying(idempotent=True, describe=lambda: "GET /leads")
+    with pytest.raises(ServerError):
+        await counted(call)
+    assert calls == [1, 2]
+
+
+def test_a_certificate_error_is_never_retried() -> None:
+    from whatconverts_async import CertificateError
+
+    error = CertificateError("self-signed", method="POST", url=URL, request_sent=False)
+    assert not is_retryable(error, idempotent=True, max_retry_after=120)
+    assert not is_retryable(error, idempotent=False, max_retry_after=120)

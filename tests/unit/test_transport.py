@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import yarl
 from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.http_exceptions import ContentEncodingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from whatconverts_async import (
@@ -20,6 +21,7 @@ from whatconverts_async import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CertificateError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -36,6 +38,7 @@ from whatconverts_async._transport import (
     error_for_failure,
     error_for_status,
     loads,
+    parse_retry_after,
 )
 
 URL = "https://app.whatconverts.com/api/v1/leads"
@@ -50,6 +53,22 @@ def _request_info() -> aiohttp.RequestInfo:
 def _connector_error() -> aiohttp.ClientConnectorError:
     key = ConnectionKey("app.whatconverts.com", 443, True, True, None, None, None)
     return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
+
+
+def _certificate_error(reason: str) -> aiohttp.ClientConnectorCertificateError:
+    import ssl
+
+    key = ConnectionKey("app.whatconverts.com", 443, True, True, None, None, None)
+    cert = ssl.SSLCertVerificationError(1, reason)
+    cert.verify_message = reason
+    return aiohttp.ClientConnectorCertificateError(key, cert)
+
+
+def _undecodable_payload() -> aiohttp.ClientPayloadError:
+    # As aiohttp reports a body whose gzip it cannot decode: the decoding error as cause.
+    error = aiohttp.ClientPayloadError("Can not decode content-encoding: gzip")
+    error.__cause__ = ContentEncodingError("Can not decode content-encoding: gzip")
+    return error
 
 
 def _everything(exc: BaseException) -> str:
@@ -99,10 +118,12 @@ def test_the_failure_table_is_ordered_subclasses_first() -> None:
 
 def test_every_failure_row_is_reachable_and_every_client_error_is_covered() -> None:
     for caught, raised, _template, sent in FAILURES:
-        samples = {
+        samples: dict[type[BaseException], BaseException] = {
             aiohttp.ConnectionTimeoutError: aiohttp.ConnectionTimeoutError(),
             asyncio.TimeoutError: asyncio.TimeoutError(),
+            aiohttp.ClientConnectorCertificateError: _certificate_error("self-signed"),
             aiohttp.ClientConnectorError: _connector_error(),
+            ContentEncodingError: _undecodable_payload(),
             aiohttp.ClientResponseError: aiohttp.ClientResponseError(_request_info(), ()),
             aiohttp.ClientError: aiohttp.ClientError(),
         }
@@ -110,6 +131,56 @@ def test_every_failure_row_is_reachable_and_every_client_error_is_covered() -> N
         assert type(error) is raised
         if isinstance(error, APIConnectionError):
             assert error.request_sent is sent
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["self-signed certificate", "Hostname mismatch, certificate is not valid for 'x'"],
+)
+def test_a_certificate_that_fails_verification_is_its_own_error(reason: str) -> None:
+    error = error_for_failure(_certificate_error(reason), method="GET", url=URL, timeout=1)
+    assert type(error) is CertificateError and isinstance(error, APIConnectionError)
+    assert error.request_sent is False  # the request never left: its unit is given back
+    assert f"TLS certificate verification failed: {reason}" in str(error)
+
+
+def test_a_body_that_cannot_be_decompressed_is_unreadable_not_a_dropped_connection() -> None:
+    error = error_for_failure(_undecodable_payload(), method="GET", url=URL, timeout=1)
+    assert type(error) is MalformedResponseError
+    assert "body could not be decoded (ContentEncodingError" in str(error)
+    # A payload cut short (no decoding error behind it) is still a connection failure.
+    cut = error_for_failure(aiohttp.ClientPayloadError("cut"), method="GET", url=URL, timeout=1)
+    assert type(cut) is APIConnectionError
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: no wait asked
+        ("inf", float("inf")),
+        ("Infinity", float("inf")),
+        ("1e400", float("inf")),
+        ("9" * 500, float("inf")),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", float("inf")),  # beyond what a date can hold
+        ("nan", None),
+        ("later", None),
+        ("", None),
+    ],
+)
+def test_retry_after_values(header: str, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_is_kept_on_every_status() -> None:
+    unavailable = error_for_status(503, b"", method="GET", url=URL, retry_after="3")
+    assert isinstance(unavailable, ServerError) and unavailable.retry_after == 3.0
+    assert "retry after 3 s" in str(unavailable)
+    huge = error_for_status(429, b"", method="GET", url=URL, retry_after="1e400")
+    assert isinstance(huge, RateLimitError) and huge.retry_after == float("inf")
+    assert "retry after inf s" in str(huge)
 
 
 def test_anything_else_is_a_bug_not_a_network_event() -> None:
