@@ -52,6 +52,14 @@ def _lead_ids(pipeline: Any) -> list[int]:
     return [row[0] for row in _rows(pipeline, "select lead_id from leads order by lead_id")]
 
 
+def _assert_secret_not_stored(root: Path, secret: str) -> None:
+    """No file dlt wrote (state, traces, load packages, the database) holds the secret."""
+    files = [path for path in root.rglob("*") if path.is_file()]
+    assert files, f"nothing under {root}"
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), f"the API secret is in {path}"
+
+
 def _fake(**kwargs: Any) -> FakeWhatConverts:
     kwargs.setdefault("leads", 240)
     kwargs.setdefault("seed", 17)
@@ -101,6 +109,7 @@ async def test_loads_every_lead_once_and_merges_edits_within_the_lag(
         assert names[recent] == "Edited Recently"
         # Outside the lag an edit is not read again (the documented limit).
         assert names[old] != "Edited Long Ago"
+        _assert_secret_not_stored(pipelines_dir.parent, fake.secret)
         # The second run read only from the newest loaded lead minus the lag.
         newest_loaded = datetime.strptime(
             fake.data.lead(recent)["date_created"], "%Y-%m-%dT%H:%M:%SZ"
@@ -141,12 +150,15 @@ async def test_a_spent_budget_ends_the_run_cleanly_and_the_next_run_continues(
         assert _lead_ids(pipeline) == sorted(fake.data.lead_ids())  # all, each once
 
 
-async def test_master_key_loads_accounts_profiles_and_users(pipelines_dir: Path) -> None:
+async def test_master_key_loads_accounts_profiles_and_users_with_dlt_secrets(
+    pipelines_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with _fake(leads=20, key_type="master", accounts=2, profiles_per_account=2) as fake:
+        # Credentials from dlt's own configuration, as its users keep them.
+        monkeypatch.setenv("SOURCES__WHATCONVERTS__API_TOKEN", fake.token)
+        monkeypatch.setenv("SOURCES__WHATCONVERTS__API_SECRET", fake.secret)
         pipeline = _pipeline(pipelines_dir, "wc_master")
         source = whatconverts_source(
-            fake.token,
-            fake.secret,
             start_date=NOW - timedelta(days=90),
             key_type="master",
             base_url=fake.url,
@@ -166,6 +178,8 @@ async def test_master_key_loads_accounts_profiles_and_users(pipelines_dir: Path)
         assert sorted(profiles) == sorted(fake.data.profile_ids())
         assert _rows(pipeline, "select count(*) from users")[0][0] > 0
         assert _lead_ids(pipeline) == sorted(fake.data.lead_ids())
+        assert all(r.key_token == fake.token for r in fake.requests)
+        _assert_secret_not_stored(pipelines_dir.parent, fake.secret)
 
 
 def test_profile_key_leaves_out_agency_resources() -> None:
