@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import threading
 from datetime import datetime, timedelta, timezone
@@ -31,6 +32,7 @@ from typing import Any
 
 import dlt
 
+from whatconverts_async import DEFAULT_BASE_URL
 from whatconverts_async.dlt import whatconverts_source
 from whatconverts_async.testing import FakeWhatConverts
 
@@ -99,7 +101,9 @@ def main() -> None:
         demo()
         return
     pipeline = make_pipeline(args.out)
-    print(pipeline.run(whatconverts_source(start_date=args.start_date)))
+    # WHATCONVERTS_BASE_URL points the source elsewhere, e.g. at a standalone simulator.
+    base_url = os.environ.get("WHATCONVERTS_BASE_URL", DEFAULT_BASE_URL)
+    print(pipeline.run(whatconverts_source(start_date=args.start_date, base_url=base_url)))
 
 
 if __name__ == "__main__":

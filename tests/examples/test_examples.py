@@ -7,12 +7,16 @@ checks its own result (leads exactly once, webhooks received, edits merged) and 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from whatconverts_async.testing import FakeWhatConverts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TIMEOUT = 180  # seconds; each demo takes a few on this kind of machine
@@ -74,3 +78,30 @@ def test_every_example_is_tested() -> None:
         "sharded_workers.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
+
+
+async def test_example_runs_against_a_simulator_url_from_the_environment(tmp_path: Path) -> None:
+    """Without ``--demo`` an example reads the usual environment, here a simulator's URL."""
+    async with FakeWhatConverts(leads=600, seed=9) as fake:
+        env = dict(os.environ)
+        env.update(
+            WHATCONVERTS_API_TOKEN=fake.token,
+            WHATCONVERTS_API_SECRET=fake.secret,
+            WHATCONVERTS_BASE_URL=fake.url,
+        )
+        out = tmp_path / "leads.jsonl"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLES / "nightly_backfill.py"),
+            "--out",
+            str(out),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        assert proc.returncode == 0, output.decode()
+        ids = [json.loads(line)["lead_id"] for line in out.read_text().splitlines()]
+        assert sorted(ids) == sorted(fake.data.lead_ids())
+        assert fake.request_count > 0
