@@ -46,6 +46,7 @@ import cattrs
 from whatconverts_async._codec import (
     MISSING,
     format_timestamp,
+    lazy_reader,
     money_out,
     parse_money,
     parse_timestamp,
@@ -106,7 +107,10 @@ _STRUCTURE: dict[type, Callable[[Any], Any]] = {cls: reader(cls) for cls in ENVE
 _UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {
     cls: writer(cls) for cls in ENVELOPE_KEYS
 }
-_structure_lead: Callable[[Any], Lead] = _STRUCTURE[Lead]
+_structure_lead: Callable[[Any], Lead] = Lead.from_dict
+# Page readers that take ownership of each item dict: the eager reader for small records,
+# the lazy one for leads (a lead keeps its wire object instead of converting 90 fields).
+_OWNING: dict[type, Callable[[Any], Any]] = {**_STRUCTURE, Lead: lazy_reader(Lead)}
 _unstructure_lead: Callable[[Any], dict[str, Any]] = _UNSTRUCTURE[Lead]
 
 
@@ -115,6 +119,9 @@ _unstructure_lead: Callable[[Any], dict[str, Any]] = _UNSTRUCTURE[Lead]
 
 def structure_lead(d: Mapping[str, Any]) -> Lead:
     """One wire lead (a decoded JSON object) as a :class:`~whatconverts_async.models.Lead`.
+
+    The same as :meth:`Lead.from_dict <whatconverts_async.models.Lead.from_dict>`: a lazy
+    lead over a copy of ``d`` (see "Lazy leads" there).
 
     >>> structure_lead({"lead_id": 900001, "lead_type": "Phone Call"}).lead_type
     <LeadType.PHONE_CALL: 'Phone Call'>
@@ -194,7 +201,9 @@ def structure_page(
         raise ValueError(f"malformed response: {items_key} missing")
     if not isinstance(raw_items, list):
         raise ValueError(f"malformed response: {items_key} must be an array")
-    reader = _STRUCTURE.get(item_type)
+    reader = _OWNING.get(item_type) if consume else _STRUCTURE.get(item_type)
+    if reader is not None and not consume and item_type is Lead:
+        reader = _structure_lead  # lazy over a copy: the caller keeps its envelope
     if reader is None:
         items: list[Any] = [converter.structure(item, item_type) for item in raw_items]
     elif consume:
@@ -289,7 +298,9 @@ def make_converter() -> cattrs.Converter:
     """
     conv = cattrs.Converter(detailed_validation=False)
     for cls in ENVELOPE_KEYS:
-        conv.register_structure_hook(cls, _as_hook(_STRUCTURE[cls]))
+        conv.register_structure_hook(
+            cls, _as_hook(_structure_lead if cls is Lead else _STRUCTURE[cls])
+        )
         conv.register_unstructure_hook(cls, _UNSTRUCTURE[cls])
     conv.register_structure_hook(Decimal, lambda v, _t: parse_money(v))
     conv.register_unstructure_hook(Decimal, money_out)
@@ -318,6 +329,8 @@ def structure(d: Any, cls: type[M]) -> M:
     >>> structure({"account_id": 70011, "account_name": "Acme"}, Account).account_name
     'Acme'
     """
+    if cls is Lead:
+        return cast(M, _structure_lead(d))
     reader = _STRUCTURE.get(cls)
     if reader is not None:
         return cast(M, reader(d))
