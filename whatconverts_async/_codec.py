@@ -42,6 +42,7 @@ __all__ = [
     "ESSENTIAL",
     "LAZY_READS_BEFORE_FILL",
     "MISSING",
+    "field_values",
     "format_timestamp",
     "lazy_reader",
     "lazy_record",
@@ -417,6 +418,8 @@ _FILL: dict[type, Callable[[Any, Any], Any]] = {}
 _FIELDS: dict[type, tuple[list[str], list[_Kind], list[Parser]]] = {}
 _LAZY: dict[type, Callable[[Any], Any]] = {}
 _LAZY_COPY: dict[type, Callable[[Any], Any]] = {}
+_VALUES: dict[type, Callable[[Any], dict[str, Any]]] = {}
+_LAZY_BASE: dict[type, type] = {}
 _ABSENT_CACHE_LIMIT = 4096
 
 
@@ -523,7 +526,22 @@ def _build(cls: type) -> None:
     fill_fn = _compile(
         "\n".join(["def fill(o, d):", *lines, *setters]), namespace, "fill", f"<fill {owner}>"
     )
+    values_fn = _compile(
+        "\n".join(
+            [
+                "def values(d):",
+                *lines,
+                "    return {",
+                *(f"        {name!r}: f{i}," for i, name in enumerate(names)),
+                "    }",
+            ]
+        ),
+        namespace,
+        "values",
+        f"<values {owner}>",
+    )
     _FILL[cls] = fill_fn
+    _VALUES[cls] = values_fn
     _FIELDS[cls] = (names, kinds, parsers)
 
     parser_of = dict(zip(names, parsers, strict=True))
@@ -687,6 +705,7 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
             fill(self, self._wire)
             for name, value in kept:
                 slot_set[name](self, value)
+            set_read(self, None)  # converted: see field_values
 
         def to_dict(self) -> dict[str, Any]:
             wire = self._wire
@@ -743,8 +762,25 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
 
     fields_required = {name for name in first if fields[name].default is attrs.NOTHING}
     _LAZY[cls] = read_lazy
+    _LAZY_BASE[Lazy] = cls
     _LAZY_COPY[cls] = read_lazy_copy
     return cast(C, Lazy)
+
+
+def field_values(record: Any) -> dict[str, Any]:
+    """``{field: typed value}`` for every field of ``record`` but the bookkeeping ones.
+
+    The same values as ``getattr(record, field)``; for a lazy record not yet converted they
+    come straight from its wire object, without converting the record itself (a caller
+    that needs every value once, such as a database row, pays one pass, not two).
+    """
+    kind = type(record)
+    base = _LAZY_BASE.get(kind)
+    if base is None:
+        return {name: getattr(record, name) for name in _FIELDS[kind][0]}
+    if record._wire is not None and record._lazy_read is not None:
+        return _VALUES[base](record._wire)  # not converted yet
+    return {name: getattr(record, name) for name in _FIELDS[base][0]}
 
 
 def lazy_reader(cls: type, *, owned: bool = True) -> Callable[[Any], Any]:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_convert_props import assert_identical, wire_objects
-from whatconverts_async._codec import LAZY_READS_BEFORE_FILL, lazy_reader, reader
+from whatconverts_async._codec import LAZY_READS_BEFORE_FILL, field_values, lazy_reader, reader
 from whatconverts_async.convert import structure_lead, structure_page
 from whatconverts_async.models import Lead
 from whatconverts_async.testing.data import generate
@@ -218,3 +218,18 @@ def test_timestamps_are_aware_utc_and_read_at_once() -> None:
     lead = lazy_read({"lead_id": 1, "date_created": "2025-06-01 09:00:00-05:00"})
     assert lead.date_created == datetime(2025, 6, 1, 14, tzinfo=timezone.utc)
     assert lead.to_dict() == {"lead_id": 1, "date_created": "2025-06-01 09:00:00-05:00"}
+
+
+@PROPS
+@given(wire_objects(Lead), st.integers(0, LAZY_READS_BEFORE_FILL + 1))
+def test_field_values_equal_the_eager_fields_at_any_stage(wire: dict[str, Any], reads: int) -> None:
+    eager, lazy = both(wire)
+    for name in ("notes", "lead_type", "quote_value", "spam", "lead_score")[:reads]:
+        getattr(lazy, name)
+    values = field_values(lazy)
+    expected = {name: getattr(eager, name) for name in FIELDS}
+    for name in ("extra", "absent_keys", "wire_originals"):
+        del expected[name]
+    assert_identical(values, expected)
+    assert_identical(field_values(eager), expected)
+    assert_identical(field_values(attrs.evolve(lazy)), expected)

@@ -6,7 +6,7 @@
 >>> row["quote_value"], row["date_created"].isoformat()
 (Decimal('251'), '2025-06-01T14:00:00+00:00')
 >>> row["record"]
-'{"lead_id":7,"date_created":"2025-06-01T14:00:00Z","quote_value":251}'
+'{"quote_value":251,"lead_id":7,"date_created":"2025-06-01T14:00:00Z"}'
 >>> merge_webhook({"lead_id": 7, "notes": "call back"}, {"lead_id": 7, "notes": None})
 {'lead_id': 7, 'notes': 'call back'}
 >>> changed_fields({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4})
@@ -21,15 +21,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._codec import field_values
 from ..models import Lead
 from .schema import ENUM_COLUMNS, LEAD_COLUMNS
 
 __all__ = ["changed_fields", "content_hash", "dump_record", "lead_row", "merge_webhook"]
 
 
+# One encoder for every record: json.dumps with options builds a new one per call. The
+# standard library's, with or without orjson, so a record's text (and its content hash)
+# never depends on what else is installed.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def dump_record(record: Mapping[str, Any]) -> str:
-    """The record as compact JSON text, keys in the order given."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """The record as compact JSON text (UTF-8 as is, no spaces), keys in the order given."""
+    return _ENCODER.encode(record)
 
 
 def content_hash(text: str) -> str:
@@ -43,13 +50,19 @@ _EMPTY_MAPS = ("lead_analysis", "additional_fields", "mapped_fields")
 def lead_row(lead: Lead) -> dict[str, Any]:
     """The typed columns, ``record`` and ``content_hash`` of one lead.
 
-    ``record`` is ``lead.to_dict()``: the wire object, every key and value as received, keys
-    in the model's order (``lead_id`` first, unknown keys last). One order for one content
-    makes the hash depend on the content only, whichever path (a page, a webhook merge)
-    produced the record.
+    ``record`` is ``lead.to_dict()``: for a lead read from the API, the wire object as
+    received, keys in the wire's order, so its text is the lead's slice of a compact JSON
+    page (byte for byte, for the simulator's). The hash is that text's: an API page renders
+    a lead's keys in one order, so a lead re-read unchanged hashes the same and is not
+    rewritten; a webhook delivery is merged into the stored record and keeps its order.
+    A lead first stored from a webhook whose keys come in another order than the API's is
+    rewritten once, in the API's order, by the next scan that reads it (a change with no
+    changed fields).
     """
     record = lead.to_dict()
-    row = {name: getattr(lead, name) for name in LEAD_COLUMNS}
+    # Every typed value in one pass over the wire object (a lazy lead stays unconverted).
+    values = field_values(lead)
+    row = {name: values[name] for name in LEAD_COLUMNS}
     for name in ENUM_COLUMNS:
         value = row[name]
         if isinstance(value, enum.Enum):
