@@ -43,6 +43,18 @@ EXPECTED_FIGURES: dict[str, tuple[str, ...]] = {
         "baseline_peak_rss_mb",
         "ratio",
     ),
+    "mirror": ("stream_rate", "sqlite_rate_p1", "sqlite_rate_p2", "refresh_formula"),
+    "records": (
+        "eager_build_us",
+        "lazy_build_us",
+        "eager_all_us",
+        "lazy_all_us",
+        "lazy_three_us",
+        "lazy_all_vs_eager_all",
+        "compact_bytes_per_id",
+        "set_bytes_per_id",
+    ),
+    "stall": ("longest_stall_ms", "median_stall_ms", "decode_ms", "slice_ms", "whole_page_ms"),
 }
 
 
