@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import importlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._codec import field_values
@@ -28,14 +30,38 @@ from .schema import ENUM_COLUMNS, LEAD_COLUMNS
 __all__ = ["changed_fields", "content_hash", "dump_record", "lead_row", "merge_webhook"]
 
 
-# One encoder for every record: json.dumps with options builds a new one per call. The
-# standard library's, with or without orjson, so a record's text (and its content hash)
-# never depends on what else is installed.
+# One encoder for every record (json.dumps with options builds a new one per call).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+try:
+    _fast_dumps: Callable[[Any], bytes] | None = importlib.import_module("orjson").dumps
+except ImportError:  # orjson is optional (the [fast] extra)
+    _fast_dumps = None
+# The one spelling the two encoders differ in for JSON data: some floats with an
+# exponent and those below 1e-4 (Python: 1e-07, 1e-05; orjson: 1e-7, 0.00001). Text in
+# strings may match too; such a record only takes the slower, always right, standard way.
+_MAY_DIFFER = re.compile(rb"[:,\[]-?(?:[0-9.]+e[-+]?[0-9]+|0\.0000[0-9]*)[,}\]]")
 
 
 def dump_record(record: Mapping[str, Any]) -> str:
-    """The record as compact JSON text (UTF-8 as is, no spaces), keys in the order given."""
+    """The record as compact JSON text (UTF-8 as is, no spaces), keys in the order given.
+
+    The text is the standard library's ``json`` with these options, with or without
+    orjson installed, so a record's content hash never depends on what else is installed:
+    orjson (several times faster) writes a record unless its output may differ (a float
+    with an exponent or below 1e-4, an integer beyond 64 bits, a lone surrogate), which
+    then goes the standard way.
+
+    >>> dump_record({"b": 1, "a": [0.5, "é", None], "c": 1e16})
+    '{"b":1,"a":[0.5,"é",null],"c":1e+16}'
+    """
+    if _fast_dumps is not None:
+        try:
+            text = _fast_dumps(record)
+        except TypeError:  # beyond 64 bits, a lone surrogate: the standard way below
+            pass
+        else:
+            if _MAY_DIFFER.search(text) is None:
+                return text.decode()
     return _ENCODER.encode(record)
 
 
