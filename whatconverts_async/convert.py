@@ -109,6 +109,15 @@ _STRUCTURE: dict[type, Callable[[Any], Any]] = {cls: reader(cls) for cls in ENVE
 _UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {
     cls: writer(cls) for cls in ENVELOPE_KEYS
 }
+
+
+def _lead_to_dict(lead: Lead) -> dict[str, Any]:
+    # A lazy lead's own to_dict() gives its wire object (a copy, in wire order) without
+    # converting it; an eager lead's runs the generated writer.
+    return lead.to_dict()
+
+
+_UNSTRUCTURE[Lead] = _lead_to_dict
 _structure_lead: Callable[[Any], Lead] = Lead.from_dict
 # Page readers that take ownership of each item dict: the eager reader for small records,
 # the lazy one for leads (a lead keeps its wire object instead of converting 90 fields).
@@ -395,6 +404,8 @@ def unstructure(obj: Any) -> Any:
     >>> unstructure(role)
     {'role_id': 501, 'role_name': 'Admin'}
     """
+    if isinstance(obj, Lead):
+        return obj.to_dict()
     writer = _UNSTRUCTURE.get(type(obj))
     if writer is not None:
         return writer(obj)
