@@ -23,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import errno
 import logging
+import os
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -126,8 +129,24 @@ def error_for_failure(
             why = f"{text} ({name}: {reason[0][:120] if reason else 'no reason'})"
             return malformed(0, b"", method=method, url=url, why=why)
         assert issubclass(raised, APIConnectionError)
-        return raised(f"{text} ({name})", method=method, url=url, request_sent=sent)
+        return raised(
+            f"{text} ({name}{_os_reason(exc)})", method=method, url=url, request_sent=sent
+        )
     raise TypeError(f"not a transport failure: {name}")  # a bug here, not a network event
+
+
+def _os_reason(exc: BaseException) -> str:
+    """Why the socket failed, from the OS error inside ``exc``: ``", ECONNREFUSED: ..."``.
+
+    Only the error number and its standard text (or the resolver's): never the address,
+    the request or anything else the exception carries.
+    """
+    cause = getattr(exc, "os_error", None)
+    if isinstance(cause, socket.gaierror):
+        return f", DNS lookup failed: {cause.strerror or 'no address'}"
+    if isinstance(cause, OSError) and cause.errno:
+        return f", {errno.errorcode.get(cause.errno, cause.errno)}: {os.strerror(cause.errno)}"
+    return ""
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -233,6 +252,48 @@ def malformed(
     )
 
 
+def redirect_reason(
+    status: int,
+    location: str | None,
+    url: yarl.URL,
+    *,
+    mask: Callable[[str], str] = str,
+    setting: str | None = "base_url",
+) -> str:
+    """Why a redirect is refused, for the error message (pure).
+
+    The target is shown without its query string (a storage link is signed there). A
+    redirect to another host (storage, a login page) is said to be one, and not blamed on
+    the ``setting`` unless one is given: the request's ``Authorization`` header must not
+    go there, and the hop would be a request the budget never saw.
+
+    >>> redirect_reason(302, "https://files.example/r.mp3?Signature=s3cret",
+    ...                 yarl.URL("https://app.example/api/v1/recording"), setting=None)
+    'redirected (status 302) to another host, https://files.example/r.mp3 (query \
+hidden); not followed: the Authorization header must not go to another host, and the \
+hop would not be counted in the budget'
+    """
+    check = f"; check {setting}" if setting else ""
+    if not location:
+        return f"redirected (status {status}) to nowhere{check}"
+    target: yarl.URL | None
+    try:
+        target = url.join(yarl.URL(location))
+    except (ValueError, TypeError):
+        target = None
+    if target is None or not target.host:
+        return f"redirected (status {status}) to an unreadable location{check}"
+    hidden = " (query hidden)" if target.query_string else ""
+    where = mask(str(target.with_query(None).with_fragment(None))) + hidden
+    if (target.scheme, target.host, target.port) != (url.scheme, url.host, url.port):
+        return (
+            f"redirected (status {status}) to another host, {where}; not followed: the "
+            "Authorization header must not go to another host, and the hop would not be "
+            f"counted in the budget{check}"
+        )
+    return f"redirected (status {status}) to {where}{check}"
+
+
 # --- answers ------------------------------------------------------------------------------
 
 
@@ -287,6 +348,23 @@ def decode_lenient(answer: Answer) -> Any:
             answer.status, answer.body, method=answer.method, url=answer.url, payload=decoded
         )
     return decoded
+
+
+class Body(AsyncIterator[bytes]):
+    """The chunks of a file answer handed to a sink, with its ``content_type`` (lower
+    case, without parameters; ``""`` when missing), so a sink can check what it got."""
+
+    __slots__ = ("_chunks", "content_type")
+
+    def __init__(self, chunks: AsyncIterator[bytes], content_type: str) -> None:
+        self._chunks = chunks
+        self.content_type = content_type
+
+    def __aiter__(self) -> Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -359,12 +437,26 @@ class Transport:
                 status = response.status
                 ok = 200 <= status < 300
                 if sink is not None and ok and response.content_type not in JSON_TYPES:
-                    await sink(self._chunks(response, limit, method, shown))
+                    chunks = self._chunks(response, limit, method, shown)
+                    await sink(Body(chunks, response.content_type))
                     return None
                 raw = await self._read(response, method, shown)
                 retry_after = response.headers.get("Retry-After")
-                location = response.headers.get("Location")
                 content_type = response.content_type
+                # Read here and kept only as the reason: a Location may be a signed link,
+                # and no local of this frame (shown by tracebacks with locals) may hold it.
+                redirect = (
+                    redirect_reason(
+                        status,
+                        response.headers.get("Location"),
+                        url,
+                        mask=self.mask,
+                        # A file may well live on storage elsewhere: not a wrong setting.
+                        setting=self.setting if sink is None else None,
+                    )
+                    if 300 <= status < 400
+                    else None
+                )
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             failure = error_for_failure(exc, method=method, url=shown, timeout=self.timeout)
         finally:
@@ -373,12 +465,12 @@ class Transport:
             # Raised outside the ``except`` block on purpose, so that aiohttp's exception
             # (which carries the request headers) is not our error's ``__context__``.
             raise failure
-        if 300 <= status < 400:
+        # Its repr shows the answer's headers, a redirect's signed Location among them.
+        del response
+        if redirect is not None:
             # Redirects are not followed: each hop would be a request the budget never
             # saw, and an API answering with one is misconfigured (or not the API).
-            where = self.mask(location) if location else "nowhere"
-            why = f"redirected (status {status}) to {where}; check {self.setting}"
-            raise malformed(status, raw, method=method, url=shown, why=why)
+            raise malformed(status, raw, method=method, url=shown, why=redirect)
         if not ok:
             raise error_for_status(status, raw, method=method, url=shown, retry_after=retry_after)
         return Answer(status, raw, content_type, method, shown)

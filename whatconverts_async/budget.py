@@ -39,6 +39,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import platformdirs
 import yarl
 
 from .errors import (
@@ -100,13 +101,13 @@ def daily_limit_for(key_type: str, daily_limit: object = None) -> int:
 
 
 def default_state_dir() -> Path:
-    """Where budget state files live: ``$WHATCONVERTS_STATE_DIR``, else
-    ``$XDG_CACHE_HOME/whatconverts-async`` (``~/.cache/whatconverts-async``)."""
+    """Where state files (budgets, export records and locks) live: ``$WHATCONVERTS_STATE_DIR``,
+    else the user cache folder: ``$XDG_CACHE_HOME/whatconverts-async`` (``~/.cache/...``) on
+    Linux, ``~/Library/Caches/whatconverts-async`` on macOS, ``%LOCALAPPDATA%`` on Windows."""
     base = os.environ.get("WHATCONVERTS_STATE_DIR")
     if base:
         return Path(base)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(cache) / "whatconverts-async"
+    return Path(platformdirs.user_cache_dir("whatconverts-async", appauthor=False))
 
 
 # --- clocks -----------------------------------------------------------------------

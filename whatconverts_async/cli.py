@@ -22,16 +22,17 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from . import __version__
-from .budget import FileQuota, daily_limit_for, default_state_dir
+from .budget import Clock, FileQuota, SystemClock, daily_limit_for, default_state_dir
 from .client import WhatConverts
 from .errors import (
     AuthenticationError,
@@ -40,7 +41,15 @@ from .errors import (
     UsageError,
     WhatConvertsError,
 )
-from .export import ExportError, ExportProgress, export_leads
+from .export import (
+    Checkpoint,
+    Completion,
+    ExportError,
+    ExportProgress,
+    export_leads,
+    export_state,
+    merge_jsonl,
+)
 from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
 from .vocab import LEAD_FILTERS
@@ -57,7 +66,16 @@ def _env_default(name: str, default: Any = None) -> Any:
     return os.environ.get(name, default)
 
 
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    # Also after the subcommand (`whatconverts export leads ... --debug`); SUPPRESS keeps
+    # the value given before it when this one is absent.
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="tracebacks and DEBUG logs"
+    )
+
+
 def _add_connection(parser: argparse.ArgumentParser) -> None:
+    _add_debug(parser)
     group = parser.add_argument_group(
         "connection",
         "Credentials come from WHATCONVERTS_API_TOKEN and WHATCONVERTS_API_SECRET.",
@@ -191,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", required=True, type=Path, help="merged output (.jsonl or .csv)")
     merge.add_argument("--order", choices=("asc", "desc"), default="asc")
     merge.add_argument("--force", action="store_true", help="overwrite an existing output")
+    _add_debug(merge)
 
     add_mirror_parser(commands, _add_connection)
     lead_cmd = commands.add_parser("leads", help="single leads")
@@ -334,6 +353,54 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
+class _AnnouncingClock:
+    """The system clock, saying on stderr when the export starts waiting for the reset.
+
+    The client sleeps on its clock only to wait for the daily budget's reset, so each
+    sleep here is that wait: one line per reset, however many tasks wait for it.
+    """
+
+    def __init__(self, stream: TextIO, clock: Clock | None = None) -> None:
+        self.stream = stream
+        self.clock = clock or SystemClock()
+        self._announced: datetime | None = None
+
+    def now(self) -> datetime:
+        """The current instant (aware UTC)."""
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, first saying until when (UTC), once per reset."""
+        until = (self.now() + timedelta(seconds=seconds)).replace(microsecond=0)
+        if self._announced is None or until > self._announced + timedelta(minutes=1):
+            self._announced = until
+            hours, rest = divmod(int(seconds), 3600)
+            print(
+                f"whatconverts: today's request budget is spent; waiting until "
+                f"{until:%Y-%m-%d %H:%M:%S} UTC ({hours} h {rest // 60:02d} min) "
+                "for the reset, then going on",
+                file=self.stream,
+                flush=True,
+            )
+        await self.clock.sleep(seconds)
+
+
+def _preflight(windows: int, left: int, mode: str) -> str:
+    """The line before an export: the fewest requests it needs against today's budget.
+
+    ``windows`` is a floor (one request per window; more when a window holds more leads
+    than a page), so the budget is never said to cover the export, only the floor.
+    """
+    line = (
+        f"whatconverts: {windows} window(s) of up to 400 days: at least {windows} "
+        f"request(s) (one more per extra page); today's budget has {left} left"
+    )
+    if left < windows:
+        then = "it will wait for the reset" if mode == "wait" else "it will stop (exit 3)"
+        return f"{line}: not enough; {then} and --resume goes on"
+    return f"{line} (enough for the first page of each window)"
+
+
 async def _export(args: argparse.Namespace, err: TextIO) -> int:
     fmt: Literal["jsonl", "csv"] = (
         "csv" if (args.format or args.out.suffix.lower().lstrip(".")) == "csv" else "jsonl"
@@ -346,24 +413,24 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
     progress = _Progress(err, enabled=not args.quiet)
     # Shards share one key: together they keep within its in-flight maximum.
     cap = per_shard_concurrency(shard[1] if shard else 1)
-    async with _client(args, on_quota_exhausted=mode, max_concurrency=cap) as wc:
-        plan = wc.leads.plan_scan(
-            start_date=args.start_date,
-            end_date=args.end_date,
-            order=args.order,
-            per_page=args.per_page,
-            **filters,
-        )
-        if shard is not None:
-            plan = plan.shard(*shard)
-        windows = len(plan.windows)
-        left = wc.quota.remaining
-        covered = "covers it" if left >= windows else "may not cover it"
-        print(
-            f"whatconverts: {windows} window(s) of up to 400 days: at least {windows} "
-            f"request(s); today's budget has {left} left ({covered})",
-            file=err,
-        )
+    extra: dict[str, Any] = {"on_quota_exhausted": mode, "max_concurrency": cap}
+    if args.wait_for_quota:
+        extra["clock"] = _AnnouncingClock(err)
+    async with _client(args, **extra) as wc:
+        state = export_state(args.out) if args.resume else None
+        if isinstance(state, Checkpoint):
+            windows = state.windows_total - state.window
+        else:
+            plan = wc.leads.plan_scan(
+                start_date=args.start_date,
+                end_date=args.end_date,
+                order=args.order,
+                per_page=args.per_page,
+                **filters,
+            )
+            windows = len(plan.shard(*shard).windows if shard is not None else plan.windows)
+        if not isinstance(state, Completion) and windows:
+            print(_preflight(windows, wc.quota.remaining, mode), file=err)
         try:
             result = await export_leads(
                 wc,
@@ -382,6 +449,14 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
             )
         finally:
             progress.close()
+        if result.already_complete:
+            print(
+                f"whatconverts: {result.path} is already complete "
+                f"({result.leads_written:,} leads, {result.windows_total} windows); "
+                "nothing to do",
+                file=err,
+            )
+            return EXIT_OK
         rate = result.leads_written / max(result.elapsed, 1e-9)
         print(
             f"whatconverts: exported {result.leads_written:,} leads to {result.path} "
@@ -421,8 +496,6 @@ async def _lead_get(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _merge(args: argparse.Namespace, err: TextIO) -> int:
-    from .export import merge_jsonl
-
     fmt: Literal["jsonl", "csv"] = "csv" if args.out.suffix.lower() == ".csv" else "jsonl"
     written = merge_jsonl(args.parts, args.out, order=args.order, format=fmt, force=args.force)
     print(
@@ -442,6 +515,16 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.command == "mirror":
         return await run_mirror(args, out, err, _client)
     return await _lead_get(args, out)
+
+
+_PYTHON_OPTION = re.compile(r"\b(\w+)=True(?: \((--[\w-]+)\))?")
+
+
+def _in_cli_words(message: str) -> str:
+    """The library's ``force=True (--force)`` as the command line says it: ``--force``."""
+    return _PYTHON_OPTION.sub(
+        lambda m: m.group(2) or "--" + m.group(1).replace("_", "-"), message
+    ).replace(" (or --force)", "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -479,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = f"authentication failed: check the API token and secret ({exc.status})"
         elif not isinstance(exc, WhatConvertsError):
             message = f"{type(exc).__name__}: {exc}"
-        print(f"whatconverts: error: {message}", file=err)
+        print(f"whatconverts: error: {_in_cli_words(message)}", file=err)
         return code
 
 

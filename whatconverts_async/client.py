@@ -19,9 +19,9 @@ from __future__ import annotations
 import base64
 import enum
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 import yarl
@@ -81,7 +81,7 @@ def _base_url(value: Any) -> yarl.URL:
     return url if url.path.endswith("/") else url.with_path(url.path + "/")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientConfig(ConnectionConfig):
     """The settings of a :class:`WhatConverts` client, checked when built (each bad value
     raises :class:`~whatconverts_async.errors.InvalidParameterError` naming it). The
@@ -118,18 +118,99 @@ class ClientConfig(ConnectionConfig):
             self.base_url, "base_url", allow_insecure=self.allow_insecure, secret="credentials"
         )
 
+    def __repr__(self) -> str:
+        # Not attrs' repr: that one fails on a half-built config, which is what a traceback
+        # rendered with locals shows when a setting was refused.
+        shown = [
+            f"{field.name}={getattr(self, field.name, '<unset>')!r}"
+            for field in attrs.fields(type(self))
+            if field.repr
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+class _Secret:
+    """A credential string that prints as a mask (in reprs, and so in frame locals)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret hidden>"
+
+
+class _AuthHeaders(Mapping[str, str]):
+    """Request headers holding ``Authorization``: a mapping aiohttp reads like a dict, whose
+    repr is a mask, so a traceback rendered with locals (pytest ``-l``, rich, error
+    trackers) never shows the header."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: dict[str, str]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"<headers {sorted(self._items)} (values hidden)>"
+
+
+def _credential_problem(token: Any, secret: Any) -> str | None:
+    """The name of the credential argument that is not a non-empty string, if any."""
+    for name, value in (("api_token", token), ("api_secret", secret)):
+        raw = value.value if isinstance(value, _Secret) else value
+        if not isinstance(raw, str) or not raw.strip():
+            return name
+    return None
+
+
+def _basic(token: str, secret: str | _Secret) -> _Secret:
+    """The Basic auth header of ``token``/``secret`` (cannot raise: see :class:`_Credentials`)."""
+    plain = secret.value if isinstance(secret, _Secret) else secret
+    # surrogatepass: any str encodes, so nothing can raise while the secret is a local.
+    raw = f"{token}:{plain}".encode("utf-8", "surrogatepass")
+    return _Secret("Basic " + base64.b64encode(raw).decode("ascii"))
+
 
 class _Credentials:
-    """Holds the Authorization header; prints as a mask so it never leaks by repr."""
+    """Holds the Authorization header; prints as a mask so it never leaks by repr.
 
-    __slots__ = ("header",)
+    Building one never raises (the frame raising would hold the secret among its locals);
+    :meth:`check` raises afterwards, once the caller has dropped its own copies.
+    """
+
+    __slots__ = ("_header", "_problem")
 
     def __init__(self, token: Any, secret: Any) -> None:
-        for name, value in (("api_token", token), ("api_secret", secret)):
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidParameterError(name, "must be a non-empty string")
-        raw = f"{token}:{secret}".encode()
-        self.header = "Basic " + base64.b64encode(raw).decode("ascii")
+        self._problem = _credential_problem(token, secret)
+        self._header = _Secret("") if self._problem else _basic(token, secret)
+        del token, secret
+
+    def check(self) -> None:
+        """Raise :class:`InvalidParameterError` naming a credential that was not usable."""
+        if self._problem is not None:
+            raise InvalidParameterError(self._problem, "must be a non-empty string")
+
+    @property
+    def header(self) -> str:
+        """The ``Authorization`` header value (``Basic ...``)."""
+        return self._header.value
+
+    def headers(self, *, accept: str | None = None) -> _AuthHeaders:
+        """The request headers that carry the credentials (and ``Accept``, if given)."""
+        items = {"Authorization": self._header.value}
+        if accept is not None:
+            items["Accept"] = accept
+        return _AuthHeaders(items)
 
     def __repr__(self) -> str:
         return "<credentials hidden>"
@@ -188,6 +269,9 @@ class WhatConverts(SessionOwner):
         max_response_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._credentials = _Credentials(api_token, api_secret)
+        # Out of this frame's locals: a traceback rendered with locals must not show them.
+        del api_token, api_secret
+        self._credentials.check()
         self.config = config = ClientConfig(
             key_type=key_type,
             base_url=base_url,
@@ -271,10 +355,20 @@ class WhatConverts(SessionOwner):
             kwargs["key_type"] = env["WHATCONVERTS_KEY_TYPE"].strip().lower()
         if env.get("WHATCONVERTS_BASE_URL") and "base_url" not in kwargs:
             kwargs["base_url"] = env["WHATCONVERTS_BASE_URL"]
-        return cls(env["WHATCONVERTS_API_TOKEN"], env["WHATCONVERTS_API_SECRET"], **kwargs)
+        token = env["WHATCONVERTS_API_TOKEN"]
+        secret = _Secret(env["WHATCONVERTS_API_SECRET"])
+        # The environment holds the secret in clear: out of this frame's locals.
+        del env, environ
+        return cls(token, cast(str, secret), **kwargs)
 
     def __repr__(self) -> str:
-        return f"WhatConverts(key_type={self.key_type.value!r}, base_url={str(self.base_url)!r})"
+        # Works on a half-built client too (repr() while reporting what stopped __init__).
+        key_type = getattr(getattr(self, "key_type", None), "value", None)
+        base_url = getattr(self, "base_url", None)
+        return (
+            f"WhatConverts(key_type={key_type!r}, "
+            f"base_url={str(base_url) if base_url is not None else None!r})"
+        )
 
     # -- introspection ------------------------------------------------------------
 
@@ -335,7 +429,7 @@ class WhatConverts(SessionOwner):
                     attempt=number,
                     params=query,
                     form=pairs,
-                    headers={"Authorization": self._credentials.header},
+                    headers=self._credentials.headers(),
                 )
             assert answer is not None  # no sink: always an answer
             return decode_object(answer)
@@ -351,14 +445,16 @@ class WhatConverts(SessionOwner):
         *,
         params: Mapping[str, Any] | None = None,
         capped: bool = True,
+        accept: str | None = None,
     ) -> T:
         """Send one logical request whose answer is a file, and hand its body to ``sink``
         as chunks of bytes; returns what ``sink`` returns.
 
         The sink may run more than once (once per attempt); each run must start afresh.
         With ``capped`` the body may not exceed ``max_response_bytes``
-        (:class:`~whatconverts_async.errors.MalformedResponseError`). A JSON answer is the
-        error it names. Example::
+        (:class:`~whatconverts_async.errors.MalformedResponseError`). ``accept`` is the
+        ``Accept`` header (default JSON, the session's). A JSON answer is the error it
+        names. Example::
 
             async def collect(chunks):
                 return b"".join([c async for c in chunks])
@@ -380,7 +476,7 @@ class WhatConverts(SessionOwner):
                     url,
                     attempt=number,
                     params=query,
-                    headers={"Authorization": self._credentials.header},
+                    headers=self._credentials.headers(accept=accept),
                     sink=run,
                     limit=self.max_response_bytes if capped else None,
                 )

@@ -441,20 +441,47 @@ class EndpointResult:
     response: Any = None
 
 
-def _endpoint_url(value: Any) -> yarl.URL:
+class _HiddenURL:
+    """An Endpoint URL on its way in, printed as a mask (frame locals are rendered by
+    tracebacks with locals; the URL is the credential)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<endpoint URL hidden>"
+
+
+def _parse_endpoint_url(value: Any) -> tuple[yarl.URL | None, str | None]:
+    """``(url, None)`` or ``(None, problem)``; never raises (its frame holds the URL)."""
+    if isinstance(value, _HiddenURL):
+        value = value.value
+    if isinstance(value, yarl.URL):
+        value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidParameterError("endpoint_url", "must be a non-empty string")
+        return None, "must be a non-empty string"
     try:
         url = yarl.URL(value.strip())
     except (ValueError, TypeError):
-        raise InvalidParameterError("endpoint_url", "is not a valid URL") from None
+        return None, "is not a valid URL"
     if url.scheme not in ("https", "http") or not url.host:
-        shown = mask_endpoint_url(url)
-        raise InvalidParameterError("endpoint_url", f"must be an http(s) URL, got {shown}")
+        return None, f"must be an http(s) URL, got {mask_endpoint_url(url)}"
+    return url, None
+
+
+def _endpoint_url(value: Any) -> yarl.URL:
+    url, problem = _parse_endpoint_url(value)
+    # Nothing that can raise runs while a local of this frame holds the URL; yarl's own
+    # error (which quotes it) is not kept either, not even as __context__.
+    del value
+    if url is None:
+        raise InvalidParameterError("endpoint_url", problem or "is not a valid URL")
     return url
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EndpointConfig(ConnectionConfig):
     """The settings of an :class:`EndpointClient`, checked when built (each bad value
     raises :class:`~whatconverts_async.errors.InvalidParameterError` naming it). The URL
@@ -464,9 +491,20 @@ class EndpointConfig(ConnectionConfig):
     endpoint_url: yarl.URL = attrs.field(converter=_endpoint_url, repr=False)
     format: Format = attrs.field(default="csv", validator=one_of(*_CONTENT_TYPES))
 
+    def __repr__(self) -> str:
+        # Not attrs' repr: that one fails on a half-built config, which is what a traceback
+        # rendered with locals shows when a setting was refused. The URL stays out.
+        shown = [
+            f"{field.name}={getattr(self, field.name, '<unset>')!r}"
+            for field in attrs.fields(type(self))
+            if field.repr
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     def __attrs_post_init__(self) -> None:
         require_secure_transport(
-            self.endpoint_url,
+            # Scheme and host are all the check needs: no frame gets the whole URL.
+            yarl.URL.build(scheme=self.endpoint_url.scheme, host=self.endpoint_url.host or ""),
             "endpoint_url",
             allow_insecure=self.allow_insecure,
             secret="the URL, which is the credential,",
@@ -506,8 +544,11 @@ class EndpointClient(SessionOwner):
         retry_policy: RetryPolicy | None = None,
         allow_insecure: bool = False,
     ) -> None:
+        hidden = _HiddenURL(endpoint_url)
+        # Out of this frame's locals, which a traceback rendered with locals would show.
+        del endpoint_url
         config = EndpointConfig(
-            endpoint_url=endpoint_url,
+            endpoint_url=hidden,
             format=format,
             timeout=timeout,
             max_retries=max_retries,
@@ -530,7 +571,9 @@ class EndpointClient(SessionOwner):
         self._init_session(config.session, headers={})
 
     def __repr__(self) -> str:
-        return f"EndpointClient(url={self.shown_url!r}, format={self.format!r})"
+        # getattr: a half-built client (its settings refused) is shown by tracebacks too.
+        shown = getattr(self, "shown_url", None)
+        return f"EndpointClient(url={shown!r}, format={getattr(self, 'format', None)!r})"
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ The tree::
     ├── QuotaUnavailableError                        the shared (Redis) budget cannot be reached
     ├── UpdateNotAppliedError                        an edit did not show in the lead
     ├── PaginationError                              a list changed or lied while being read
+    │   └── FilterNotAppliedError                    ... a lead does not match a filter sent
     ├── ExportError                                  an export cannot start or go on as asked
     │   └── CheckpointError                          ... its checkpoint is unreadable/mismatched
     ├── WebhookError (also a ValueError)             a webhook body that is not a lead delivery
@@ -57,6 +58,7 @@ __all__ = [
     "BadRequestError",
     "CheckpointError",
     "ExportError",
+    "FilterNotAppliedError",
     "InvalidJSONError",
     "InvalidParameterError",
     "MalformedResponseError",
@@ -110,16 +112,17 @@ class QuotaExhaustedError(WhatConvertsError):
 
 
 class UpdateNotAppliedError(WhatConvertsError):
-    """An edit was accepted, but the lead read back does not show it.
+    """An edit (or a create asked to ``verify``) was accepted, but the lead read back does
+    not show it.
 
     ``lead_id`` and ``fields`` (the names that differ) say what to look at; the API may
     have changed how it takes that field.
     """
 
-    def __init__(self, lead_id: int, fields: list[str]) -> None:
+    def __init__(self, lead_id: int, fields: list[str], *, action: str = "edited") -> None:
         self.lead_id = lead_id
         self.fields = fields
-        super().__init__(f"lead {lead_id} was edited but reads back without: {', '.join(fields)}")
+        super().__init__(f"lead {lead_id} was {action} but reads back without: {', '.join(fields)}")
 
 
 class QuotaStateError(QuotaExhaustedError):
@@ -155,6 +158,25 @@ class PaginationError(WhatConvertsError):
 
     Raised instead of yielding a result that might miss or repeat items.
     """
+
+
+class FilterNotAppliedError(PaginationError):
+    """A lead came back that does not match a filter that was sent: the server ignored
+    the filter or reads it differently than documented.
+
+    ``filter`` names the filter, ``sent`` is its wire value and ``lead_id`` the lead that
+    does not match. Raised instead of handing out leads that were not asked for.
+    """
+
+    def __init__(self, filter: str, sent: str, lead_id: int, found: object) -> None:
+        self.filter = filter
+        self.sent = sent
+        self.lead_id = lead_id
+        super().__init__(
+            f"the filter {filter}={sent} was not applied: lead {lead_id} came back with "
+            f"{found!r}; the API ignores this filter or reads it differently than this "
+            "client assumes"
+        )
 
 
 class ExportError(WhatConvertsError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timezone
@@ -35,6 +36,8 @@ __all__ = [
     "check_max_items",
     "check_money",
     "check_order",
+    "check_path",
+    "check_phone_number",
     "check_prefetch",
     "check_text",
     "date_range",
@@ -49,6 +52,17 @@ __all__ = [
 DateLike = date | datetime | str
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+"""The earliest date argument accepted (the Unix epoch, long before any WhatConverts data)."""
+LATEST = datetime(9000, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+"""The latest date argument accepted: far enough from ``datetime.max`` that windows of a
+scan (400 days each) and end-of-day bounds can never overflow."""
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Wire numbers stay short: an amount or a custom-field number longer than this is an
+# accident (``Decimal("1e100000")`` would be a 100 kB form field), not a value.
+_MAX_NUMBER_CHARS = 40
 
 
 def format_datetime(value: datetime) -> str:
@@ -85,15 +99,28 @@ def to_utc_datetime(value: Any, parameter: str, *, end_of_day: bool = False) -> 
                 f"2025-01-31T12:00:00Z), got {value!r}",
             ) from None
         value = parsed
+    result: datetime | None = None
     if isinstance(value, datetime):
         moment_: datetime = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment_.astimezone(timezone.utc).replace(microsecond=0)
-    if isinstance(value, date):
+        try:
+            result = moment_.astimezone(timezone.utc).replace(microsecond=0)
+        except OverflowError:
+            # Raised below, outside this block: the OverflowError is no use to anyone.
+            result = None
+    elif isinstance(value, date):
         moment = time(23, 59, 59) if end_of_day else time(0, 0, 0)
-        return datetime.combine(value, moment, tzinfo=timezone.utc)
-    raise InvalidParameterError(
-        parameter, f"must be a date, datetime or ISO 8601 string, got {type(value).__name__}"
-    )
+        result = datetime.combine(value, moment, tzinfo=timezone.utc)
+    else:
+        raise InvalidParameterError(
+            parameter, f"must be a date, datetime or ISO 8601 string, got {type(value).__name__}"
+        )
+    if result is None or not EARLIEST <= result <= LATEST:
+        raise InvalidParameterError(
+            parameter,
+            f"must lie between {EARLIEST.date().isoformat()} and {LATEST.date().isoformat()} "
+            f"(UTC), got {value!r}",
+        )
+    return result
 
 
 def check_int_range(value: Any, parameter: str, low: int, high: int | None = None) -> int:
@@ -108,7 +135,7 @@ def check_int_range(value: Any, parameter: str, low: int, high: int | None = Non
         raise InvalidParameterError(parameter, f"must be an integer, got {type(value).__name__}")
     if value < low or (high is not None and value > high):
         allowed = f"{low}..{high}" if high is not None else f">= {low}"
-        raise InvalidParameterError(parameter, f"must be {allowed}, got {value}")
+        raise InvalidParameterError(parameter, f"must be {allowed}, got {_shown(value)}")
     return value
 
 
@@ -139,11 +166,64 @@ def check_bool(value: Any, parameter: str) -> bool:
     return value
 
 
-def check_text(value: Any, parameter: str) -> str:
-    """A string."""
+def check_text(value: Any, parameter: str, *, empty: bool = True) -> str:
+    """A string; with ``empty=False`` it must hold more than white space (an empty filter
+    would match nothing, or everything, depending on the server: never what was meant).
+    A NUL character is refused: no API field carries one, and servers cut text at it."""
     if not isinstance(value, str):
         raise InvalidParameterError(parameter, f"must be a string, got {type(value).__name__}")
+    if not empty and not value.strip():
+        raise InvalidParameterError(parameter, f"must not be empty, got {value!r}")
+    if "\x00" in value:
+        raise InvalidParameterError(parameter, "must not contain a NUL character")
     return value
+
+
+def check_phone_number(value: Any, parameter: str = "phone_number") -> str:
+    """A phone number in E.164 form (``+17045550100``), as the lead list's filter needs it.
+
+    Any other form finds nothing at the API, silently, so it is refused here with the
+    E.164 form in the message when the digits allow one.
+
+    >>> check_phone_number("+17045550100")
+    '+17045550100'
+    >>> check_phone_number("+1 704 555 0100")
+    Traceback (most recent call last):
+    ...
+    whatconverts_async.errors.InvalidParameterError: phone_number must be in E.164 form ('+', \
+country code, number, digits only), e.g. '+17045550100'; got '+1 704 555 0100'
+    """
+    text = check_text(value, parameter, empty=False)
+    if _E164.match(text):
+        return text
+    digits = "".join(c for c in text if c.isdigit())
+    if text.lstrip().startswith("+") or (len(digits) >= 11 and not digits.startswith("0")):
+        hint = f"e.g. '+{digits}'"
+    elif digits:
+        hint = f"e.g. '+<country code>{digits.lstrip('0')}' ('+1{digits}' in the US or Canada)"
+    else:
+        hint = "e.g. '+17045550100'"
+    raise InvalidParameterError(
+        parameter,
+        f"must be in E.164 form ('+', country code, number, digits only), {hint}; got {text!r}",
+    )
+
+
+def check_path(value: Any, parameter: str) -> str | os.PathLike[str]:
+    """A file system path: a non-empty ``str`` or ``os.PathLike`` of ``str``, without NUL."""
+    raw: Any = value
+    if isinstance(value, os.PathLike):
+        try:
+            raw = os.fspath(value)
+        except TypeError:
+            raw = None
+    if not isinstance(raw, str) or not raw:
+        raise InvalidParameterError(
+            parameter, f"must be a file path (str or os.PathLike), got {type(value).__name__}"
+        )
+    if "\x00" in raw:
+        raise InvalidParameterError(parameter, "must not contain a NUL character")
+    return value  # type: ignore[no-any-return]
 
 
 def check_money(value: Any, parameter: str) -> Decimal:
@@ -173,7 +253,31 @@ numeric string (floats are inexact), got 0.1
             amount = None
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
         raise InvalidParameterError(parameter, f"must be a finite number >= 0, got {value!r}")
+    _check_number_size(amount, parameter)
     return amount if amount != 0 else Decimal(0)
+
+
+def _check_number_size(amount: Decimal | int, parameter: str) -> None:
+    """Refuse a number whose wire form would exceed :data:`_MAX_NUMBER_CHARS` characters."""
+    if isinstance(amount, int):
+        # Compared, not converted: str() of a huge int is slow, then a ValueError.
+        too_long = abs(amount) >= 10**_MAX_NUMBER_CHARS
+    else:
+        exponent = amount.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite: checked by the callers
+        too_long = max(amount.adjusted() + 1, 1) + max(-exponent, 0) > _MAX_NUMBER_CHARS
+    if too_long:
+        raise InvalidParameterError(
+            parameter,
+            f"must be written in at most {_MAX_NUMBER_CHARS} digits, got {_shown(amount)}",
+        )
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, except for an int too long to print (``str()`` of one raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**60:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+    return repr(value)
 
 
 def check_additional_fields(
@@ -197,12 +301,19 @@ def check_additional_fields(
             raise InvalidParameterError(
                 parameter, f"names must be non-empty text without brackets, got {name!r}"
             )
+        where = f"{parameter}[{name!r}]" if name_each else parameter
         if isinstance(item, bool) or not isinstance(item, (str, int, Decimal)):
             raise InvalidParameterError(
-                f"{parameter}[{name!r}]" if name_each else parameter,
+                where,
                 f"value of {name!r} must be text or a whole or Decimal number, "
                 f"got {type(item).__name__}",
             )
+        if isinstance(item, Decimal) and not item.is_finite():
+            raise InvalidParameterError(where, f"value of {name!r} must be finite, got {item!r}")
+        if isinstance(item, str):
+            check_text(item, where)
+        else:
+            _check_number_size(item, where)
         checked[name] = item if isinstance(item, str) else wire_value(item)
     return checked
 
@@ -224,9 +335,16 @@ def check_agency_id(value: Any, parameter: str, *, master: bool) -> int:
     return check_id(value, parameter)
 
 
+_ONLY_TRUE = ("spam", "duplicate")
+
+
 def check_lead_filters(filters: Mapping[str, Any], *, master: bool) -> dict[str, Any]:
     """The lead-list filters of :data:`~whatconverts_async.vocab.LEAD_FILTERS`, checked;
     ``None`` values are dropped. ``master`` says whether agency-only filters are allowed.
+
+    Text filters must not be empty; ``phone_number`` must be E.164
+    (:func:`check_phone_number`); ``spam`` and ``duplicate`` only take ``True``, the one
+    value the API documents (``spam=False`` is read as "only spam" by some servers).
 
     >>> check_lead_filters({"lead_type": "Phone Call", "spam": True, "quotable": None},
     ...                    master=False)
@@ -243,10 +361,19 @@ def check_lead_filters(filters: Mapping[str, Any], *, master: bool) -> dict[str,
             continue
         if spec.kind == "choice":
             params[name] = check_choice(value, name, spec.allowed)
+        elif name == "phone_number":
+            params[name] = check_phone_number(value, name)
         elif spec.kind == "text":
-            params[name] = check_text(value, name)
+            params[name] = check_text(value, name, empty=False)
         elif spec.kind == "bool":
             params[name] = check_bool(value, name)
+            if not params[name] and name in _ONLY_TRUE:
+                raise InvalidParameterError(
+                    name,
+                    f"can only be True (the API documents {name}=true: only {name} leads); "
+                    f"leave {name} out for the API's default, and test lead.{name} to drop "
+                    f"{name} leads yourself",
+                )
         else:
             params[name] = check_agency_id(value, name, master=master)
     return params

@@ -31,12 +31,13 @@ run the server with ``access_log=None`` or a format without the request line (``
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -57,6 +58,7 @@ __all__ = [
     "WebhookHandler",
     "WebhookTrigger",
     "parse_webhook",
+    "serve_webhooks",
     "webhook_app",
     "webhook_handler",
 ]
@@ -369,3 +371,42 @@ def webhook_app(
     app = web.Application(client_max_size=max_body)
     app.router.add_route("*", path, route)
     return app
+
+
+@contextlib.asynccontextmanager
+async def serve_webhooks(
+    handler: WebhookHandler,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    shared_secret: str | None = None,
+    path: str = "/",
+    max_body: int = DEFAULT_MAX_BODY,
+) -> AsyncIterator[str]:
+    """Serve :func:`webhook_app` on ``host:port`` for the duration of the ``async with``;
+    yields the delivery URL (``http://host:port/path``, without the secret).
+
+    The access log is off, because a delivery's query string may carry the shared secret.
+    ``port=0`` picks a free port (the yielded URL has the real one).
+
+    Example::
+
+        async with serve_webhooks(mirror.on_webhook, port=8080, shared_secret=secret) as url:
+            print("receiving webhooks on", url)
+            await mirror.run()
+    """
+    app = webhook_app(handler, shared_secret=shared_secret, path=path, max_body=max_body)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = port
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or ()
+        for sock in sockets:
+            bound = sock.getsockname()[1]
+            break
+        yield f"http://{host}:{bound}{path}"
+    finally:
+        await runner.cleanup()

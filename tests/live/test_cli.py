@@ -258,3 +258,158 @@ def test_progress_bar_on_a_terminal_and_quiet_flag(tmp_path: Path) -> None:
     quiet = _run_on_terminal([*export_args(tmp_path / "b.jsonl"), "--quiet"])
     assert "window/s" not in quiet
     assert "exported 20,000 leads" in quiet  # the summary line always
+
+
+# --- backfills that run from cron: the CLI speaks CLI -----------------------------------
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "WHATCONVERTS_STATE_DIR": str(tmp_path / "state"), **extra}
+
+
+def test_resume_of_a_finished_export_exits_0_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    env = _env(tmp_path)
+    assert run(*export_args(out), env=env).returncode == 0
+    complete = out.read_bytes()
+    for _ in range(2):  # a cron job runs the same command every day
+        again = run(*export_args(out, "--resume"), env=env)
+        assert again.returncode == 0, again.stderr
+        assert "already complete" in again.stderr and "20,000 leads" in again.stderr
+        assert "window(s)" not in again.stderr  # no pre-flight for nothing to do
+        assert out.read_bytes() == complete
+
+
+def test_messages_name_the_flags_not_python_arguments(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    env = _env(tmp_path)
+    assert run(*export_args(out, "--daily-limit", "4"), env=env).returncode == 3
+    checkpoint = out.with_name(out.name + ".checkpoint")
+    checkpoint.write_bytes(b"garbage")
+    for args in (export_args(out, "--resume"), export_args(out)):
+        done = run(*args, env=env)
+        assert done.returncode == 2, done.stderr
+        assert "--force" in done.stderr
+        assert "=True" not in done.stderr, done.stderr
+
+
+def test_debug_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    out.write_text("keep me\n")
+    done = run(*export_args(out), "--debug", env=_env(tmp_path))
+    # --debug shows the traceback instead of the one-line error
+    assert "unrecognized arguments" not in done.stderr
+    assert "Traceback" in done.stderr and "ExportError" in done.stderr
+    merged = run("merge", str(out), "--out", str(tmp_path / "m.jsonl"), "--debug")
+    assert "unrecognized arguments" not in merged.stderr and "Traceback" in merged.stderr
+    before = run("--debug", "leads", "get", "1", "--demo", "--demo-leads", "10")
+    assert "Traceback" in before.stderr  # before the subcommand still works
+
+
+def test_the_preflight_line_never_claims_the_budget_covers_the_export(tmp_path: Path) -> None:
+    out = tmp_path / "leads.jsonl"
+    # 8 windows but 57 pages of 400: 50 is enough for the floor, not for the export.
+    done = run(*export_args(out, "--daily-limit", "50"), env=_env(tmp_path))
+    assert done.returncode == 3, done.stderr
+    assert "covers it" not in done.stderr
+    assert "at least 8 request(s)" in done.stderr
+    short = run(*export_args(tmp_path / "b.jsonl", "--daily-limit", "5"), env=_env(tmp_path))
+    assert short.returncode == 3
+    assert "not enough" in short.stderr and "exit 3" in short.stderr
+
+
+def test_wait_for_quota_says_until_when_it_waits(tmp_path: Path) -> None:
+    import re
+    from datetime import timedelta
+
+    out = tmp_path / "leads.jsonl"
+    process = subprocess.Popen(
+        cli(*export_args(out, "--daily-limit", "3", "--wait-for-quota", "--quiet")),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "waiting until" in line:
+                break
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    text = "".join(lines)
+    assert "not enough; it will wait for the reset" in text
+    found = re.search(r"waiting until (\d{4}-\d\d-\d\d) 00:00:00 UTC", text)
+    assert found, text
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert found.group(1) == tomorrow
+
+
+async def test_waiting_tasks_announce_one_reset_once() -> None:
+    import io
+    from datetime import timedelta
+
+    from whatconverts_async.cli import _AnnouncingClock
+
+    class StepClock:
+        """Time moves only when the test moves it."""
+
+        instant = datetime(2026, 3, 1, 23, 0, 0, tzinfo=UTC)
+
+        def now(self) -> datetime:
+            return self.instant
+
+        async def sleep(self, seconds: float) -> None:
+            await asyncio.sleep(0)
+
+    stream = io.StringIO()
+    base = StepClock()
+    clock = _AnnouncingClock(stream, base)
+    # Four prefetching tasks find the budget spent at once: one line, not four.
+    await asyncio.gather(*(clock.sleep(3600.0) for _ in range(4)))
+    assert stream.getvalue().count("waiting until") == 1
+    assert "waiting until 2026-03-02 00:00:00 UTC (1 h 00 min)" in stream.getvalue()
+    base.instant += timedelta(hours=1)
+    await clock.sleep(86400.0)  # the next day's reset is announced again
+    assert stream.getvalue().count("waiting until") == 2
+
+
+def test_connection_errors_name_the_reason(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _env(tmp_path, WHATCONVERTS_API_TOKEN="token", WHATCONVERTS_API_SECRET="secret")
+    refused = run(
+        "leads",
+        "get",
+        "1",
+        "--base-url",
+        f"http://127.0.0.1:{port}/api/v1/",
+        "--max-retries",
+        "0",
+        env=env,
+    )
+    assert refused.returncode == 1
+    assert "ECONNREFUSED" in refused.stderr and "Connection refused" in refused.stderr
+    unknown = run(
+        "leads",
+        "get",
+        "1",
+        "--base-url",
+        "https://no-such-host.invalid/api/v1/",
+        "--max-retries",
+        "0",
+        env=env,
+    )
+    assert unknown.returncode == 1
+    assert "DNS lookup failed" in unknown.stderr
+    assert "secret" not in refused.stderr + unknown.stderr

@@ -300,3 +300,245 @@ async def test_shards_need_a_fixed_end(fake: FakeWhatConverts, tmp_path: Path) -
             await export_leads(wc, tmp_path / "s.jsonl", start_date=START, shard=(0, 2))
     assert info.value.parameter == "end_date"
     assert fake.request_count == 0
+
+
+# --- backfills that run from cron ------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Completion records and locks live in the state folder: one per test.
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("WHATCONVERTS_STATE_DIR", str(state))
+    return state
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_resume_of_a_finished_export_is_a_no_op(
+    fake: FakeWhatConverts, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / f"leads.{fmt}"
+    async with client_for(fake) as wc:
+        first = await export_leads(wc, out, start_date=START, end_date=END, format=fmt)  # type: ignore[arg-type]
+        assert not first.already_complete
+        complete = out.read_bytes()
+        sent = fake.request_count
+        again = await export_leads(
+            wc,
+            out,
+            start_date=START,
+            end_date=END,
+            format=fmt,  # type: ignore[arg-type]
+            resume=True,
+        )
+    assert again.already_complete and again.resumed
+    assert again.leads_written == first.leads_written
+    assert fake.request_count == sent  # not one request
+    assert out.read_bytes() == complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+async def test_resume_of_a_finished_open_ended_export_is_a_no_op(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake) as wc:
+        await export_leads(wc, out, start_date=START)
+        sent = fake.request_count
+        again = await export_leads(wc, out, start_date=START, resume=True)
+        assert again.already_complete and fake.request_count == sent
+        # Other arguments are not the finished export: refused, not silently accepted.
+        with pytest.raises(CheckpointError, match="different arguments"):
+            await export_leads(wc, out, start_date=date(2018, 6, 1), resume=True)
+
+
+async def test_a_changed_finished_output_is_not_taken_for_complete(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    async with client_for(fake) as wc:
+        await export_leads(wc, out, start_date=START, end_date=END)
+        with out.open("ab") as handle:
+            handle.write(b'{"lead_id": 1}\n')
+        with pytest.raises(ExportError, match=r"no checkpoint.*--force"):
+            await export_leads(wc, out, start_date=START, end_date=END, resume=True)
+        # A fresh export (force) must not be vouched for by the old record.
+        await export_leads(wc, out, start_date=START, end_date=END, force=True)
+        again = await export_leads(wc, out, start_date=START, end_date=END, resume=True)
+    assert again.already_complete
+    ids = read_jsonl_ids(out)
+    assert len(ids) == len(set(ids)) and set(ids) == set(expected_leads(fake))
+
+
+KILL_AFTER_LAST_CHECKPOINT = """
+import asyncio, os, signal, sys
+from datetime import date
+from whatconverts_async import WhatConverts
+from whatconverts_async.export import export_leads
+
+def progress(p):
+    # The instant after the last checkpoint: every window is recorded as done.
+    if p.windows_done == p.windows_total:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+async def main():
+    url, token, secret, out, fmt = sys.argv[1:]
+    async with WhatConverts(token, secret, base_url=url) as wc:
+        await export_leads(wc, out, start_date=date(2018, 1, 1), end_date=date(2021, 12, 31),
+                           format=fmt, per_page=500, on_progress=progress)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_kill_right_after_the_last_checkpoint_then_resume_is_complete(
+    fake: FakeWhatConverts, tmp_path: Path, fmt: str
+) -> None:
+    import asyncio
+    import signal
+    import sys
+
+    out = tmp_path / f"leads.{fmt}"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILL_AFTER_LAST_CHECKPOINT,
+        fake.url,
+        fake.token,
+        fake.secret,
+        str(out),
+        fmt,
+    )
+    assert await child.wait() == -signal.SIGKILL
+    assert (tmp_path / f"leads.{fmt}.checkpoint").exists()
+    sent = fake.request_count
+    async with client_for(fake) as wc:
+        result = await export_leads(
+            wc,
+            out,
+            start_date=START,
+            end_date=END,
+            format=fmt,
+            per_page=500,
+            resume=True,  # type: ignore[arg-type]
+        )
+        assert result.already_complete and fake.request_count == sent
+        # ... and the next run (cron, the day after) says so again.
+        again = await export_leads(
+            wc,
+            out,
+            start_date=START,
+            end_date=END,
+            format=fmt,
+            per_page=500,
+            resume=True,  # type: ignore[arg-type]
+        )
+    assert again.already_complete and fake.request_count == sent
+    if fmt == "jsonl":
+        ids = read_jsonl_ids(out)
+    else:
+        with out.open(newline="") as handle:
+            ids = [int(row["lead_id"]) for row in csv.DictReader(handle)]
+    assert len(ids) == len(set(ids)) and set(ids) == set(expected_leads(fake))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+async def test_a_process_holding_the_old_lock_file_still_excludes_the_next(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    import fcntl
+    import os
+
+    from whatconverts_async.export.checkpoint import lock_path
+
+    out = tmp_path / "leads.jsonl"
+    lock = lock_path(out)
+    async with client_for(fake) as wc:
+        await export_leads(wc, out, start_date=START, end_date=END)
+        # A second process opened the lock file while the first export held it and
+        # locks it once the first is done ...
+        assert lock.exists()
+        held = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # ... so a third must be refused: there is only ever one lock file.
+            with pytest.raises(ExportError, match="another export is writing"):
+                await export_leads(wc, out, start_date=START, end_date=END, force=True)
+        finally:
+            os.close(held)
+    assert fake.request_count > 0
+
+
+async def test_a_failed_checkpoint_write_is_the_error_reported(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    out = tmp_path / "leads.jsonl"
+    # The checkpoint cannot be written (its temporary name is taken by a folder).
+    (tmp_path / "leads.jsonl.checkpoint.tmp").mkdir()
+    async with client_for(fake) as wc:
+        with pytest.raises(OSError) as info:
+            await export_leads(wc, out, start_date=START, end_date=END)
+    assert "leads.jsonl.checkpoint" in str(info.value)
+    assert ".lock" not in str(info.value)
+    assert fake.request_count == 0
+
+
+async def test_a_read_only_output_folder_reports_the_checkpoint_not_the_lock(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    chattr = shutil.which("chattr")
+    # Root ignores permissions: an immutable folder is read-only even for root.
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)], check=False).returncode:
+        pytest.skip("cannot make a read-only folder here")
+    try:
+        async with client_for(fake) as wc:
+            with pytest.raises(OSError) as info:
+                await export_leads(wc, folder / "leads.jsonl", start_date=START, end_date=END)
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+    assert "leads.jsonl.checkpoint" in str(info.value)
+    assert fake.request_count == 0
+
+
+async def test_a_checkpoint_written_before_the_package_split_still_resumes(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    samples = Path(__file__).parent.parent / "samples" / "export-v2"
+    for name in ("leads.jsonl", "leads.jsonl.checkpoint"):
+        shutil.copy(samples / name, tmp_path / name)
+    out = tmp_path / "leads.jsonl"
+    already = read_jsonl_ids(out)
+    assert len(already) == 30
+    async with FakeWhatConverts(
+        leads=300,
+        seed=5,
+        start=datetime(2019, 1, 1, tzinfo=UTC),
+        end=datetime(2021, 1, 1, tzinfo=UTC),
+    ) as fake:
+        async with client_for(fake) as wc:
+            result = await export_leads(
+                wc,
+                out,
+                start_date=date(2019, 1, 1),
+                end_date=date(2020, 12, 31),
+                per_page=10,
+                prefetch=1,
+                resume=True,
+            )
+        expected = set(
+            fake.data.lead_ids(
+                datetime(2019, 1, 1, tzinfo=UTC), datetime(2020, 12, 31, 23, 59, 59, tzinfo=UTC)
+            )
+        )
+    ids = read_jsonl_ids(out)
+    assert ids[:30] == already  # what was written before is kept as it was
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert result.resumed and result.requests_used == 3 + fake.request_count

@@ -43,7 +43,15 @@ EXPECTED_FIGURES: dict[str, tuple[str, ...]] = {
         "baseline_peak_rss_mb",
         "ratio",
     ),
-    "mirror": ("stream_rate", "sqlite_rate_p1", "sqlite_rate_p2", "refresh_formula"),
+    "mirror": (
+        "stream_rate",
+        "sqlite_rate_p1",
+        "sqlite_ratio_p1",
+        "sqlite_rate_p2",
+        "sqlite_ratio_p2",
+        "refresh_requests",
+        "refresh_formula",
+    ),
     "records": (
         "eager_build_us",
         "lazy_build_us",

@@ -219,31 +219,31 @@ async def _act(args: argparse.Namespace, mirror: LeadMirror, out: TextIO, err: T
 
 
 async def _serve(args: argparse.Namespace, mirror: LeadMirror, out: TextIO) -> int:
-    from aiohttp import web
+    from ..webhooks import serve_webhooks
 
-    from ..webhooks import webhook_app
-
-    runner = None
-    if args.webhook_port is not None:
-        secret = os.environ.get(WEBHOOK_SECRET_ENV) or None
-        app = webhook_app(mirror.on_webhook, shared_secret=secret, path=args.webhook_path)
-        runner = web.AppRunner(app, access_log=None)  # query strings may carry the secret
-        await runner.setup()
-        await web.TCPSite(runner, args.webhook_host, args.webhook_port).start()
-        print(
-            f"receiving webhooks on http://{args.webhook_host}:{args.webhook_port}"
-            f"{args.webhook_path}" + ("" if secret else f" (no {WEBHOOK_SECRET_ENV} set)"),
-            file=out,
-            flush=True,
-        )
-    try:
+    async def refresh_forever() -> None:
         await mirror.run(
             poll_seconds=args.poll_seconds,
             on_report=lambda r: print(r.summary(), file=out, flush=True),
         )
-    finally:
-        if runner is not None:
-            await runner.cleanup()
+
+    if args.webhook_port is None:
+        await refresh_forever()
+        return EXIT_OK
+    secret = os.environ.get(WEBHOOK_SECRET_ENV) or None
+    async with serve_webhooks(
+        mirror.on_webhook,
+        host=args.webhook_host,
+        port=args.webhook_port,
+        shared_secret=secret,
+        path=args.webhook_path,
+    ) as url:
+        print(
+            f"receiving webhooks on {url}" + ("" if secret else f" (no {WEBHOOK_SECRET_ENV} set)"),
+            file=out,
+            flush=True,
+        )
+        await refresh_forever()
     return EXIT_OK
 
 

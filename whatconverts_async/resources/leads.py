@@ -4,6 +4,14 @@ Filters (keyword arguments of :meth:`LeadsResource.list`, :meth:`~LeadsResource.
 and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values, listed once
 in :data:`whatconverts_async.vocab.LEAD_FILTERS` (``lead_type="phone_call"`` or a
 ``LeadType``; ``spam=True``; ``account_id``/``profile_id`` with a master key only).
+``spam`` and ``duplicate`` take only ``True`` (the documented value); ``phone_number``
+must be E.164 (``+17045550100``); text filters must not be empty.
+
+Every lead that comes back is checked against the filters sent (no extra request):
+one that does not match ``lead_type``, ``lead_status``, ``quotable``, ``spam``,
+``duplicate``, ``quote_value``/``sales_value`` presence or ``account_id``/``profile_id``
+raises :class:`~whatconverts_async.FilterNotAppliedError` naming the filter, as one
+created outside its date window raises :class:`~whatconverts_async.PaginationError`.
 
 Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetime``
 (converted to UTC), a naive ``datetime`` (taken as UTC) or an ISO 8601 string.
@@ -11,11 +19,11 @@ Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetim
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-from ..errors import InvalidParameterError, UpdateNotAppliedError
+from ..errors import FilterNotAppliedError, InvalidParameterError, UpdateNotAppliedError
 from ..models import Lead, Page
 from ..pagination import PageStream, WindowJob, WindowReader
 from ..params import (
@@ -33,14 +41,31 @@ from ..params import (
     check_text,
     date_range,
     paging,
+    to_utc_datetime,
+    wire_value,
 )
 from ..scan import ScanPlan, ScanWindow, plan_scan
-from ..vocab import LEAD_TYPES, MAX_LEADS_PER_PAGE, MAX_WINDOW, QUOTABLE, LeadType, Quotable
+from ..vocab import (
+    LEAD_TYPES,
+    MAX_LEADS_PER_PAGE,
+    MAX_WINDOW,
+    QUOTABLE,
+    LeadType,
+    Quotable,
+    normalise,
+)
 from ._base import Resource
 
-__all__ = ["LEAD_TYPES", "LeadsResource"]
+__all__ = ["LEAD_TYPES", "LeadsResource", "check_filters_applied"]
 
 _CREATE_TEXT = (
+    # Click ids and the WhatConverts visitor cookie, as working integrations send them.
+    "gclid",
+    "msclkid",
+    "fbclid",
+    "wc_client_current",
+    "sender_name",
+    "subject",
     "contact_name",
     "email_address",
     "phone_number",
@@ -108,7 +133,10 @@ class LeadsResource(Resource):
         return await self._list_page(params)
 
     async def _list_page(self, params: Mapping[str, Any]) -> Page[Lead]:
-        return await self._page("leads", params, Lead, "leads")
+        page = await self._page("leads", params, Lead, "leads")
+        # Costs no request: a server that ignored a filter is caught on the page it sent.
+        check_filters_applied(page.items, params)
+        return page
 
     def plan_scan(
         self,
@@ -278,25 +306,38 @@ class LeadsResource(Resource):
         quote_value: Decimal | int | str | None = None,
         sales_value: Decimal | int | str | None = None,
         call_duration_seconds: int | None = None,
+        date_created: DateLike | None = None,
         additional_fields: Mapping[str, Any] | None = None,
+        mapped_fields: Mapping[str, Any] | None = None,
+        verify: bool = False,
         **fields: Any,
     ) -> int:
         """Create a lead and return its id.
 
-        ``lead_type`` is required; ``profile_id`` too with a master key. Other fields:
-        ``contact_name``, ``email_address``, ``phone_number``, ``notes``, attribution
-        (``lead_source``, ``lead_medium``, ``lead_campaign``, ``lead_content``,
-        ``lead_keyword``), ``lead_url``, ``landing_url``, ``ip_address``, ``user_id``,
-        ``message``, ``caller_name``, ``caller_number``, ``tracking_number``,
-        ``destination_number``, ``form_name``, ``city``, ``state``, ``zip``, ``country``.
-        A create is retried only when it provably never reached the server, so it is
-        never duplicated by a retry.
+        ``lead_type`` is required; ``profile_id`` too with a master key. Other fields
+        (text): click ids ``gclid``, ``msclkid``, ``fbclid``; ``wc_client_current`` (the
+        visitor cookie), ``sender_name``, ``subject``, ``contact_name``, ``email_address``,
+        ``phone_number``, ``notes``, attribution (``lead_source``, ``lead_medium``,
+        ``lead_campaign``, ``lead_content``, ``lead_keyword``), ``lead_url``,
+        ``landing_url``, ``ip_address``, ``user_id``, ``message``, ``caller_name``,
+        ``caller_number``, ``tracking_number``, ``destination_number``, ``form_name``,
+        ``city``, ``state``, ``zip``, ``country``. ``date_created`` back-dates an offline
+        lead (a date, datetime or ISO 8601 string, sent as UTC).
+        ``additional_fields`` and ``mapped_fields`` are ``{name: text}`` and go on the
+        wire as ``additional_fields[name]=text`` / ``mapped_fields[name]=text``.
+
+        The create answers only with the id. With ``verify=True`` the lead is read back
+        (one more request) and :class:`~whatconverts_async.UpdateNotAppliedError` names
+        every field sent that it does not show (how the API stores some of them is not
+        documented). A create is retried only when it provably never reached the server,
+        so it is never duplicated by a retry; an unreadable answer says the lead may
+        exist already.
 
         Example::
 
             lead_id = await wc.leads.create(lead_type="web_form", profile_id=80022,
-                                            contact_name="Jane Roe",
-                                            additional_fields={"Budget": "5k"})
+                                            contact_name="Jane Roe", gclid="EAIaIQ...",
+                                            additional_fields={"Budget": "5k"}, verify=True)
         """
         form: dict[str, Any] = {"lead_type": check_choice(lead_type, "lead_type", LEAD_TYPES)}
         if profile_id is not None:
@@ -321,10 +362,29 @@ class LeadsResource(Resource):
                 )
             if value is not None:
                 form[name] = check_text(value, name)
-        if additional_fields is not None:
-            form["additional_fields"] = check_additional_fields(additional_fields)
+        if date_created is not None:
+            form["date_created"] = to_utc_datetime(date_created, "date_created")
+        for name, mapping in (
+            ("additional_fields", additional_fields),
+            ("mapped_fields", mapped_fields),
+        ):
+            if mapping is not None:
+                form[name] = check_additional_fields(mapping, name)
+        check_bool(verify, "verify")
         payload = await self._client.request("POST", "leads", form=form, idempotent=False)
-        return self._read(payload, "leads", lambda: _lead_id_of(payload))
+        lead_id = self._read(
+            payload,
+            "leads",
+            lambda: _lead_id_of(payload),
+            method="POST",
+            consequence="the lead may have been created: look for it before creating it again",
+        )
+        if verify:
+            lead = await self.get(lead_id)
+            differences = _unapplied(lead, form)
+            if differences:
+                raise UpdateNotAppliedError(lead_id, differences, action="created")
+        return lead_id
 
     async def update(
         self,
@@ -355,6 +415,11 @@ class LeadsResource(Resource):
             form["lead_url"] = check_text(lead_url, "lead_url")
         if additional_fields is not None:
             form["additional_fields"] = check_additional_fields(additional_fields)
+            if not form["additional_fields"]:
+                # An empty mapping sends nothing: an edit that changes nothing is a mistake.
+                raise InvalidParameterError(
+                    "additional_fields", "must name at least one field to set, got {}"
+                )
         if not form:
             raise InvalidParameterError(
                 "update",
@@ -372,19 +437,29 @@ class LeadsResource(Resource):
         return lead
 
 
+# Create fields a lead may show under another name, or not at all, by design of the API:
+# they are not compared after a create.
+_NOT_READ_BACK = frozenset(
+    {"profile_id", "send_notification", "wc_client_current", "call_duration_seconds"}
+)
+
+
 def _unapplied(lead: Lead, form: Mapping[str, Any]) -> list[str]:
     """The fields of ``form`` that the re-read ``lead`` does not show."""
     wrong: list[str] = []
     for name, sent in form.items():
-        if name == "additional_fields":
-            held = lead.additional_fields
-            wrong += [
-                f"additional_fields[{key}]" for key, value in sent.items() if held.get(key) != value
-            ]
-        elif name == "quotable":
-            held_value = getattr(lead.quotable, "filter_value", lead.quotable)
-            if str(held_value).lower().replace(" ", "_") != sent:
+        if name in ("additional_fields", "mapped_fields"):
+            held = getattr(lead, name)
+            wrong += [f"{name}[{key}]" for key, value in sent.items() if held.get(key) != value]
+        elif name in ("quotable", "lead_type"):
+            if _display(getattr(lead, name)) != sent:
                 wrong.append(name)
+        elif name in ("email_address", "phone_number"):
+            # The API shows a created contact under contact_*; either name will do.
+            if sent not in (getattr(lead, name), getattr(lead, f"contact_{name}")):
+                wrong.append(name)
+        elif name in _NOT_READ_BACK or not hasattr(lead, name):
+            continue
         elif getattr(lead, name) != sent:
             wrong.append(name)
     return wrong
@@ -399,3 +474,55 @@ def _lead_id_of(payload: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"no integer lead_id in the answer: {value!r}")
     return value
+
+
+def _display(value: Any) -> str:
+    """A lead's vocabulary value in the filters' snake form (``"Phone Call"`` → ``phone_call``)."""
+    return normalise(str(getattr(value, "value", value)))
+
+
+def check_filters_applied(leads: Iterable[Lead], params: Mapping[str, Any]) -> None:
+    """Raise :class:`~whatconverts_async.FilterNotAppliedError` for the first lead that does
+    not match a filter in ``params`` (checked values, as :func:`check_lead_filters` gives).
+
+    Checked: ``lead_type``, ``lead_status``, ``quotable`` (the display value read back in
+    snake form), ``spam``/``duplicate`` (``True`` only, the one value sent),
+    ``quote_value``/``sales_value`` presence (``has_value``: not null; ``no_value``: null
+    or zero, since a server may write an unset amount as ``0``), ``account_id`` and
+    ``profile_id``. A lead without the field (``None``) cannot be checked and passes.
+    Text filters are not checked: how the API matches them (case, formatting of phone
+    numbers) is not documented well enough to call a difference wrong.
+    """
+    wanted = {name: params[name] for name in _CHECKED if params.get(name) is not None}
+    if not wanted:
+        return
+    for lead in leads:
+        for name, sent in wanted.items():
+            found = getattr(lead, name)
+            if found is None and name not in _PRESENCE:
+                continue
+            if not _matches(name, sent, found):
+                raise FilterNotAppliedError(
+                    name, wire_value(sent), lead.lead_id, getattr(found, "value", found)
+                )
+
+
+_PRESENCE = ("quote_value", "sales_value")
+_CHECKED = (
+    "lead_type",
+    "lead_status",
+    "quotable",
+    "spam",
+    "duplicate",
+    *_PRESENCE,
+    "account_id",
+    "profile_id",
+)
+
+
+def _matches(name: str, sent: Any, found: Any) -> bool:
+    if name in ("lead_type", "lead_status", "quotable"):
+        return bool(_display(found) == sent)
+    if name in _PRESENCE:
+        return (found is not None) if sent == "has_value" else (found is None or found == 0)
+    return bool(found == sent)

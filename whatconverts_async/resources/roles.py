@@ -58,7 +58,8 @@ class RolesResource(ListResource):
         prefetch: int = 4,
         max_items: int | None = None,
     ) -> PageStream[Role]:
-        """Every role.
+        """Every role of one kind: ``role_type`` ``master_account`` (what the API lists
+        when it is None) or ``account``; iterate once per kind for all roles.
 
         Example::
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from ..models import Page, User
@@ -12,6 +13,10 @@ from ._base import ListResource, created_filters
 __all__ = ["UsersResource"]
 
 USER_TYPES = ("master_account", "account")
+
+
+def _created(item: User) -> datetime | None:
+    return item.date_created
 
 
 def _user_key(user: User) -> int:
@@ -42,6 +47,9 @@ class UsersResource(ListResource):
     ) -> Page[User]:
         """One page of users; ``user_type`` is ``master_account`` (API default) or ``account``.
 
+        Without dates the API applies its own window, which is not documented (one report:
+        users created today only); pass ``start_date``/``end_date`` or use :meth:`iterate`.
+
         Example::
 
             page = await wc.users.list(user_type="account")
@@ -65,18 +73,24 @@ class UsersResource(ListResource):
         prefetch: int = 4,
         max_items: int | None = None,
     ) -> PageStream[User]:
-        """Every user.
+        """Every user of one kind: ``user_type`` ``master_account`` (what the API lists
+        when it is None) or ``account``; iterate once per kind for all users.
+
+        Reads within explicit dates (``start_date`` default 2000-01-01, ``end_date`` now),
+        never the API's undocumented default window; see
+        :meth:`~whatconverts_async.resources.accounts.AccountsResource.iterate`.
 
         Example::
 
             emails = [u.email async for u in wc.users.iterate()]
         """
-        return self._iterate_list(
+        return self._iterate_dated(
             "users",
             "users",
             User,
             _user_filters(start_date, end_date, order, user_type),
             key=_user_key,
+            created=_created,
             per_page=per_page,
             prefetch=prefetch,
             max_items=max_items,

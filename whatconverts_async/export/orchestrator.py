@@ -1,0 +1,481 @@
+"""``export_leads``: plan the windows, stream their pages into the data file, checkpoint, finish.
+
+The steps, each a unit below: check the arguments (before any request or file change);
+take the export lock; find where the output stands (fresh, a checkpoint to resume, or a
+finished export); plan the windows; read them page by page, committing each page (data,
+then checkpoint); finish (CSV pass, completion record, checkpoint removed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+
+from ..client import WhatConverts
+from ..errors import CheckpointError, ExportError, InvalidParameterError
+from ..models import Lead, Page
+from ..params import DateLike, check_prefetch, format_datetime
+from ..scan import ScanWindow
+from .checkpoint import Checkpoint, Completion, completion_path, fsync_dir
+from .lock import export_lock
+from .sinks import DataFile, encode_lead, jsonl_to_csv
+
+__all__ = ["ExportProgress", "ExportResult", "export_leads", "export_state"]
+
+R = TypeVar("R")
+Format = Literal["jsonl", "csv"]
+
+
+@attrs.frozen(kw_only=True)
+class ExportProgress:
+    """A snapshot passed to the ``on_progress`` callback after each page."""
+
+    windows_done: int
+    windows_total: int
+    leads_written: int
+    requests_used: int
+    requests_left: int
+    window_label: str
+
+
+@attrs.frozen(kw_only=True)
+class ExportResult:
+    """What an export did.
+
+    ``requests_used`` counts every run of this export (resumes included);
+    ``already_complete`` is True when a resume found the export finished and sent no
+    request.
+    """
+
+    path: Path
+    format: str
+    leads_written: int
+    requests_used: int
+    windows_done: int
+    windows_total: int
+    resumed: bool
+    elapsed: float
+    requests_estimate: int
+    already_complete: bool = False
+
+
+@attrs.frozen
+class _Paths:
+    """The files of one export: output, checkpoint, data file, completion record."""
+
+    target: Path
+    checkpoint: Path
+    data: Path
+    completion: Path
+
+    @classmethod
+    def of(cls, target: Path, format: Format) -> _Paths:
+        data = target if format == "jsonl" else target.with_name(target.name + ".partial")
+        return cls(
+            target=target,
+            checkpoint=target.with_name(target.name + ".checkpoint"),
+            data=data,
+            completion=completion_path(target),
+        )
+
+    def leftovers(self) -> list[Path]:
+        """Files of an earlier export of this output that exist now."""
+        candidates = (self.target, self.checkpoint, self.data)
+        return [p for p in dict.fromkeys(candidates) if p.exists()]
+
+
+def export_state(path: str | os.PathLike[str]) -> Checkpoint | Completion | None:
+    """Where the export to ``path`` stands, without changing anything.
+
+    A :class:`Completion` if ``path`` is a finished export unchanged since, the
+    :class:`Checkpoint` of an interrupted one, else None (also when the checkpoint is
+    unreadable: :func:`export_leads` then says why).
+    """
+    target = Path(path)
+    completion = Completion.load(completion_path(target))
+    checkpoint_file = target.with_name(target.name + ".checkpoint")
+    if not checkpoint_file.exists():
+        return completion if completion is not None and completion.matches(target) else None
+    try:
+        return Checkpoint.load(checkpoint_file)
+    except CheckpointError:
+        return None
+
+
+def _check_arguments(
+    path: str | os.PathLike[str],
+    *,
+    format: Any,
+    resume: bool,
+    force: bool,
+    shard: Any,
+    end_date: DateLike | None,
+    prefetch: int,
+) -> tuple[Path, tuple[int, int] | None]:
+    """The output path and the shard, or :class:`InvalidParameterError` naming the culprit."""
+    if format not in ("jsonl", "csv"):
+        raise InvalidParameterError("format", f"must be 'jsonl' or 'csv', got {format!r}")
+    if resume and force:
+        raise InvalidParameterError("resume", "cannot be combined with force")
+    checked_shard = _check_shard(shard)
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidParameterError("path", f"{target} is a directory")
+    if checked_shard is not None and end_date is None and not resume:
+        raise InvalidParameterError(
+            "end_date",
+            "is required with shard: every worker must split the very same range, and an "
+            "open end would be fixed at a different moment in each",
+        )
+    check_prefetch(prefetch)
+    return target, checked_shard
+
+
+def _check_shard(shard: Any) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    if (
+        not isinstance(shard, tuple)
+        or len(shard) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        or not (shard[1] >= 1 and 0 <= shard[0] < shard[1])
+    ):
+        raise InvalidParameterError(
+            "shard", f"must be (index, count) with 0 <= index < count, got {shard!r}"
+        )
+    return shard[0], shard[1]
+
+
+def _find_state(
+    paths: _Paths, *, format: Format, resume: bool, force: bool
+) -> Checkpoint | Completion | None:
+    """The checkpoint to resume, the record of a finished export, or None (start afresh).
+
+    Raises :class:`ExportError` when the output exists and neither resume nor force
+    says what to do with it.
+    """
+    if resume and paths.checkpoint.exists():
+        checkpoint = Checkpoint.load(paths.checkpoint)
+        if checkpoint.format != format:
+            raise CheckpointError(
+                f"the checkpoint is for a {checkpoint.format} export, not {format}"
+            )
+        return checkpoint
+    if resume and paths.target.exists():
+        completion = Completion.load(paths.completion)
+        if completion is not None and completion.matches(paths.target):
+            if completion.format != format:
+                raise ExportError(
+                    f"{paths.target} is a finished {completion.format} export, not {format}"
+                )
+            return completion
+        raise ExportError(
+            f"{paths.target} exists but has no checkpoint, and is not an export finished "
+            "here (or it changed since); use force=True (--force) to overwrite it"
+        )
+    leftovers = paths.leftovers()
+    if leftovers and not force and not resume:
+        raise ExportError(
+            f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
+            "interrupted export or force=True (--force) to overwrite"
+        )
+    return None
+
+
+def _query(
+    *,
+    start: datetime,
+    end: datetime,
+    order: str,
+    per_page: int | None,
+    shard: tuple[int, int] | None,
+    filters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The arguments that define an export, as recorded in its checkpoint (unchanged since v2)."""
+    return {
+        "start_date": format_datetime(start),
+        "end_date": format_datetime(end),
+        "order": order,
+        "per_page": per_page,
+        "shard": list(shard) if shard else None,
+        "filters": {
+            k: str(getattr(v, "value", v)) for k, v in sorted(filters.items()) if v is not None
+        },
+    }
+
+
+def _plan(
+    client: WhatConverts,
+    *,
+    recorded: Checkpoint | Completion | None,
+    start_date: DateLike,
+    end_date: DateLike | None,
+    order: Literal["asc", "desc"],
+    per_page: int | None,
+    shard: tuple[int, int] | None,
+    filters: Mapping[str, Any],
+) -> tuple[list[ScanWindow], dict[str, Any]]:
+    """The windows to export and the query that defines them (see :func:`_query`).
+
+    Raises :class:`CheckpointError` if ``recorded`` was made with other arguments.
+    """
+    plan = client.leads.plan_scan(
+        start_date=start_date, end_date=end_date, order=order, per_page=per_page, **filters
+    )
+    if recorded is not None:
+        # The end of an open range was fixed when the export began: plan that range.
+        recorded_end = recorded.query.get("end_date")
+        if end_date is not None and format_datetime(plan.end) != recorded_end:
+            raise CheckpointError(
+                f"end_date differs from the checkpoint's ({recorded_end}); "
+                "resume with the same arguments"
+            )
+        if not isinstance(recorded_end, str):
+            raise CheckpointError("the checkpoint records no end_date; start over with --force")
+        plan = client.leads.plan_scan(
+            start_date=start_date, end_date=recorded_end, order=order, per_page=per_page, **filters
+        )
+    query = _query(
+        start=plan.start, end=plan.end, order=order, per_page=per_page, shard=shard, filters=filters
+    )
+    if shard is not None:
+        plan = plan.shard(*shard)
+    windows = list(plan.windows)
+    if recorded is not None and (recorded.query != query or recorded.windows_total != len(windows)):
+        raise CheckpointError(
+            "the checkpoint was made with different arguments "
+            f"({json.dumps(recorded.query, sort_keys=True)}); resume with the same ones"
+        )
+    return windows, query
+
+
+class _Run:
+    """The reading part of one export: windows in order, each page committed durably."""
+
+    def __init__(
+        self,
+        client: WhatConverts,
+        paths: _Paths,
+        checkpoint: Checkpoint,
+        windows: list[ScanWindow],
+        *,
+        prefetch: int,
+        on_progress: Callable[[ExportProgress], None] | None,
+    ) -> None:
+        self.client = client
+        self.paths = paths
+        self.checkpoint = checkpoint
+        self.windows = windows
+        self.prefetch = prefetch
+        self.on_progress = on_progress
+        self.data = DataFile(paths.data)
+        self._sent_before = client.throttle.requests_sent
+        self._requests_before = checkpoint.requests_used
+
+    def _requests_used(self) -> int:
+        return self._requests_before + (self.client.throttle.requests_sent - self._sent_before)
+
+    def _report(self, label: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(
+                ExportProgress(
+                    windows_done=self.checkpoint.window,
+                    windows_total=len(self.windows),
+                    leads_written=self.checkpoint.leads_written,
+                    requests_used=self.checkpoint.requests_used,
+                    requests_left=self.client.quota.remaining,
+                    window_label=label,
+                )
+            )
+
+    async def read_all(self) -> None:
+        """Read every window left, from where the checkpoint stands."""
+        await _in_thread(self.data.open, self.checkpoint.offset)
+        try:
+            self._report("")
+            while not self.checkpoint.complete:
+                window = self.windows[self.checkpoint.window]
+                await self._read_window(window)
+                await _in_thread(self._next_window)
+                self._report(window.label)
+        finally:
+            self.data.close()
+
+    async def _read_window(self, window: ScanWindow) -> None:
+        checkpoint = self.checkpoint
+        # Ids already written in this window: a page that shifted is not written twice.
+        seen = (
+            await _in_thread(self.data.ids_between, checkpoint.window_offset, checkpoint.offset)
+            if checkpoint.offset > checkpoint.window_offset
+            else set()
+        )
+        pages = self.client.leads.window_pages(
+            window,
+            prefetch=self.prefetch,
+            start_page=checkpoint.next_page,
+            expected_total=checkpoint.window_total if checkpoint.next_page > 1 else None,
+            seen=seen,
+        )
+        async for page in pages:
+            data = b"".join(encode_lead(lead) for lead in page.items)
+            await _in_thread(self._commit, page, data)
+            self._report(window.label)
+
+    def _commit(self, page: Page[Lead], data: bytes) -> None:
+        # Data first, durable, then the checkpoint that points past it.
+        offset = self.data.append(data)
+        checkpoint = self.checkpoint
+        checkpoint.next_page = page.page_number + 1
+        checkpoint.window_total = page.total_items
+        checkpoint.offset = offset
+        checkpoint.leads_written += len(page.items)
+        checkpoint.requests_used = self._requests_used()
+        checkpoint.save(self.paths.checkpoint)
+
+    def _next_window(self) -> None:
+        checkpoint = self.checkpoint
+        checkpoint.window += 1
+        checkpoint.next_page = 1
+        checkpoint.window_total = None
+        checkpoint.window_offset = checkpoint.offset
+        checkpoint.requests_used = self._requests_used()
+        checkpoint.save(self.paths.checkpoint)
+
+
+async def _finish(paths: _Paths, checkpoint: Checkpoint) -> None:
+    """Make the output final and mark it finished; safe to repeat after a crash here."""
+    if checkpoint.format == "csv":
+        await _in_thread(jsonl_to_csv, paths.data, paths.target)
+    # The steps below are short and stay on the caller's thread, so an interrupt there
+    # reaches the caller as it is. The record goes before the checkpoint: at every
+    # instant either the checkpoint says "all windows done" or the record says
+    # "finished", so a resume is never in doubt.
+    Completion.of(paths.target, checkpoint).save(paths.completion)
+    paths.checkpoint.unlink()
+    if checkpoint.format == "csv":
+        paths.data.unlink(missing_ok=True)
+    fsync_dir(paths.target.parent)
+
+
+async def export_leads(
+    client: WhatConverts,
+    path: str | os.PathLike[str],
+    *,
+    start_date: DateLike,
+    end_date: DateLike | None = None,
+    format: Format = "jsonl",
+    resume: bool = False,
+    force: bool = False,
+    order: Literal["asc", "desc"] = "asc",
+    per_page: int | None = None,
+    prefetch: int = 4,
+    shard: tuple[int, int] | None = None,
+    on_progress: Callable[[ExportProgress], None] | None = None,
+    **filters: Any,
+) -> ExportResult:
+    """Export every lead from ``start_date`` to ``end_date`` (None: now) to ``path``.
+
+    ``format`` is ``"jsonl"`` (one wire-shaped lead per line, unknown fields included)
+    or ``"csv"``. An existing output is refused unless ``resume`` (continue from the
+    checkpoint) or ``force`` (start over). ``resume`` on a finished export (same
+    arguments) sends no request and returns with ``already_complete=True``, so a cron
+    job can run one command every day. ``shard=(i, n)`` exports only windows
+    ``i, i+n, i+2n, ...`` so ``n`` workers with the same arguments split the range
+    between them. Filters are those of :meth:`LeadsResource.iterate`.
+
+    Raises :class:`~whatconverts_async.InvalidParameterError` for bad arguments and
+    :class:`~whatconverts_async.ExportError` (or its :class:`CheckpointError`) when the
+    output cannot be written or resumed as asked, both before any request;
+    :class:`~whatconverts_async.QuotaExhaustedError` when the budget runs out (with
+    ``on_quota_exhausted="raise"``), after which ``resume`` goes on.
+    """
+    target, checked_shard = _check_arguments(
+        path,
+        format=format,
+        resume=resume,
+        force=force,
+        shard=shard,
+        end_date=end_date,
+        prefetch=prefetch,
+    )
+    paths = _Paths.of(target, format)
+    with export_lock(target):
+        started = time.monotonic()
+        state = _find_state(paths, format=format, resume=resume, force=force)
+        windows, query = _plan(
+            client,
+            recorded=state,
+            start_date=start_date,
+            end_date=end_date,
+            order=order,
+            per_page=per_page,
+            shard=checked_shard,
+            filters=filters,
+        )
+        if isinstance(state, Completion):
+            if format == "csv":  # a crash after the record may have left the data file
+                paths.data.unlink(missing_ok=True)
+            return ExportResult(
+                path=target,
+                format=format,
+                leads_written=state.leads_written,
+                requests_used=state.requests_used,
+                windows_done=state.windows_total,
+                windows_total=state.windows_total,
+                resumed=True,
+                elapsed=time.monotonic() - started,
+                requests_estimate=0,
+                already_complete=True,
+            )
+        checkpoint = state
+        already_complete = checkpoint is not None and checkpoint.complete
+        if checkpoint is None:
+            # Only now that every argument has been checked: a typo must not cost the old
+            # file. The old record goes first: it must never vouch for a new output.
+            paths.completion.unlink(missing_ok=True)
+            for leftover in paths.leftovers():
+                leftover.unlink(missing_ok=True)
+            checkpoint = Checkpoint(format=format, query=query, windows_total=len(windows))
+            # The checkpoint exists before the first byte of output, so an export that
+            # dies at any moment can be resumed.
+            await _in_thread(checkpoint.save, paths.checkpoint)
+        resumed = checkpoint.offset > 0 or checkpoint.window > 0
+        estimate = max(0, len(windows) - checkpoint.window)
+        await _Run(
+            client, paths, checkpoint, windows, prefetch=prefetch, on_progress=on_progress
+        ).read_all()
+        await _finish(paths, checkpoint)
+        return ExportResult(
+            path=target,
+            format=format,
+            leads_written=checkpoint.leads_written,
+            requests_used=checkpoint.requests_used,
+            windows_done=checkpoint.window,
+            windows_total=len(windows),
+            resumed=resumed,
+            elapsed=time.monotonic() - started,
+            requests_estimate=estimate,
+            already_complete=already_complete,
+        )
+
+
+async def _in_thread(function: Callable[..., R], *args: Any) -> R:
+    """Run blocking file work (writes, fsyncs, the CSV pass) off the event loop.
+
+    If the caller is cancelled meanwhile, the work is still waited for before the
+    cancellation goes on, so the file and its checkpoint never part ways.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await work
+        raise

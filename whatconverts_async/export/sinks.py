@@ -1,0 +1,242 @@
+"""Where exported leads go: the JSONL data file, the CSV made from it, and merging shards.
+
+Every export writes JSONL first (one wire record per line, unknown fields included); a
+CSV is made from the finished JSONL in one streaming pass. The files read back here are
+the export's own output, written by :func:`encode_lead`, so the standard ``json`` module
+reads them exactly (big integers included).
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import os
+from collections.abc import Hashable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import attrs
+
+from ..errors import CheckpointError, ExportError
+from ..models import Lead
+from .checkpoint import fsync_dir
+
+__all__ = [
+    "CSV_FIELDS",
+    "DataFile",
+    "encode_lead",
+    "jsonl_to_csv",
+    "merge_jsonl",
+    "read_jsonl",
+    "read_jsonl_ids",
+]
+
+Format = Literal["jsonl", "csv"]
+
+CSV_FIELDS: tuple[str, ...] = tuple(
+    field.name
+    for field in attrs.fields(Lead)
+    if field.name not in ("extra", "absent_keys", "wire_originals", "additional_fields")
+)
+"""Known lead fields in a fixed order: the CSV header starts with these."""
+
+
+def _encode_json(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+try:  # orjson writes the same compact UTF-8 JSON several times faster, when installed.
+    import orjson
+
+    def _encode_record(record: dict[str, Any]) -> bytes:
+        try:
+            return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # e.g. an integer beyond 64 bits in an unknown field
+            return _encode_json(record)
+
+except ImportError:  # pragma: no cover - depends on the environment
+    _encode_record = _encode_json
+
+
+def encode_lead(lead: Lead) -> bytes:
+    """One JSONL line (newline included): the lead's wire record, ``lead.to_dict()``."""
+    return _encode_record(lead.to_dict())
+
+
+class DataFile:
+    """The JSONL file an export appends to, page by page, durably.
+
+    ``open(offset)`` drops anything after ``offset`` (bytes written after the last
+    checkpoint were never committed); :meth:`append` writes and fsyncs one page.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: BinaryIO | None = None
+
+    def open(self, offset: int) -> None:
+        """Open for appending at ``offset``, cutting off whatever follows it."""
+        self.path.touch(exist_ok=True)
+        if self.path.stat().st_size < offset:
+            raise CheckpointError(
+                f"{self.path} is shorter than the checkpoint records; it was changed outside "
+                "the export. Start over with force=True (--force)"
+            )
+        handle = self.path.open("r+b")
+        handle.truncate(offset)
+        handle.seek(offset)
+        self._handle = handle
+
+    def append(self, data: bytes) -> int:
+        """Write ``data``, flush and fsync it; returns the file's new length."""
+        assert self._handle is not None, "open() first"
+        if data:
+            self._handle.write(data)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        return self._handle.tell()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def ids_between(self, start: int, stop: int) -> set[Hashable]:
+        """Lead ids of the lines in ``[start, stop)`` (those of a window already written)."""
+        ids: set[Hashable] = set()
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            remaining = stop - start
+            for line in handle:
+                if remaining <= 0:
+                    break
+                remaining -= len(line)
+                if line.strip():
+                    ids.add(json.loads(line)["lead_id"])
+        return ids
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The records of a JSONL file, one at a time (blank lines and non-objects skipped)."""
+    with Path(path).open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    yield record
+
+
+def read_jsonl_ids(path: str | os.PathLike[str]) -> list[int]:
+    """The lead ids of an exported JSONL file, in file order (handy for checks)."""
+    return [int(record["lead_id"]) for record in read_jsonl(path)]
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _csv_header(source: Path) -> tuple[list[str], list[str]]:
+    """(custom field names, unknown field names), both sorted, over every record."""
+    known = set(CSV_FIELDS) | {"additional_fields"}
+    custom: set[str] = set()
+    unknown: set[str] = set()
+    for record in read_jsonl(source):
+        extra_fields = record.get("additional_fields")
+        if isinstance(extra_fields, dict):
+            custom.update(str(k) for k in extra_fields)
+        unknown.update(k for k in record if k not in known)
+    return sorted(custom), sorted(unknown)
+
+
+def jsonl_to_csv(source: Path | str, target: Path | str) -> int:
+    """Write the leads of a JSONL file as CSV (two streaming passes); returns rows written.
+
+    Header: the known lead fields in a fixed order (:data:`CSV_FIELDS`), then
+    ``additional_fields.<name>`` for every custom field seen (sorted), then any unknown
+    fields (sorted). Maps such as ``lead_analysis`` are JSON text in their cell. The
+    file is written beside ``target`` and renamed into place when complete.
+    """
+    source, target = Path(source), Path(target)
+    custom, unknown = _csv_header(source)
+    temp = target.with_name(target.name + ".tmp")
+    rows = 0
+    with temp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*CSV_FIELDS, *(f"additional_fields.{name}" for name in custom), *unknown])
+        for record in read_jsonl(source):
+            extra_fields = record.get("additional_fields")
+            fields = extra_fields if isinstance(extra_fields, dict) else {}
+            row = [_csv_cell(record.get(name)) for name in CSV_FIELDS]
+            row += [_csv_cell(fields.get(name)) for name in custom]
+            row += [_csv_cell(record.get(name)) for name in unknown]
+            writer.writerow(row)
+            rows += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+    fsync_dir(target.parent)
+    return rows
+
+
+def merge_jsonl(
+    parts: Sequence[str | os.PathLike[str]],
+    target: str | os.PathLike[str],
+    *,
+    order: Literal["asc", "desc"] = "asc",
+    format: Format = "jsonl",
+    force: bool = False,
+) -> int:
+    """Merge JSONL exports (e.g. the shards of a sharded backfill) into one file.
+
+    Each part is read in a stream; the output is ordered by ``date_created`` (then
+    ``lead_id``) like a single export with the same ``order``, written to a temporary
+    file and renamed into place. A lead id found twice raises :class:`ExportError`
+    (shards of one export never overlap, so a repeat means mismatched inputs).
+    Returns the number of leads written.
+    """
+    out = Path(target)
+    if out.exists() and not force:
+        raise ExportError(f"{out} already exists; pass force=True (--force) to overwrite")
+    sources = [Path(p) for p in parts]
+    for source in sources:
+        if not source.is_file():
+            raise ExportError(f"{source} is not a file")
+        if Path(f"{source}.checkpoint").exists():
+            raise ExportError(f"{source} is an unfinished export (it has a checkpoint)")
+
+    def keyed(path: Path) -> Iterator[tuple[tuple[str, int], bytes]]:
+        with path.open("rb") as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    yield (str(record.get("date_created") or ""), int(record["lead_id"])), line
+
+    streams = [keyed(source) for source in sources]
+    merged = heapq.merge(*streams, key=lambda item: item[0], reverse=order == "desc")
+    data = out.with_name(out.name + (".partial" if format == "csv" else ".tmp"))
+    seen: set[int] = set()
+    written = 0
+    with data.open("wb") as handle:
+        for (_, lead_id), line in merged:
+            if lead_id in seen:
+                raise ExportError(f"lead {lead_id} appears in more than one input")
+            seen.add(lead_id)
+            handle.write(line if line.endswith(b"\n") else line + b"\n")
+            written += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    if format == "csv":
+        jsonl_to_csv(data, out)
+        data.unlink()
+    else:
+        os.replace(data, out)
+        fsync_dir(out.parent)
+    return written
