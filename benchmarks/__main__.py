@@ -23,7 +23,17 @@ from ._result import Result
 
 __all__ = ["BENCHMARKS", "main", "run_all"]
 
-BENCHMARKS = ("throughput", "latency", "memory", "quota", "throttle", "export", "mirror")
+BENCHMARKS = (
+    "throughput",
+    "latency",
+    "memory",
+    "quota",
+    "throttle",
+    "export",
+    "mirror",
+    "records",
+    "stall",
+)
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 

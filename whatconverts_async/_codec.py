@@ -34,14 +34,18 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, cast, get_args, get_origin
 
 import attrs
 
 __all__ = [
     "ESSENTIAL",
+    "LAZY_READS_BEFORE_FILL",
     "MISSING",
+    "field_values",
     "format_timestamp",
+    "lazy_reader",
+    "lazy_record",
     "money_out",
     "parse_money",
     "parse_timestamp",
@@ -410,6 +414,13 @@ def _kind_of(tp: Any) -> _Kind:
 
 _STRUCTURE: dict[type, Callable[[Any], Any]] = {}
 _UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {}
+_FILL: dict[type, Callable[[Any, Any], Any]] = {}
+_FIELDS: dict[type, tuple[list[str], list[_Kind], list[Parser]]] = {}
+_LAZY: dict[type, Callable[[Any], Any]] = {}
+_LAZY_COPY: dict[type, Callable[[Any], Any]] = {}
+_VALUES: dict[type, Callable[[Any], dict[str, Any]]] = {}
+_LAZY_BASE: dict[type, type] = {}
+_LAZY_UNCONVERTED: set[type] = set()
 _ABSENT_CACHE_LIMIT = 4096
 
 
@@ -460,9 +471,6 @@ def _build(cls: type) -> None:
         "owner": owner,
     }
     lines = [
-        "def structure(d):",
-        "    if d.__class__ is not dict and not isinstance(d, Mapping):",
-        "        raise ValueError(f'malformed {owner}: expected an object, got {d!r:.80}')",
         "    get = d.get",
         "    extra = {}",
         "    orig = {}",
@@ -492,10 +500,9 @@ def _build(cls: type) -> None:
         "        for k in d:",
         "            if k not in KNOWN:",
         "                extra[k] = d[k]",
-        "    o = new(CLS)",
     ]
-    lines += [f"    S{i}(o, f{i})" for i in range(len(names))]
-    lines += [
+    setters = [f"    S{i}(o, f{i})" for i in range(len(names))]
+    setters += [
         "    S_extra(o, extra)",
         "    S_orig(o, orig)",
         "    S_absent(o, ABSENT.get(absent) or absent_keys(absent))",
@@ -504,7 +511,39 @@ def _build(cls: type) -> None:
     namespace["S_extra"] = cls.__dict__["extra"].__set__
     namespace["S_absent"] = cls.__dict__["absent_keys"].__set__
     namespace["S_orig"] = cls.__dict__["wire_originals"].__set__
-    structure_fn = _compile("\n".join(lines), namespace, "structure", f"<structure {owner}>")
+    head = [
+        "def structure(d):",
+        "    if d.__class__ is not dict and not isinstance(d, Mapping):",
+        "        raise ValueError(f'malformed {owner}: expected an object, got {d!r:.80}')",
+    ]
+    # The same straight-line body twice: one builds a record, the other fills every field
+    # of a lazy record in place (see lazy_record), so neither pays for the other.
+    structure_fn = _compile(
+        "\n".join([*head, *lines, "    o = new(CLS)", *setters]),
+        namespace,
+        "structure",
+        f"<structure {owner}>",
+    )
+    fill_fn = _compile(
+        "\n".join(["def fill(o, d):", *lines, *setters]), namespace, "fill", f"<fill {owner}>"
+    )
+    values_fn = _compile(
+        "\n".join(
+            [
+                "def values(d):",
+                *lines,
+                "    return {",
+                *(f"        {name!r}: f{i}," for i, name in enumerate(names)),
+                "    }",
+            ]
+        ),
+        namespace,
+        "values",
+        f"<values {owner}>",
+    )
+    _FILL[cls] = fill_fn
+    _VALUES[cls] = values_fn
+    _FIELDS[cls] = (names, kinds, parsers)
 
     parser_of = dict(zip(names, parsers, strict=True))
 
@@ -558,6 +597,218 @@ def wire_record(cls: C) -> C:
     """
     _build(cls)
     return cls
+
+
+# --- lazy records -------------------------------------------------------------------------
+
+LAZY_READS_BEFORE_FILL = 3
+"""Fields converted one by one before a lazy record converts all the rest at once.
+
+A few single reads (an id, a type, a value) are the common use and cost ~1 µs each; a
+consumer that reads on (a full export, ``attrs.asdict``, equality) gets the generated
+straight-line reader instead, so reading everything stays close to an eager build."""
+
+_LAZY_SLOTS = ("_wire", "_lazy_read")
+
+
+def _restore_lazy(base: type, wire: dict[str, Any]) -> Any:
+    """Unpickle a lazy record: read its wire object again (``__reduce__`` below)."""
+    return _LAZY[base](wire)
+
+
+def _restore_eager(base: type, state: dict[str, Any]) -> Any:
+    """Unpickle a record built in Python (e.g. by ``attrs.evolve``) from its field values."""
+    return base(**state)
+
+
+def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
+    """Register and return a lazy subclass of the record class ``cls``.
+
+    A lazy record keeps the wire object it was read from; the fields in ``eager`` (plus the
+    required id and every :data:`ESSENTIAL` field, whose errors must surface at once) are
+    converted when it is built, every other field on first access, and after
+    :data:`LAZY_READS_BEFORE_FILL` such reads all the rest at once. The bookkeeping fields
+    (``extra``, ``absent_keys``, ``wire_originals``) need the whole record and convert it.
+    ``to_dict()`` returns a copy of the wire object (its key order, no rebuild).
+
+    Users never see the subclass's name: ``repr`` shows the base's, equality and hashing are
+    the base's (a lazy record equals the eagerly built one of the same wire object), pickling
+    stores the wire object, and a record made by ``attrs.evolve`` (through ``__init__``, with
+    no wire object) behaves like an eager one. :func:`lazy_reader` gives its reader.
+    """
+    names, kinds, parsers = _FIELDS[cls]
+    fill = _FILL[cls]
+    eager_structure = _STRUCTURE[cls]
+    write = _UNSTRUCTURE[cls]
+    fields = {f.name: f for f in attrs.fields(cls)}
+    first = tuple(
+        name
+        for name in names
+        if name in eager
+        or fields[name].default is attrs.NOTHING
+        or fields[name].metadata.get(ESSENTIAL)
+    )
+    slot_get = {name: cls.__dict__[name].__get__ for name in fields}
+    slot_set = {name: cls.__dict__[name].__set__ for name in fields}
+    containers = tuple(
+        name for name, kind in zip(names, kinds, strict=True) if kind.empty != "None"
+    )
+
+    def copy_wire(wire: dict[str, Any]) -> dict[str, Any]:
+        # Like the eager reader and writer: the record shares no map or list it holds with
+        # the dict it was read from or the dict it writes.
+        out = dict(wire)
+        for name in containers:
+            value = out.get(name)
+            if value.__class__ is dict or value.__class__ is list:
+                out[name] = value.copy()
+        return out
+
+    makers: dict[str, Callable[[], Any]] = {"None": lambda: None, "{}": dict, "[]": list}
+    empties = {name: makers[kind.empty] for name, kind in zip(names, kinds, strict=True)}
+    lazy_parsers: dict[str, tuple[Parser, Callable[[], Any]] | None] = {
+        name: (parser, empties[name])
+        for name, parser in zip(names, parsers, strict=True)
+        if name not in first
+    }
+    for name in _BOOKKEEPING:
+        lazy_parsers[name] = None  # needs every field: fill the record
+    owner = cls.__name__
+    all_names = tuple(fields)
+
+    class Converted(cls):  # type: ignore[valid-type,misc]
+        # A lazy record once every field is converted: the same layout without
+        # __getattr__, whose mere presence slows every attribute read (~35 ns each).
+        __slots__ = _LAZY_SLOTS
+
+        def to_dict(self) -> dict[str, Any]:
+            wire = wire_of(self)
+            if wire is None:
+                return write(self)
+            return copy_wire(wire)
+
+        def __eq__(self, other: object) -> bool:
+            if not isinstance(other, cls):
+                return NotImplemented
+            if self is other:
+                return True
+            return all(getattr(self, name) == getattr(other, name) for name in all_names)
+
+        def __ne__(self, other: object) -> bool:
+            result = self.__eq__(other)
+            return result if result is NotImplemented else not result
+
+        __hash__ = cls.__hash__
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            wire = wire_of(self)
+            if wire is None:
+                return (_restore_eager, (cls, {n: getattr(self, n) for n in all_names}))
+            return (_restore_lazy, (cls, wire))
+
+    class Lazy(Converted):
+        __slots__ = ()
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only when the slot is still empty (the descriptor raised).
+            entry = lazy_parsers.get(name, MISSING)
+            if entry is MISSING:
+                if name in _LAZY_SLOTS:
+                    return None  # built through __init__ (attrs.evolve): no wire object
+                raise AttributeError(f"{owner!r} object has no attribute {name!r}")
+            wire = self._wire
+            if wire is None:
+                raise AttributeError(f"{owner!r} object has no attribute {name!r}")
+            read: tuple[str, ...] = self._lazy_read
+            if entry is None or len(read) >= LAZY_READS_BEFORE_FILL:
+                # Values already handed out stay the same objects after the fill (those
+                # read at build time are immutable: an int and datetimes, read again equal).
+                kept = [(name, slot_get[name](self)) for name in read]
+                fill(self, wire)
+                for kept_name, value in kept:
+                    slot_set[kept_name](self, value)
+                set_read(self, None)
+                set_class(self, Converted)
+                return slot_get[name](self)
+            parse, empty = entry
+            raw = wire.get(name, MISSING)
+            value = empty() if raw is MISSING else parse(raw, {})
+            slot_set[name](self, value)
+            set_read(self, (*read, name))
+            return value
+
+    for made, suffix in ((Lazy, ""), (Converted, "Converted")):
+        made.__name__ = made.__qualname__ = f"Lazy{owner}{suffix}"
+        made.__module__ = cls.__module__
+        made.__doc__ = f"A :class:`{owner}` read lazily from its wire object (``lazy_record``)."
+
+    def set_class(o: Any, kind: type) -> None:
+        object.__setattr__(o, "__class__", kind)
+
+    wire_get = Converted.__dict__["_wire"].__get__
+
+    def wire_of(o: Any) -> dict[str, Any] | None:
+        try:
+            wire: dict[str, Any] | None = wire_get(o)
+        except AttributeError:  # built through __init__ (attrs.evolve)
+            return None
+        return wire
+
+    new = object.__new__
+    set_wire = Converted.__dict__["_wire"].__set__
+    set_read = Converted.__dict__["_lazy_read"].__set__
+    first_parsers = [
+        (name, parser, slot_set[name], empties[name])
+        for name, parser in zip(names, parsers, strict=True)
+        if name in first
+    ]
+
+    def read_lazy(d: Any) -> Any:
+        if d.__class__ is not dict:
+            return eager_structure(d)
+        o = new(Lazy)
+        set_wire(o, d)
+        set_read(o, ())
+        for name, parser, put, empty in first_parsers:
+            raw = d.get(name, MISSING)
+            put(o, empty() if raw is MISSING and name not in fields_required else parser(raw, {}))
+        return o
+
+    def read_lazy_copy(d: Any) -> Any:
+        return read_lazy(copy_wire(d) if d.__class__ is dict else d)
+
+    fields_required = {name for name in first if fields[name].default is attrs.NOTHING}
+    _LAZY[cls] = read_lazy
+    _LAZY_BASE[Lazy] = cls
+    _LAZY_BASE[Converted] = cls
+    _LAZY_UNCONVERTED.add(Lazy)
+    _LAZY_COPY[cls] = read_lazy_copy
+    return cast(C, Lazy)
+
+
+def field_values(record: Any) -> dict[str, Any]:
+    """``{field: typed value}`` for every field of ``record`` but the bookkeeping ones.
+
+    The same values as ``getattr(record, field)``; for a lazy record not yet converted they
+    come straight from its wire object, without converting the record itself (a caller
+    that needs every value once, such as a database row, pays one pass, not two).
+    """
+    kind = type(record)
+    base = _LAZY_BASE.get(kind, kind)
+    if kind in _LAZY_UNCONVERTED and record._wire is not None:
+        return _VALUES[base](record._wire)  # not converted yet: one pass over the wire
+    return {name: getattr(record, name) for name in _FIELDS[base][0]}
+
+
+def lazy_reader(cls: type, *, owned: bool = True) -> Callable[[Any], Any]:
+    """The lazy reader registered for ``cls`` by :func:`lazy_record` (``KeyError`` if none).
+
+    With ``owned`` it takes ownership of the ``dict`` it is given (the record keeps it: do
+    not change it afterwards), which is how pages are read; without, the record keeps a
+    copy (maps and lists one level deep, as the eager reader copies them). Any other
+    mapping is read eagerly. Errors are those of :func:`reader`.
+    """
+    return (_LAZY if owned else _LAZY_COPY)[cls]
 
 
 def reader(cls: type) -> Callable[[Any], Any]:

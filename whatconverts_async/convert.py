@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast, get_args, get_origin
@@ -46,6 +46,7 @@ import cattrs
 from whatconverts_async._codec import (
     MISSING,
     format_timestamp,
+    lazy_reader,
     money_out,
     parse_money,
     parse_timestamp,
@@ -69,6 +70,7 @@ from whatconverts_async.models import (
 
 __all__ = [
     "ENVELOPE_KEYS",
+    "PAGE_SLICE",
     "converter",
     "format_timestamp",
     "make_converter",
@@ -76,6 +78,7 @@ __all__ = [
     "structure",
     "structure_lead",
     "structure_page",
+    "structure_page_steps",
     "unstructure",
     "unstructure_lead",
     "unstructure_page",
@@ -106,7 +109,19 @@ _STRUCTURE: dict[type, Callable[[Any], Any]] = {cls: reader(cls) for cls in ENVE
 _UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {
     cls: writer(cls) for cls in ENVELOPE_KEYS
 }
-_structure_lead: Callable[[Any], Lead] = _STRUCTURE[Lead]
+
+
+def _lead_to_dict(lead: Lead) -> dict[str, Any]:
+    # A lazy lead's own to_dict() gives its wire object (a copy, in wire order) without
+    # converting it; an eager lead's runs the generated writer.
+    return lead.to_dict()
+
+
+_UNSTRUCTURE[Lead] = _lead_to_dict
+_structure_lead: Callable[[Any], Lead] = Lead.from_dict
+# Page readers that take ownership of each item dict: the eager reader for small records,
+# the lazy one for leads (a lead keeps its wire object instead of converting 90 fields).
+_OWNING: dict[type, Callable[[Any], Any]] = {**_STRUCTURE, Lead: lazy_reader(Lead)}
 _unstructure_lead: Callable[[Any], dict[str, Any]] = _UNSTRUCTURE[Lead]
 
 
@@ -115,6 +130,9 @@ _unstructure_lead: Callable[[Any], dict[str, Any]] = _UNSTRUCTURE[Lead]
 
 def structure_lead(d: Mapping[str, Any]) -> Lead:
     """One wire lead (a decoded JSON object) as a :class:`~whatconverts_async.models.Lead`.
+
+    The same as :meth:`Lead.from_dict <whatconverts_async.models.Lead.from_dict>`: a lazy
+    lead over a copy of ``d`` (see "Lazy leads" there).
 
     >>> structure_lead({"lead_id": 900001, "lead_type": "Phone Call"}).lead_type
     <LeadType.PHONE_CALL: 'Phone Call'>
@@ -160,6 +178,10 @@ def _keys_for(
     return items_key, per_page_key, total_key
 
 
+PAGE_SLICE = 250
+"""Items structured between two yields of :func:`structure_page_steps` (a few ms of CPU)."""
+
+
 def structure_page(
     envelope: Mapping[str, Any],
     item_type: type[M],
@@ -174,13 +196,52 @@ def structure_page(
     The keys default to the resource's own (:data:`ENVELOPE_KEYS`). A missing, negative or
     non-integer counter, or a missing items array, raises ``ValueError("malformed response:
     ...")``. With ``consume=True`` the envelope's items list is emptied while it is read,
-    which lowers peak memory when the envelope is not needed afterwards.
+    which lowers peak memory when the envelope is not needed afterwards; the items then
+    belong to the page (leads keep their wire dicts, see :class:`~.models.Lead`).
 
     >>> env = {"page_number": 1, "leads_per_page": 25, "total_pages": 1, "total_leads": 1,
     ...        "leads": [{"lead_id": 900001}]}
     >>> page = structure_page(env, Lead, "leads", "leads_per_page", "total_leads")
     >>> page.total_items, page.items[0].lead_id, page.has_next
     (1, 900001, False)
+    """
+    steps = structure_page_steps(
+        envelope, item_type, items_key, per_page_key, total_key, consume=consume, slice_size=0
+    )
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            page: Page[M] = done.value
+            return page
+
+
+def structure_page_steps(
+    envelope: Mapping[str, Any],
+    item_type: type[M],
+    items_key: str | None = None,
+    per_page_key: str | None = None,
+    total_key: str | None = None,
+    *,
+    consume: bool = False,
+    slice_size: int = PAGE_SLICE,
+) -> Generator[None, None, Page[M]]:
+    """:func:`structure_page` in slices: a generator that yields between two slices of
+    ``slice_size`` items and returns the page (``slice_size=0``: one slice).
+
+    An async caller resumes it once per turn of the event loop, so a 2,500-lead page never
+    holds the loop for the whole page; the envelope is checked before the first item is
+    read, and errors are those of :func:`structure_page`.
+
+    >>> env = {"page_number": 1, "roles_per_page": 2, "total_pages": 1, "total_roles": 2,
+    ...        "roles": [{"role_id": 1}, {"role_id": 2}]}
+    >>> steps = structure_page_steps(env, Role, slice_size=1)
+    >>> next(steps)  # one slice read, one to go
+    >>> try:
+    ...     next(steps)
+    ... except StopIteration as done:
+    ...     [role.role_id for role in done.value]
+    [1, 2]
     """
     if not isinstance(envelope, Mapping):
         raise ValueError(f"malformed response: expected an object, got {envelope!r:.80}")
@@ -194,31 +255,39 @@ def structure_page(
         raise ValueError(f"malformed response: {items_key} missing")
     if not isinstance(raw_items, list):
         raise ValueError(f"malformed response: {items_key} must be an array")
-    reader = _STRUCTURE.get(item_type)
+    reader = _OWNING.get(item_type) if consume else _STRUCTURE.get(item_type)
+    if reader is not None and not consume and item_type is Lead:
+        reader = _structure_lead  # lazy over a copy: the caller keeps its envelope
+    step = slice_size if slice_size > 0 else max(1, len(raw_items))
+    items: list[Any] = []
     if reader is None:
-        items: list[Any] = [converter.structure(item, item_type) for item in raw_items]
+        for begin in range(0, len(raw_items), step):
+            if begin:
+                yield
+            chunk = raw_items[begin : begin + step]
+            items.extend(converter.structure(item, item_type) for item in chunk)
     elif consume:
         # Each raw dict is dropped as soon as its record exists, so a page never holds
         # both forms of all its items at once (about a third less memory at the peak).
-        items = []
         raw_items.reverse()
-        try:
-            with no_cyclic_gc():
-                while raw_items:
-                    items.append(reader(raw_items.pop()))
-        except ValueError as exc:
-            raise ValueError(f"malformed response: {items_key}[{len(items)}]: {exc}") from exc
+        while raw_items:
+            if items:
+                yield
+            try:
+                with no_cyclic_gc():
+                    for _ in range(min(step, len(raw_items))):
+                        items.append(reader(raw_items.pop()))
+            except ValueError as exc:
+                raise ValueError(f"malformed response: {items_key}[{len(items)}]: {exc}") from exc
     else:
-        try:
-            with no_cyclic_gc():
-                items = [reader(item) for item in raw_items]
-        except ValueError:
-            for index, item in enumerate(raw_items):
-                try:
-                    reader(item)
-                except ValueError as exc:
-                    raise ValueError(f"malformed response: {items_key}[{index}]: {exc}") from exc
-            raise  # pragma: no cover - the loop above re-raises with the index
+        for begin in range(0, len(raw_items), step):
+            if begin:
+                yield
+            try:
+                with no_cyclic_gc():
+                    items.extend(reader(item) for item in raw_items[begin : begin + step])
+            except ValueError as exc:
+                raise ValueError(f"malformed response: {items_key}[{len(items)}]: {exc}") from exc
     known = ("page_number", per_page_key, "total_pages", total_key, items_key)
     extra = {k: v for k, v in envelope.items() if k not in known}
     return Page(
@@ -289,7 +358,9 @@ def make_converter() -> cattrs.Converter:
     """
     conv = cattrs.Converter(detailed_validation=False)
     for cls in ENVELOPE_KEYS:
-        conv.register_structure_hook(cls, _as_hook(_STRUCTURE[cls]))
+        conv.register_structure_hook(
+            cls, _as_hook(_structure_lead if cls is Lead else _STRUCTURE[cls])
+        )
         conv.register_unstructure_hook(cls, _UNSTRUCTURE[cls])
     conv.register_structure_hook(Decimal, lambda v, _t: parse_money(v))
     conv.register_unstructure_hook(Decimal, money_out)
@@ -318,6 +389,8 @@ def structure(d: Any, cls: type[M]) -> M:
     >>> structure({"account_id": 70011, "account_name": "Acme"}, Account).account_name
     'Acme'
     """
+    if cls is Lead:
+        return cast(M, _structure_lead(d))
     reader = _STRUCTURE.get(cls)
     if reader is not None:
         return cast(M, reader(d))
@@ -331,6 +404,8 @@ def unstructure(obj: Any) -> Any:
     >>> unstructure(role)
     {'role_id': 501, 'role_name': 'Admin'}
     """
+    if isinstance(obj, Lead):
+        return obj.to_dict()
     writer = _UNSTRUCTURE.get(type(obj))
     if writer is not None:
         return writer(obj)

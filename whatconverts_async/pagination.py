@@ -10,7 +10,7 @@ Guarantees (for one scan):
   page of the same reading, the window is read again from its
   first page (only unseen items come out), at most ``max_rereads`` times; then
   :class:`PaginationError` is raised rather than silently losing items. Memory holds
-  one window's keys, not the whole scan's.
+  one window's keys, not the whole scan's, ~8-16 bytes each (:class:`CompactKeys`).
 * **Prefetch.** Up to ``prefetch`` pages of a window are in flight at once; items still
   come out in page order. Leaving the loop early (``break``, an exception, or
   cancellation) cancels every outstanding request.
@@ -24,8 +24,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import heapq
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from array import array
+from bisect import bisect_left
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Iterator,
+)
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -34,6 +45,7 @@ from .errors import InvalidParameterError, PaginationError
 from .models import Page
 
 __all__ = [
+    "CompactKeys",
     "PageStream",
     "PaginationError",
     "WindowJob",
@@ -43,6 +55,180 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _as_int64(key: Any) -> Any:
+    """``key`` as a 64-bit ``int`` when it is one or equals one (``True``, ``7.0``), so the
+    set treats ``1``, ``True`` and ``1.0`` as one key, as a ``set`` does; else ``key``."""
+    if type(key) is int:
+        return key if _INT64[0] <= key <= _INT64[1] else _Big(key)
+    if isinstance(key, (bool, float)) and key == key and key not in (math.inf, -math.inf):
+        whole = int(key)
+        if whole == key:
+            return _as_int64(whole)
+    return key
+
+
+class _Big(int):
+    """An int beyond 64 bits: kept in the plain set (a subclass, so it is not ``int``)."""
+
+    __slots__ = ()
+
+
+class CompactKeys:
+    """A set of item keys that costs ~8-16 bytes per integer key instead of ~70.
+
+    A window of a scan remembers every lead id it has yielded; at 100,000 ids a window a
+    ``set`` of ints holds ~7 MB. Here new keys go to a small ``set``; when it holds
+    :attr:`BUFFER` keys they move, sorted, into ``array('q')`` runs of doubling size
+    (a run that follows or precedes the last one is appended to it, as lead ids grow with
+    time; overlapping runs of equal size are merged, so there are at most ~log2(n /
+    BUFFER) of them). A lookup asks the small set, then each run whose first/last key
+    bracket the key with a binary search. Keys that are not 64-bit integers (or equal to
+    one, like ``True``) are kept in a plain set.
+
+    Supports what the window reader needs: ``in``, ``add``, ``update``, ``isdisjoint``,
+    ``len``, iteration (in no particular order) and ``==`` with any set.
+
+    >>> keys = CompactKeys([3, 1, 2])
+    >>> 2 in keys, 4 in keys, len(keys)
+    (True, False, 3)
+    """
+
+    BUFFER = 4096
+
+    __slots__ = ("_count", "_other", "_recent", "_runs")
+
+    def __init__(self, keys: Iterable[Hashable] = ()) -> None:
+        self._recent: set[int] = set()
+        self._runs: list[array[int]] = []
+        self._other: set[Hashable] = set()
+        self._count = 0
+        self.update(keys)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._recent:
+            return True
+        key = _as_int64(key)
+        if type(key) is not int:
+            return key in self._other
+        for run in self._runs:
+            if run[0] <= key <= run[-1]:
+                at = bisect_left(run, key)
+                if run[at] == key:
+                    return True
+        return False
+
+    def add(self, key: Hashable) -> None:
+        """Add one key (no effect if present)."""
+        self.add_new(key)
+
+    def add_new(self, key: Hashable) -> bool:
+        """Add ``key``; whether it was new (one lookup where ``in`` then ``add`` takes two)."""
+        if type(key) is int and _INT64[0] <= key <= _INT64[1]:
+            if key in self._recent:
+                return False
+            for run in self._runs:
+                if run[0] <= key <= run[-1]:
+                    at = bisect_left(run, key)
+                    if run[at] == key:
+                        return False
+            self._count += 1
+            self._recent.add(key)
+            if len(self._recent) >= self.BUFFER:
+                self._flush()
+            return True
+        if key in self:
+            return False
+        self._count += 1
+        key = _as_int64(key)
+        if type(key) is not int:
+            self._other.add(key)
+        else:
+            self._recent.add(key)
+            if len(self._recent) >= self.BUFFER:
+                self._flush()
+        return True
+
+    def update(self, keys: Iterable[Hashable]) -> None:
+        """Add every key of ``keys``."""
+        for key in keys:
+            self.add(key)
+
+    def take_new(self, items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
+        """The items whose ``key`` is not in the set yet, in order; their keys are added.
+
+        The same as calling :meth:`add_new` per item, in one loop (a page at a time)."""
+        out: list[T] = []
+        recent, runs, low, high = self._recent, self._runs, _INT64[0], _INT64[1]
+        for item in items:
+            k = key(item)
+            if type(k) is not int or not low <= k <= high:
+                if self.add_new(k):
+                    out.append(item)
+                recent, runs = self._recent, self._runs  # add_new may have flushed
+                continue
+            if k in recent:
+                continue
+            for run in runs:
+                if run[0] <= k <= run[-1] and run[bisect_left(run, k)] == k:
+                    break
+            else:
+                self._count += 1
+                recent.add(k)
+                out.append(item)
+                if len(recent) >= self.BUFFER:
+                    self._flush()
+                    recent, runs = self._recent, self._runs
+        return out
+
+    def isdisjoint(self, keys: Iterable[Hashable]) -> bool:
+        """Whether no key of ``keys`` is in the set."""
+        return not any(key in self for key in keys)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Hashable]:
+        for run in self._runs:
+            yield from run
+        yield from self._recent
+        yield from self._other
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (CompactKeys, set, frozenset)):
+            return len(self) == len(other) and all(key in self for key in other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<CompactKeys of {len(self)} keys>"
+
+    def _flush(self) -> None:
+        if not self._recent:
+            return
+        run = array("q", sorted(self._recent))
+        self._recent = set()
+        runs = self._runs
+        while runs:
+            last = runs[-1]
+            if last[-1] < run[0]:  # lead ids grow with time: the usual case, a copy in C
+                last.extend(run)
+                run = runs.pop()
+            elif run[-1] < last[0]:  # the same, for a scan in descending order
+                run.extend(last)
+                runs.pop()
+            elif len(last) <= len(run):
+                # Interleaved keys: merge equal-sized neighbours, like a binary counter, so
+                # there are log2(n) runs at most and each key is copied log2(n) times.
+                run = array("q", heapq.merge(runs.pop(), run))
+            else:
+                break
+        runs.append(run)
 
 
 @attrs.frozen
@@ -92,7 +278,7 @@ class _Reading:
     # list moved under us, or the server ignores paging. On a first, unseeded pass the
     # keys met are exactly the reader's ``seen``, so that one set serves both purposes
     # and a dense window keeps one set of ids, not two.
-    met: set[Hashable]
+    met: set[Hashable] | CompactKeys
 
     @property
     def last_page(self) -> int:
@@ -129,7 +315,7 @@ class WindowReader(Generic[T]):
         max_rereads: int = 3,
         start_page: int = 1,
         expected_total: int | None = None,
-        seen: set[Hashable] | None = None,
+        seen: set[Hashable] | CompactKeys | None = None,
         first: asyncio.Future[Page[T]] | None = None,
         on_all_scheduled: Callable[[], None] | None = None,
     ) -> None:
@@ -141,7 +327,9 @@ class WindowReader(Generic[T]):
         self.prefetch = prefetch
         self.key = key
         self.max_rereads = max_rereads
-        self.seen: set[Hashable] = set() if seen is None else seen
+        # A set passed in is filled as given (a caller resuming may read it afterwards);
+        # our own is compact: a dense window yields 100,000 ids and more.
+        self.seen: set[Hashable] | CompactKeys = CompactKeys() if seen is None else seen
         self.unsettled: str | None = None
         self.readings = 0
         self._seeded = bool(seen)
@@ -162,7 +350,7 @@ class WindowReader(Generic[T]):
             self.unsettled = None
             # Closed explicitly so leaving early cancels this reading's prefetches now,
             # not whenever the inner generator is collected.
-            reading = self._read(first_page, met=self.seen if fresh else set())
+            reading = self._read(first_page, met=self.seen if fresh else CompactKeys())
             async with contextlib.aclosing(reading):
                 async for page in reading:
                     yield page
@@ -174,7 +362,9 @@ class WindowReader(Generic[T]):
             f"gave up after {self.max_rereads + 1} readings"
         )
 
-    async def _read(self, first_page: int, *, met: set[Hashable]) -> AsyncGenerator[Page[T], None]:
+    async def _read(
+        self, first_page: int, *, met: set[Hashable] | CompactKeys
+    ) -> AsyncGenerator[Page[T], None]:
         """One reading from ``first_page``; sets :attr:`unsettled` when it must start over."""
         head = await self._fetch_head(first_page)
         _check_page_number(head, first_page, self.job.label)
@@ -233,7 +423,7 @@ class WindowReader(Generic[T]):
             return f"page {number} repeats items of earlier pages"
         return None
 
-    def _repeats(self, page: Page[T], met: set[Hashable]) -> bool:
+    def _repeats(self, page: Page[T], met: set[Hashable] | CompactKeys) -> bool:
         """Whether ``page`` holds a key already met in this reading; records its keys unless
         ``met`` is :attr:`seen`, which :meth:`_fresh` fills."""
         if self.key is None:
@@ -250,11 +440,15 @@ class WindowReader(Generic[T]):
         if self.key is None:
             return page
         items = []
-        for item in page.items:
-            k = self.key(item)
-            if k not in self.seen:
-                self.seen.add(k)
-                items.append(item)
+        key, seen = self.key, self.seen
+        if isinstance(seen, CompactKeys):
+            items = seen.take_new(page.items, key)
+        else:
+            for item in page.items:
+                k = key(item)
+                if k not in seen:
+                    seen.add(k)
+                    items.append(item)
         if len(items) == len(page.items):
             return page
         return attrs.evolve(page, items=items)

@@ -52,6 +52,17 @@ EXPECTED_FIGURES: dict[str, tuple[str, ...]] = {
         "refresh_requests",
         "refresh_formula",
     ),
+    "records": (
+        "eager_build_us",
+        "lazy_build_us",
+        "eager_all_us",
+        "lazy_all_us",
+        "lazy_three_us",
+        "lazy_all_vs_eager_all",
+        "compact_bytes_per_id",
+        "set_bytes_per_id",
+    ),
+    "stall": ("longest_stall_ms", "median_stall_ms", "decode_ms", "slice_ms", "whole_page_ms"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from datetime import datetime, timezone
@@ -9,7 +10,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import yarl
 
-from ..convert import structure, structure_page
+from ..convert import structure, structure_page_steps
 from ..errors import (
     BadRequestError,
     InvalidParameterError,
@@ -99,18 +100,23 @@ class Resource:
         total_key: str | None = None,
     ) -> Page[T]:
         payload = await self._client.request("GET", path, params=params)
-        return self._read(
+        steps = structure_page_steps(
             payload,
-            path,
-            lambda: structure_page(
-                payload,
-                item_type,
-                plural,
-                per_page_key or f"{plural}_per_page",
-                total_key or f"total_{plural}",
-                consume=True,
-            ),
+            item_type,
+            plural,
+            per_page_key or f"{plural}_per_page",
+            total_key or f"total_{plural}",
+            consume=True,
         )
+        # A slice at a time, giving the event loop a turn in between: a 2,500-lead page
+        # would otherwise hold it for the whole page (a stall for a service embedding us).
+        while True:
+            try:
+                self._read(payload, path, lambda: next(steps))
+            except StopIteration as done:
+                page: Page[T] = done.value
+                return page
+            await asyncio.sleep(0)
 
     async def _one(
         self,
