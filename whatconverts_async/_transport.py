@@ -219,9 +219,37 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
+class _Redactions:
+    """Credential strings that must never appear in an error's text, even when a server or
+    proxy echoes them back in its answer. Held here, masked in reprs, and filled by the
+    clients when they build their ``Authorization`` header."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, *values: str) -> None:
+        # Very short values would mask ordinary words without protecting anything.
+        self._values.update(v for v in values if len(v) >= 8)
+
+    def scrub(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, "<redacted>")
+        return text
+
+    def __repr__(self) -> str:
+        return "<redactions hidden>"
+
+
+REDACTIONS = _Redactions()
+"""Strings scrubbed from every error message built here (see :class:`_Redactions`)."""
+
+
 def _snippet(body: bytes) -> str:
     text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
-    return text + ("…" if len(body) > _SNIPPET else "")
+    return REDACTIONS.scrub(text + ("…" if len(body) > _SNIPPET else ""))
 
 
 def error_for_status(
@@ -251,7 +279,7 @@ def error_for_status(
             payload = None
     message = None
     if isinstance(payload, dict) and payload.get("error_message") is not None:
-        message = str(payload["error_message"])
+        message = REDACTIONS.scrub(str(payload["error_message"]))
     excerpt = None if message is not None or not body else _snippet(body)
 
     cls: type[APIError]

@@ -32,7 +32,7 @@ import attrs
 import yarl
 
 from ._session import ClientSession, ConnectionConfig, SessionOwner
-from ._transport import Answer, Sink, Transport, decode_object, malformed
+from ._transport import REDACTIONS, Answer, Sink, Transport, decode_object, malformed
 from ._validators import has_methods, one_of, seconds, whole
 from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for, wait_for_reset
 from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
@@ -193,7 +193,11 @@ def _basic(token: str, secret: str | _Secret) -> _Secret:
     plain = secret.value if isinstance(secret, _Secret) else secret
     # surrogatepass: any str encodes, so nothing can raise while the secret is a local.
     raw = f"{token}:{plain}".encode("utf-8", "surrogatepass")
-    return _Secret("Basic " + base64.b64encode(raw).decode("ascii"))
+    encoded = base64.b64encode(raw).decode("ascii")
+    # A server or proxy that echoes the header (or the secret) back must not put it in our
+    # error messages.
+    REDACTIONS.add(encoded, plain)
+    return _Secret("Basic " + encoded)
 
 
 class _Credentials:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yarl
 
 from .errors import InvalidParameterError
-from .vocab import LEAD_FILTERS, ORDERS
+from .vocab import LEAD_FILTERS, MAX_ID, ORDERS
 
 __all__ = [
     "DateLike",
@@ -140,8 +140,8 @@ def check_int_range(value: Any, parameter: str, low: int, high: int | None = Non
 
 
 def check_id(value: Any, parameter: str) -> int:
-    """A positive integer id."""
-    return check_int_range(value, parameter, 1)
+    """A positive integer id, at most :data:`~whatconverts_async.vocab.MAX_ID` (2**63 - 1)."""
+    return check_int_range(value, parameter, 1, MAX_ID)
 
 
 def check_choice(value: Any, parameter: str, allowed: Iterable[str]) -> str:

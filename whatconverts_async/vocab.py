@@ -23,6 +23,7 @@ __all__ = [
     "LEAD_FILTERS",
     "LEAD_STATUSES",
     "LEAD_TYPES",
+    "MAX_ID",
     "MAX_LEADS_PER_PAGE",
     "MAX_LIST_PER_PAGE",
     "MAX_WINDOW",
@@ -41,6 +42,11 @@ MAX_LEADS_PER_PAGE = 2500
 """The largest ``leads_per_page``."""
 MAX_LIST_PER_PAGE = 250
 """The largest page of every other list (accounts, profiles, users, roles, tracking)."""
+
+MAX_ID = 2**63 - 1
+"""Largest id accepted for a lead, account, profile or user: a signed 64-bit integer, the
+widest id column a database (or the mirror) can hold. Larger values are refused before the wire
+and in webhook bodies."""
 
 ORDERS = ("asc", "desc")
 

@@ -47,6 +47,7 @@ from . import _json
 from .convert import format_timestamp, structure_lead, unstructure_lead
 from .errors import InvalidJSONError, WebhookError
 from .models import Lead
+from .vocab import MAX_ID
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -184,8 +185,10 @@ class WebhookEvent:
             lead = structure_lead(data)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise WebhookError(f"malformed webhook: {exc}") from None
-        if lead.lead_id < 1:
-            raise WebhookError(f"malformed webhook: lead_id must be positive, got {lead.lead_id}")
+        if not 1 <= lead.lead_id <= MAX_ID:
+            raise WebhookError(
+                f"malformed webhook: lead_id must be 1..{MAX_ID}, got {lead.lead_id}"
+            )
         return cls(trigger=trigger, lead=lead)
 
     def to_dict(self) -> dict[str, Any]:
