@@ -430,3 +430,25 @@ async def test_the_lease_is_renewed_while_working_and_expires_when_abandoned(
         assert (await second.refresh(force=True)).complete
         async with first.engine.connect() as conn:
             assert (await conn.execute(sa.select(c.holder))).all() == []  # released
+
+
+async def test_a_webhook_with_only_an_id_for_an_unknown_lead_is_refused(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    async with LeadMirror(wc, db_url) as mirror:
+        runner, url = await serve(webhook_app(mirror.on_webhook, path="/hooks"))
+        try:
+            before = fake.request_count
+            delivery = await fake.webhooks.send(url, body={"trigger": "new", "lead_id": 123})
+            assert delivery.status == 422
+            assert await rows(mirror) == {}
+            assert fake.request_count == before  # no request spent on it
+            # A full delivery of the same unknown lead is written.
+            lead_id = wire_ids(fake)[-1]
+            assert (await fake.webhooks.send(url, lead_id, trigger="new")).ok
+            assert list(await rows(mirror)) == [lead_id]
+            # Once stored, an id-only update merges into it (changes nothing).
+            body = {"trigger": "update", "lead_id": lead_id}
+            assert (await fake.webhooks.send(url, body=body)).ok
+        finally:
+            await runner.cleanup()
