@@ -466,3 +466,9 @@ async def run_mirror(
     except BrokenPipeError:
         _quiet_stdout(out)
         return EXIT_OK
+    except OSError as exc:
+        if opened:
+            raise
+        # asyncpg lets connection errors through unwrapped (refused, unknown host).
+        print(f"whatconverts: error: database {shown}: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_USAGE
