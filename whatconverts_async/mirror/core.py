@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -288,6 +288,19 @@ def _db_problem(exc: BaseException) -> str:
     if orig is not None:
         return f"{type(orig).__name__}: {orig}"
     return f"{type(exc).__name__}: {exc}".split("\n")[0]
+
+
+async def _despite_cancel(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even when the caller is cancelled (Ctrl-C), then pass the
+    cancellation on: a write transaction cut off half way would hold SQLite's write lock
+    past the point where the lease is released."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task
+        raise
 
 
 def _not_a_lead(lead_id: int) -> Exception:
@@ -578,14 +591,14 @@ class LeadMirror:
         # Shielded so that Ctrl-C (a cancellation) does not stop the release half way, and
         # retried: a page transaction cut off by the cancellation may hold SQLite's write
         # lock for a moment longer.
-        for attempt in range(5):
+        for attempt in range(3):
             try:
                 await asyncio.shield(self._release())
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if attempt == 4:
+                if attempt == 2:
                     logger.warning(
                         "mirror lease not released (the next run on this host takes it over; "
                         "elsewhere it expires in %gs): %s",
@@ -610,12 +623,19 @@ class LeadMirror:
             yield
         finally:
             beat.cancel()
-            (outcome,) = await asyncio.gather(beat, return_exceptions=True)
+            outcome: BaseException | None = None
+            interrupted = False
+            try:
+                (outcome,) = await asyncio.gather(beat, return_exceptions=True)
+            except asyncio.CancelledError:
+                interrupted = True  # released below all the same, then passed on
             if isinstance(outcome, Exception):
                 # A lost lease or a broken connection: the page commits noticed it too (they
                 # renew in their own transaction); do not hide the error being raised.
                 logger.warning("mirror lease heartbeat stopped: %s", outcome)
             await self._release_lease()
+            if interrupted:
+                raise asyncio.CancelledError
 
     # -- the one write path -----------------------------------------------------------
 
@@ -872,20 +892,17 @@ class LeadMirror:
                     pages += 1
                     leads_seen += len(fresh)
                     report.pages += 1
-                    async with self._write_engine.begin() as conn:
-                        await self._renew(conn)
-                        await self._upsert(conn, fresh, source, report)
-                        if track_seen and fresh:
-                            await self._mark_seen(conn, state.scan, [ld.lead_id for ld in fresh])
-                        await self._put_scan(
-                            conn,
+                    await _despite_cancel(
+                        self._commit_page(
                             state.scan,
-                            cursor_at=cursor_at,
-                            cursor_ids=sorted(cursor_ids),
-                            pages=pages,
-                            leads_seen=leads_seen,
-                            requests=spent,
+                            fresh,
+                            source,
+                            report,
+                            track_seen=track_seen,
+                            cursor=(cursor_at, sorted(cursor_ids)),
+                            counters=(pages, leads_seen, spent),
                         )
+                    )
                     if on_progress is not None:
                         on_progress(
                             ScanProgress(
@@ -912,6 +929,33 @@ class LeadMirror:
             await self._renew(conn)
             await self._put_scan(conn, state.scan, requests=spent)
         return True
+
+    async def _commit_page(
+        self,
+        scan: str,
+        fresh: list[Lead],
+        source: Source,
+        report: SyncReport,
+        *,
+        track_seen: bool,
+        cursor: tuple[datetime | None, list[int]],
+        counters: tuple[int, int, int],
+    ) -> None:
+        """One page's rows and the scan cursor, in one transaction."""
+        async with self._write_engine.begin() as conn:
+            await self._renew(conn)
+            await self._upsert(conn, fresh, source, report)
+            if track_seen and fresh:
+                await self._mark_seen(conn, scan, [ld.lead_id for ld in fresh])
+            await self._put_scan(
+                conn,
+                scan,
+                cursor_at=cursor[0],
+                cursor_ids=cursor[1],
+                pages=counters[0],
+                leads_seen=counters[1],
+                requests=counters[2],
+            )
 
     async def _mark_seen(self, conn: AsyncConnection, scan: str, ids: list[int]) -> None:
         sc = schema.scan_seen.c
