@@ -9,8 +9,17 @@
     whatconverts mirror run      --db leads.db --webhook-port 8080
     whatconverts mirror status   --db leads.db
 
-Exit codes as for ``export``: 0 done, 1 error (another writer included), 2 usage,
+Exit codes as for ``export``: 0 done, 1 error (another writer included), 2 usage (a
+database that cannot be opened included: a missing directory, a directory, a read-only
+file, a synchronous driver, an unreachable server; one line, password masked),
 3 daily budget spent (everything committed stays; run again to resume), 4 authentication.
+After Ctrl-C, run the same command again: committed pages stay.
+
+``status`` reads an existing database only (it refuses a path that does not exist) and
+needs no API credentials (without them it shows no budget left). ``--demo`` keeps the
+simulator's history in the demo database (see :mod:`.demo`), so repeated demo refreshes
+show only that run's edits.
+
 This module imports SQLAlchemy only when a mirror command runs.
 """
 
