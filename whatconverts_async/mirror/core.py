@@ -20,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .. import SystemClock
-from ..errors import InvalidParameterError, NotFoundError, QuotaExhaustedError, WhatConvertsError
+from ..errors import (
+    InvalidParameterError,
+    NotFoundError,
+    QuotaExhaustedError,
+    WebhookError,
+    WhatConvertsError,
+)
 from ..models import Lead
 from ..params import to_utc_datetime
 from . import schema
@@ -304,13 +310,8 @@ async def _despite_cancel(work: Coroutine[Any, Any, None]) -> None:
 
 
 def _not_a_lead(lead_id: int) -> Exception:
-    from aiohttp import web
-
-    text = (
+    return WebhookError(
         f"not a lead delivery: lead {lead_id} is not in the mirror and the body has no date_created"
-    )
-    return web.HTTPUnprocessableEntity(
-        text=json.dumps({"ok": False, "error": text}), content_type="application/json"
     )
 
 
@@ -1257,7 +1258,7 @@ class LeadMirror:
 
         A delivery for a lead the mirror does not hold yet must carry ``date_created``:
         one without it (e.g. only ``lead_id`` and ``trigger``) is not a lead delivery and is
-        refused with ``aiohttp.web.HTTPUnprocessableEntity`` (the webhook handler answers
+        refused with :class:`~whatconverts_async.WebhookError` (the webhook handler answers
         **422** ``{"ok": false, "error": "not a lead delivery: ..."}``); nothing is written
         and no request is spent (the next refresh reads the lead if it exists). Use it with
         :func:`~whatconverts_async.webhooks.webhook_app`::
