@@ -542,7 +542,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args, sys.stdout, err))
     except KeyboardInterrupt:
-        print("whatconverts: interrupted; an export can continue with --resume", file=err)
+        if args.command == "mirror":
+            print(
+                "whatconverts: interrupted; committed pages stay: run the same mirror command "
+                "again to continue",
+                file=err,
+            )
+        else:
+            print("whatconverts: interrupted; an export can continue with --resume", file=err)
         return 130
     except Exception as exc:
         if args.debug:

@@ -301,6 +301,8 @@ def webhook_handler(
       ``X-Webhook-Secret`` header matches it (compared in constant time);
     * **413** for a body over ``max_body`` bytes (default 1 MiB);
     * **400** ``{"ok": false, "error": "..."}`` for a body :func:`parse_webhook` rejects;
+    * **422** ``{"ok": false, "error": "..."}`` when ``handler`` raises
+      :class:`~whatconverts_async.WebhookError` (a body it cannot use);
     * **500** when ``handler`` raises (logged with the lead id, never the secret), so
       WhatConverts may deliver again; an ``aiohttp.web.HTTPException`` raised by ``handler``
       is passed through as its own answer;
@@ -328,6 +330,10 @@ def webhook_handler(
             return _reply(400, str(exc)[:200])
         try:
             await handler(event)
+        except WebhookError as exc:
+            # The handler found the body is not a delivery it can use: redelivery won't help.
+            logger.warning("webhook refused by the handler (path %s): %s", request.path, exc)
+            return _reply(422, str(exc)[:200])
         except web.HTTPException:
             raise
         except Exception:

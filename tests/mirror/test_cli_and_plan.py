@@ -121,3 +121,25 @@ def test_budget_spent_exits_3_and_the_next_run_resumes(
     # not written twice, and no page is read again.
     assert "inserted 2499, updated 0, unchanged 0, requests 1" in outcomes[1][1]
     assert "inserted 1001, updated 0, unchanged 0, requests 1" in outcomes[2][1]
+
+
+def test_repeated_demo_refreshes_show_only_new_edits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "demo.db")
+    args = ["--demo", "--demo-leads", "800", "--db", db, "--quiet"]
+    assert main(["mirror", "backfill", *args]) == 0
+    capsys.readouterr()
+    assert main(["mirror", "refresh", *args]) == 0
+    first = capsys.readouterr().out
+    assert "refresh: inserted 3, updated 3," in first
+    for _ in range(2):
+        assert main(["mirror", "refresh", *args]) == 0
+        out = capsys.readouterr().out
+        # The earlier runs' new leads and edits stay as they were: three new leads and the
+        # three fresh edits, nothing reverted, no lead moved in time.
+        assert "refresh: inserted 3, updated 3, unchanged" in out, out
+        assert "date_created" not in out and "-> None" not in out, out
+        assert "-> 'Pending'" not in out, out
+    assert main(["mirror", "status", *args]) == 0
+    assert "leads 809 " in capsys.readouterr().out

@@ -430,3 +430,55 @@ async def test_the_lease_is_renewed_while_working_and_expires_when_abandoned(
         assert (await second.refresh(force=True)).complete
         async with first.engine.connect() as conn:
             assert (await conn.execute(sa.select(c.holder))).all() == []  # released
+
+
+async def test_a_webhook_with_only_an_id_for_an_unknown_lead_is_refused(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    async with LeadMirror(wc, db_url) as mirror:
+        runner, url = await serve(webhook_app(mirror.on_webhook, path="/hooks"))
+        try:
+            before = fake.request_count
+            delivery = await fake.webhooks.send(url, body={"trigger": "new", "lead_id": 123})
+            assert delivery.status == 422
+            assert await rows(mirror) == {}
+            assert fake.request_count == before  # no request spent on it
+            # A full delivery of the same unknown lead is written.
+            lead_id = wire_ids(fake)[-1]
+            assert (await fake.webhooks.send(url, lead_id, trigger="new")).ok
+            assert list(await rows(mirror)) == [lead_id]
+            # Once stored, an id-only update merges into it (changes nothing).
+            body = {"trigger": "update", "lead_id": lead_id}
+            assert (await fake.webhooks.send(url, body=body)).ok
+        finally:
+            await runner.cleanup()
+
+
+async def test_cancelled_backfills_release_the_lease_and_lose_nothing(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ctrl-C is a cancellation of the running command: at any moment, the lease must be
+    # released (the next run needs no takeover), no half-written page may remain, and no
+    # raw SQL error may reach the log.
+    fake.faults.latency = 0.01
+    delays = [0.02, 0.05, 0.08, 0.11, 0.15, 0.2]
+    cancelled = 0
+    async with LeadMirror(wc, db_url, page_size=50) as mirror:
+        for delay in delays:
+            task = asyncio.ensure_future(mirror.backfill(start_date=NOW - timedelta(days=200)))
+            await asyncio.sleep(delay)
+            if task.done():  # finished first: nothing left to interrupt
+                assert task.result().complete
+                break
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            cancelled += 1
+            async with mirror.engine.connect() as conn:
+                leases = (await conn.execute(sa.select(mirror_schema.leases))).all()
+            assert leases == []
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+        stored = await rows(mirror)
+    assert cancelled >= 2 and report.complete
+    assert sorted(stored) == sorted(wire_ids(fake))
+    assert "not released" not in caplog.text and "[SQL" not in caplog.text

@@ -9,20 +9,31 @@
     whatconverts mirror run      --db leads.db --webhook-port 8080
     whatconverts mirror status   --db leads.db
 
-Exit codes as for ``export``: 0 done, 1 error (another writer included), 2 usage,
+Exit codes as for ``export``: 0 done, 1 error (another writer included), 2 usage (a
+database that cannot be opened included: a missing directory, a directory, a read-only
+file, a synchronous driver, an unreachable server; one line, password masked),
 3 daily budget spent (everything committed stays; run again to resume), 4 authentication.
+After Ctrl-C, run the same command again: committed pages stay.
+
+``status`` reads an existing database only (it refuses a path that does not exist) and
+needs no API credentials (without them it shows no budget left). ``--demo`` keeps the
+simulator's history in the demo database (see :mod:`.demo`), so repeated demo refreshes
+show only that run's edits.
+
 This module imports SQLAlchemy only when a mirror command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
 
 from ..errors import InvalidParameterError, QuotaExhaustedError
 
@@ -92,32 +103,65 @@ def add_mirror_parser(
         if name == "refresh":
             action.add_argument("--force", action="store_true", help="refresh even if not due")
         if name == "run":
-            action.add_argument("--webhook-port", type=int, help="serve webhooks on this port")
-            action.add_argument("--webhook-host", default="127.0.0.1", help="default 127.0.0.1")
+            action.add_argument(
+                "--webhook-port",
+                type=int,
+                help="serve webhooks on this port, on --webhook-host (default 127.0.0.1: this "
+                "machine only; --webhook-host 0.0.0.0 listens publicly)",
+            )
+            action.add_argument(
+                "--webhook-host",
+                default="127.0.0.1",
+                help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
+            )
             action.add_argument("--webhook-path", default="/", help="default /")
             action.add_argument(
                 "--poll-seconds", type=float, default=60.0, help="how often to check the plan"
             )
         add_connection(action)
-        action.set_defaults(demo_leads=DEMO_LEADS)
+        for option in action._actions:
+            if option.dest == "demo_leads":
+                # The export's demo spans years; the mirror's is its own.
+                option.default = DEMO_LEADS
+                option.help = (
+                    f"leads in the demo account (default {DEMO_LEADS:,}, over the "
+                    f"{DEMO_DAYS} days before the first demo run on this database)"
+                )
 
 
 @asynccontextmanager
-async def _demo(args: argparse.Namespace) -> AsyncIterator[tuple[WhatConverts, FakeWhatConverts]]:
+async def _demo(
+    args: argparse.Namespace, db: str, out: TextIO
+) -> AsyncIterator[tuple[WhatConverts, FakeWhatConverts]]:
+    """The simulator for ``--demo``, replaying the demo's history stored in ``db`` (see
+    :mod:`.demo`); ``refresh`` and ``run`` make and store this run's edits first."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     from ..client import WhatConverts
     from ..testing import FakeWhatConverts
+    from .core import database_url
+    from .demo import DemoJournal
 
     if args.demo_leads < 0:
         raise InvalidParameterError("--demo-leads", "must be >= 0")
-    # Dated up to today's UTC midnight: every run of the same day sees the same leads.
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    fake = FakeWhatConverts(
-        leads=args.demo_leads,
-        seed=0,
-        key_type=args.key_type,
-        start=today - timedelta(days=DEMO_DAYS),
-        end=today,
-    )
+    engine = create_async_engine(database_url(db))
+    try:
+        journal = await DemoJournal.load(engine, datetime.now(timezone.utc))
+        # Generated leads are dated in the year before the anchor (the first demo run's
+        # UTC midnight): every run against this database sees the same leads.
+        fake = FakeWhatConverts(
+            leads=args.demo_leads,
+            seed=0,
+            key_type=args.key_type,
+            start=journal.anchor - timedelta(days=DEMO_DAYS),
+            end=journal.anchor,
+        )
+        journal.replay(fake)
+        args.demo_start = (journal.anchor - timedelta(days=DEMO_DAYS + 1)).date()
+        if args.mirror_action in ("refresh", "run"):
+            print(await journal.edit(engine, fake), file=out)
+    finally:
+        await engine.dispose()
     await fake.start()
     try:
         async with WhatConverts(
@@ -130,29 +174,6 @@ async def _demo(args: argparse.Namespace) -> AsyncIterator[tuple[WhatConverts, F
             yield wc, fake
     finally:
         await fake.close()
-
-
-def _demo_edits(fake: FakeWhatConverts, out: TextIO) -> None:
-    """What people do in WhatConverts days after a lead arrives, done in the simulator."""
-    now = fake.now()
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    edits: list[tuple[int, dict[str, Any]]] = [
-        (2, {"quotable": "Yes", "quote_value": 450}),
-        (10, {"quotable": "Yes", "sales_value": 1250.5}),
-        (30, {"quotable": "No", "notes": "not a fit"}),
-    ]
-    for days, fields in edits:
-        ids = fake.data.lead_ids(None, now - timedelta(days=days))
-        if ids:
-            # Generated leads may carry a last_updated ahead of now: never go back from it.
-            before = str(fake.data.lead(ids[-1]).get("last_updated") or "")
-            fake.data.patch_lead(ids[-1], {**fields, "last_updated": max(stamp, before)})
-    for hours in (1, 2, 3):
-        fake.data.insert_lead(now - timedelta(hours=hours), lead_type="phone_call")
-    print(
-        "demo: the simulator edited 3 older leads (2, 10 and 30 days old) and received 3 new ones",
-        file=out,
-    )
 
 
 class _Bar:
@@ -194,12 +215,16 @@ async def _act(args: argparse.Namespace, mirror: LeadMirror, out: TextIO, err: T
     bar = _Bar(err, not args.quiet)
     try:
         if args.mirror_action == "status":
-            print((await mirror.status()).render(), file=out)
+            status = await mirror.status()
+            if getattr(args, "status_without_credentials", False):
+                # No key given: the local budget of a real key is unknown here.
+                status = attrs.evolve(status, budget_left=None)
+            print(status.render(), file=out)
             return EXIT_OK
         if args.mirror_action == "backfill":
             start = args.start_date
             if start is None:  # only with --demo (checked before connecting)
-                start = (datetime.now(timezone.utc) - timedelta(days=DEMO_DAYS + 1)).date()
+                start = args.demo_start
             report = await mirror.backfill(
                 start_date=start, end_date=args.end_date, on_progress=bar
             )
@@ -227,6 +252,14 @@ async def _serve(args: argparse.Namespace, mirror: LeadMirror, out: TextIO) -> i
             on_report=lambda r: print(r.summary(), file=out, flush=True),
         )
 
+    at, tiers = await mirror.next_refresh()
+    if not tiers:
+        print("next refresh: never (no tier fits the daily budget)", file=out, flush=True)
+    elif at <= datetime.now(timezone.utc):
+        print(f"next refresh: now ({', '.join(tiers)})", file=out, flush=True)
+    else:
+        when = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"next refresh: {when} ({', '.join(tiers)})", file=out, flush=True)
     if args.webhook_port is None:
         await refresh_forever()
         return EXIT_OK
@@ -261,16 +294,95 @@ def _plan(specs: list[str]) -> Any:
             ) from None
         if len(parts) != 3:
             raise InvalidParameterError("--tier", f"must look like NAME:DAYS:HOURS, got {spec!r}")
+        if not hours * 60 >= 1:
+            raise InvalidParameterError(
+                "--tier", f"HOURS must be at least 1/60 (one minute), got {parts[2]!r} in {spec!r}"
+            )
         tiers.append(Tier(name, days, timedelta(hours=hours)))
     return RefreshPlan(tiers=tuple(tiers))
+
+
+def _db_path_problem(url: Any, action: str) -> str | None:
+    """What is wrong with a SQLite ``--db`` before connecting (``None``: looks usable)."""
+    path = Path(url.database)
+    if path.is_dir():
+        return f"--db {path} is a directory, not a SQLite file"
+    if not path.exists():
+        if action == "status":
+            return (
+                f"--db {path}: no such database (status only reads an existing mirror; "
+                "check the path, or run backfill first)"
+            )
+        parent = path.parent
+        if not parent.is_dir():
+            return f"--db {path}: the directory {parent} does not exist"
+        if not os.access(parent, os.W_OK):
+            return f"--db {path}: cannot create it, the directory {parent} is not writable"
+        return None
+    if action != "status" and not os.access(path, os.W_OK):
+        return f"--db {path} is read-only (the mirror writes to it)"
+    return None
+
+
+def _quiet_stdout(out: TextIO) -> None:
+    # The reader (``| head``) is gone: send the rest, and the flush at exit, to nowhere.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+async def _warnings(args: argparse.Namespace, mirror: LeadMirror, err: TextIO) -> None:
+    """Warnings before refresh/run/status: tiers the daily budget drops, a backfill left
+    incomplete."""
+    if args.mirror_action not in ("refresh", "run", "status"):
+        return
+    dropped = await mirror.dropped_tiers()
+    if dropped:
+        budget = mirror.daily_budget if mirror.daily_budget is not None else mirror.wc.quota.limit
+        left = [t.name for t in mirror.plan.tiers if t.name not in dropped]
+        rest = f"; the plan keeps {', '.join(left)}" if left else "; no tier is left to refresh"
+        print(
+            f"whatconverts: warning: a daily budget of {budget:,} requests is too small for "
+            f"the tier(s) {', '.join(dropped)}: dropped{rest}",
+            file=err,
+        )
+    if args.mirror_action == "status":
+        return
+    status = await mirror.status()
+    for scan in status.scans:
+        if scan.scan == "backfill" and scan.status == "running":
+            at = "" if scan.cursor_at is None else f", read up to {scan.cursor_at:%Y-%m-%d}"
+            print(
+                f"whatconverts: warning: the backfill from {scan.window_start:%Y-%m-%d} is "
+                f"incomplete{at}; run `whatconverts mirror backfill` again to finish it",
+                file=err,
+            )
+
+
+@asynccontextmanager
+async def _status_client(args: argparse.Namespace) -> AsyncIterator[WhatConverts]:
+    """A client that is never used for a request: ``status`` reads only the database."""
+    from ..client import WhatConverts
+
+    async with WhatConverts(
+        "status-only", "status-only", key_type=args.key_type, daily_limit=args.daily_limit
+    ) as wc:
+        yield wc
 
 
 async def run_mirror(
     args: argparse.Namespace, out: TextIO, err: TextIO, client: ClientFactory
 ) -> int:
-    """Run ``whatconverts mirror ...``; ``client(args)`` opens the API client (real keys)."""
+    """Run ``whatconverts mirror ...``; ``client(args)`` opens the API client (real keys).
+
+    Database problems are one line naming the database (password masked) and exit 2 when
+    the database cannot be opened, 1 when it fails later; no SQL text is shown."""
     try:
-        from .core import LeadMirror, MirrorBusyError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .core import LeadMirror, MirrorBusyError, database_url
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         print(
             f"whatconverts: error: the mirror needs the [mirror] extra "
@@ -285,6 +397,25 @@ async def run_mirror(
     if db is None:
         print("whatconverts: error: --db is required (or set WHATCONVERTS_MIRROR_DB)", file=err)
         return EXIT_USAGE
+    try:
+        url = database_url(db)
+    except InvalidParameterError as exc:
+        print(f"whatconverts: error: --db: {str(exc)[len(exc.parameter) + 1 :]}", file=err)
+        return EXIT_USAGE
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        problem = _db_path_problem(url, args.mirror_action)
+        if problem:
+            print(f"whatconverts: error: {problem}", file=err)
+            return EXIT_USAGE
+    if (args.account_id or args.profile_id) and args.key_type != "master":
+        flag = "--account-id" if args.account_id else "--profile-id"
+        print(
+            f"whatconverts: error: {flag} filters by account or profile only with a master "
+            "(agency) key (--key-type master)",
+            file=err,
+        )
+        return EXIT_USAGE
     options: dict[str, Any] = {
         "key_name": args.key_name,
         "account_id": args.account_id,
@@ -298,20 +429,55 @@ async def run_mirror(
     except InvalidParameterError as exc:
         print(f"whatconverts: error: {exc}", file=err)
         return EXIT_USAGE
+    opened = False
+
+    async def act(wc: WhatConverts) -> int:
+        nonlocal opened
+        async with LeadMirror(wc, url, **options) as mirror:
+            opened = True
+            await _warnings(args, mirror, err)
+            return await _act(args, mirror, out, err)
+
     try:
         if args.demo:
-            async with _demo(args) as (wc, fake):
-                if args.mirror_action in ("refresh", "run"):
-                    _demo_edits(fake, out)
-                async with LeadMirror(wc, db, **options) as mirror:
-                    return await _act(args, mirror, out, err)
-        async with client(args) as wc, LeadMirror(wc, db, **options) as mirror:
-            return await _act(args, mirror, out, err)
+            async with _demo(args, db, out) as (wc, _fake):
+                return await act(wc)
+        credentials = os.environ.get("WHATCONVERTS_API_TOKEN") and os.environ.get(
+            "WHATCONVERTS_API_SECRET"
+        )
+        if args.mirror_action == "status" and not credentials:
+            args.status_without_credentials = True
+            async with _status_client(args) as wc:
+                return await act(wc)
+        async with client(args) as wc:
+            return await act(wc)
     except MirrorBusyError as exc:
         print(f"whatconverts: error: {exc}", file=err)
         return EXIT_ERROR
     except QuotaExhaustedError as exc:
         print(f"whatconverts: error: {exc}; run the same command again after the reset", file=err)
         return EXIT_QUOTA
-    except asyncio.CancelledError:  # pragma: no cover - Ctrl-C in `run`
-        raise
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("asyncpg", "psycopg", "aiosqlite"):
+            raise
+        extra = "mirror" if exc.name == "aiosqlite" else "mirror,postgres"
+        print(
+            f"whatconverts: error: the database driver {exc.name} is not installed "
+            f"(pip install 'whatconverts-async[{extra}]')",
+            file=err,
+        )
+        return EXIT_USAGE
+    except SQLAlchemyError as exc:
+        from .core import _db_problem
+
+        print(f"whatconverts: error: database {shown}: {_db_problem(exc)}", file=err)
+        return EXIT_ERROR if opened else EXIT_USAGE
+    except BrokenPipeError:
+        _quiet_stdout(out)
+        return EXIT_OK
+    except OSError as exc:
+        if opened:
+            raise
+        # asyncpg lets connection errors through unwrapped (refused, unknown host).
+        print(f"whatconverts: error: database {shown}: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_USAGE

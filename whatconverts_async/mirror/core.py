@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -20,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .. import SystemClock
-from ..errors import InvalidParameterError, NotFoundError, QuotaExhaustedError, WhatConvertsError
+from ..errors import (
+    InvalidParameterError,
+    NotFoundError,
+    QuotaExhaustedError,
+    WebhookError,
+    WhatConvertsError,
+)
 from ..models import Lead
 from ..params import to_utc_datetime
 from . import schema
@@ -178,10 +184,13 @@ class MirrorStatus:
             f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,})",
         ]
         for s in self.scans:
+            state = s.status
+            if state == "running" and not self.writer:
+                state = f"interrupted (run {s.scan} again to continue)"
             cursor = "" if s.cursor_at is None else f", cursor {_fmt(s.cursor_at)}"
             done = "" if s.finished_at is None else f", finished {_fmt(s.finished_at)}"
             lines.append(
-                f"scan {s.scan}: {s.status} {_fmt(s.window_start)}..{_fmt(s.window_end)}"
+                f"scan {s.scan}: {state} {_fmt(s.window_start)}..{_fmt(s.window_end)}"
                 f"{cursor}{done}, {s.leads_seen:,} leads, {s.requests:,} requests"
             )
         rate = "unknown" if self.leads_per_day is None else f"{self.leads_per_day:,.1f}"
@@ -239,8 +248,20 @@ def database_url(url: str | URL) -> URL:
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise InvalidParameterError("url", "must name a SQLite file (not in-memory)")
-        return parsed.set(drivername=f"sqlite+{driver or 'aiosqlite'}")
+        if driver not in ("", "aiosqlite"):
+            raise InvalidParameterError(
+                "url",
+                f"the {driver!r} driver is synchronous: use sqlite:///PATH or a file path "
+                "(the mirror picks aiosqlite)",
+            )
+        return parsed.set(drivername="sqlite+aiosqlite")
     if backend == "postgresql":
+        if driver not in ("", "asyncpg", "psycopg"):
+            raise InvalidParameterError(
+                "url",
+                f"the {driver!r} driver is synchronous: use postgresql://... "
+                "(the mirror picks asyncpg)",
+            )
         return parsed.set(drivername=f"postgresql+{driver or 'asyncpg'}")
     raise InvalidParameterError(
         "url", f"must be a SQLite or PostgreSQL URL, got the {backend!r} backend"
@@ -265,6 +286,33 @@ def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # failing later; readers take none and never block a writer (WAL).
         immediate = conn.get_execution_options().get(_WRITE_OPTION)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _db_problem(exc: BaseException) -> str:
+    """The database's own words for ``exc``, without SQLAlchemy's SQL text and links."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        return f"{type(orig).__name__}: {orig}"
+    return f"{type(exc).__name__}: {exc}".split("\n")[0]
+
+
+async def _despite_cancel(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even when the caller is cancelled (Ctrl-C), then pass the
+    cancellation on: a write transaction cut off half way would hold SQLite's write lock
+    past the point where the lease is released."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task
+        raise
+
+
+def _not_a_lead(lead_id: int) -> Exception:
+    return WebhookError(
+        f"not a lead delivery: lead {lead_id} is not in the mirror and the body has no date_created"
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -540,6 +588,27 @@ class LeadMirror:
                 )
             )
 
+    async def _release_lease(self) -> None:
+        # Shielded so that Ctrl-C (a cancellation) does not stop the release half way, and
+        # retried: a page transaction cut off by the cancellation may hold SQLite's write
+        # lock for a moment longer.
+        for attempt in range(3):
+            try:
+                await asyncio.shield(self._release())
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == 2:
+                    logger.warning(
+                        "mirror lease not released (the next run on this host takes it over; "
+                        "elsewhere it expires in %gs): %s",
+                        self.lease_seconds,
+                        _db_problem(exc),
+                    )
+                    return
+                await asyncio.sleep(0.2 * (attempt + 1))
+
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
         await self._acquire()
@@ -555,15 +624,19 @@ class LeadMirror:
             yield
         finally:
             beat.cancel()
-            (outcome,) = await asyncio.gather(beat, return_exceptions=True)
+            outcome: BaseException | None = None
+            interrupted = False
+            try:
+                (outcome,) = await asyncio.gather(beat, return_exceptions=True)
+            except asyncio.CancelledError:
+                interrupted = True  # released below all the same, then passed on
             if isinstance(outcome, Exception):
                 # A lost lease or a broken connection: the page commits noticed it too (they
                 # renew in their own transaction); do not hide the error being raised.
                 logger.warning("mirror lease heartbeat stopped: %s", outcome)
-            try:
-                await self._release()
-            except Exception as exc:
-                logger.warning("mirror lease not released (it expires by itself): %s", exc)
+            await self._release_lease()
+            if interrupted:
+                raise asyncio.CancelledError
 
     # -- the one write path -----------------------------------------------------------
 
@@ -820,20 +893,17 @@ class LeadMirror:
                     pages += 1
                     leads_seen += len(fresh)
                     report.pages += 1
-                    async with self._write_engine.begin() as conn:
-                        await self._renew(conn)
-                        await self._upsert(conn, fresh, source, report)
-                        if track_seen and fresh:
-                            await self._mark_seen(conn, state.scan, [ld.lead_id for ld in fresh])
-                        await self._put_scan(
-                            conn,
+                    await _despite_cancel(
+                        self._commit_page(
                             state.scan,
-                            cursor_at=cursor_at,
-                            cursor_ids=sorted(cursor_ids),
-                            pages=pages,
-                            leads_seen=leads_seen,
-                            requests=spent,
+                            fresh,
+                            source,
+                            report,
+                            track_seen=track_seen,
+                            cursor=(cursor_at, sorted(cursor_ids)),
+                            counters=(pages, leads_seen, spent),
                         )
+                    )
                     if on_progress is not None:
                         on_progress(
                             ScanProgress(
@@ -860,6 +930,33 @@ class LeadMirror:
             await self._renew(conn)
             await self._put_scan(conn, state.scan, requests=spent)
         return True
+
+    async def _commit_page(
+        self,
+        scan: str,
+        fresh: list[Lead],
+        source: Source,
+        report: SyncReport,
+        *,
+        track_seen: bool,
+        cursor: tuple[datetime | None, list[int]],
+        counters: tuple[int, int, int],
+    ) -> None:
+        """One page's rows and the scan cursor, in one transaction."""
+        async with self._write_engine.begin() as conn:
+            await self._renew(conn)
+            await self._upsert(conn, fresh, source, report)
+            if track_seen and fresh:
+                await self._mark_seen(conn, scan, [ld.lead_id for ld in fresh])
+            await self._put_scan(
+                conn,
+                scan,
+                cursor_at=cursor[0],
+                cursor_ids=cursor[1],
+                pages=counters[0],
+                leads_seen=counters[1],
+                requests=counters[2],
+            )
 
     async def _mark_seen(self, conn: AsyncConnection, scan: str, ids: list[int]) -> None:
         sc = schema.scan_seen.c
@@ -920,6 +1017,10 @@ class LeadMirror:
                         report.budget_left = self.wc.quota.remaining
                         return report  # already covered
                     stop = min(stop, covered.window_start - timedelta(seconds=1))
+                if stop < start and end is None and start > self._now():
+                    raise InvalidParameterError(
+                        "start_date", f"is in the future ({_fmt(start)}): no lead exists yet"
+                    )
                 if stop < start:
                     raise InvalidParameterError("end_date", "must not be before start_date")
                 state = await self._start_scan("backfill", start, stop)
@@ -1070,6 +1171,32 @@ class LeadMirror:
         report.budget_left = self.wc.quota.remaining
         return report
 
+    async def next_refresh(self) -> tuple[datetime, tuple[str, ...]]:
+        """When the next refresh is due (now or earlier: due at once) and the tiers then
+        due, under the plan fitted to the daily budget (``(now, ())`` with no tier left)."""
+        async with self.engine.connect() as conn:
+            rate = await self._rate(conn)
+            last: dict[str, datetime | None] = {}
+            for tier in self.plan.tiers:
+                done = await self._scan_state(conn, f"tier:{tier.name}")
+                last[tier.name] = None if done is None else done.finished_at
+        now = self._now()
+        due: dict[str, datetime] = {}
+        for tier in self._fitted_plan(rate).tiers:
+            done_at = last.get(tier.name)
+            due[tier.name] = now if done_at is None else max(now, done_at + tier.every)
+        if not due:
+            return now, ()
+        at = min(due.values())
+        return at, tuple(name for name, when in due.items() if when == at)
+
+    async def dropped_tiers(self) -> tuple[str, ...]:
+        """Names of the plan's tiers that ``daily_budget`` (default: the client's daily
+        limit) leaves out at the measured lead rate (see :meth:`RefreshPlan.fit`)."""
+        rate = await self.leads_per_day()
+        kept = {t.name for t in self._fitted_plan(rate).tiers}
+        return tuple(t.name for t in self.plan.tiers if t.name not in kept)
+
     async def _confirm_missing(self, report: SyncReport) -> None:
         lc = schema.leads.c
         async with self.engine.connect() as conn:
@@ -1127,7 +1254,13 @@ class LeadMirror:
 
         The body is merged into the stored record (fields it lacks, and its ``null``
         values, keep what is stored), then written under the same rules: a redelivery
-        changes nothing, an older delivery (``last_updated``) is ``stale``. Use it with
+        changes nothing, an older delivery (``last_updated``) is ``stale``.
+
+        A delivery for a lead the mirror does not hold yet must carry ``date_created``:
+        one without it (e.g. only ``lead_id`` and ``trigger``) is not a lead delivery and is
+        refused with :class:`~whatconverts_async.WebhookError` (the webhook handler answers
+        **422** ``{"ok": false, "error": "not a lead delivery: ..."}``); nothing is written
+        and no request is spent (the next refresh reads the lead if it exists). Use it with
         :func:`~whatconverts_async.webhooks.webhook_app`::
 
             app = webhook_app(mirror.on_webhook, shared_secret=secret)
@@ -1140,6 +1273,10 @@ class LeadMirror:
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
             stored = (await conn.execute(query)).scalar_one_or_none()
+            if stored is None and body.get("date_created") in (None, ""):
+                # Nothing to merge into: a row without date_created would be an empty lead
+                # that no scan cursor or refresh window can place.
+                raise _not_a_lead(event.lead_id)
             merged = merge_webhook(None if stored is None else json.loads(stored), body)
             try:
                 lead = Lead.from_dict(merged)
