@@ -56,6 +56,8 @@ def sdist_problems(sdist: Path) -> list[str]:
     with tarfile.open(sdist) as archive:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
     for name in names:
+        if name.startswith("tests/samples/"):
+            continue  # recorded inputs the sdist's tests read (an old export among them)
         parts = set(name.split("/"))
         if parts & (BANNED_PARTS - {"tests", "benchmarks"}) or name.endswith(BANNED_SUFFIXES):
             problems.append(f"sdist: must not contain {name}")
