@@ -200,3 +200,14 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         os.close(write)
     assert done.stderr == ""
     assert done.returncode == 0
+
+
+def test_a_password_in_the_query_string_is_masked() -> None:
+    from sqlalchemy.engine import make_url
+
+    from whatconverts_async.mirror.core import shown_url
+
+    url = make_url("postgresql+asyncpg://u:pw1@db/crm?password=pgS3cretPW&sslmode=require")
+    text = shown_url(url)
+    assert "pgS3cretPW" not in text and "pw1" not in text
+    assert "sslmode=require" in text

@@ -382,7 +382,7 @@ async def run_mirror(
     try:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from .core import LeadMirror, MirrorBusyError, database_url
+        from .core import LeadMirror, MirrorBusyError, database_url, shown_url
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         print(
             f"whatconverts: error: the mirror needs the [mirror] extra "
@@ -402,7 +402,7 @@ async def run_mirror(
     except InvalidParameterError as exc:
         print(f"whatconverts: error: --db: {str(exc)[len(exc.parameter) + 1 :]}", file=err)
         return EXIT_USAGE
-    shown = url.render_as_string(hide_password=True)
+    shown = shown_url(url)
     if url.get_backend_name() == "sqlite":
         problem = _db_path_problem(url, args.mirror_action)
         if problem:

@@ -219,6 +219,24 @@ def _fmt(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_SECRET_QUERY = ("password", "passwd", "pwd", "secret", "token", "key")
+
+
+def shown_url(url: URL) -> str:
+    """``url`` as text safe to print: the password masked, and any query parameter whose name
+    suggests a credential (``?password=``, ``sslpassword``, ``token``...) masked too.
+
+    >>> from sqlalchemy.engine import make_url
+    >>> shown_url(make_url("postgresql+asyncpg://u@db/crm?password=pw&sslmode=require"))
+    'postgresql+asyncpg://u@db/crm?password=%2A%2A%2A&sslmode=require'
+    """
+    query = {
+        name: ("***" if any(word in name.lower() for word in _SECRET_QUERY) else value)
+        for name, value in url.query.items()
+    }
+    return url.set(query=query).render_as_string(hide_password=True)
+
+
 def database_url(url: str | URL) -> URL:
     """The async SQLAlchemy URL for ``url``: a plain file path or ``sqlite:///...`` becomes
     ``sqlite+aiosqlite:///...``, ``postgresql://``/``postgres://`` become
@@ -470,7 +488,7 @@ class LeadMirror:
     @property
     def database(self) -> str:
         """The database URL with any password masked."""
-        return self._url.render_as_string(hide_password=True)
+        return shown_url(self._url)
 
     @property
     def engine(self) -> AsyncEngine:
