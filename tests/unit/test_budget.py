@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit._clock import ManualClock
 from whatconverts_async import FastClock, LocalQuota, QuotaExhaustedError
 from whatconverts_async.budget import (
     DAILY_LIMITS,
@@ -26,19 +27,6 @@ from whatconverts_async.errors import InvalidParameterError, QuotaStateError
 from whatconverts_async.throttle import Throttle
 
 UTC = timezone.utc
-
-
-class ManualClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-        self.slept: list[float] = []
-
-    def now(self) -> datetime:
-        return self.current
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.current += timedelta(seconds=seconds)
 
 
 async def test_budget_is_spent_then_refilled_at_utc_midnight() -> None:

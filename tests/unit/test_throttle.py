@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
+from tests.unit._clock import ManualClock
 from whatconverts_async import LocalQuota, QuotaExhaustedError
 from whatconverts_async.throttle import Throttle
 
 UTC = timezone.utc
-
-
-class ManualClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-        self.slept: list[float] = []
-
-    def now(self) -> datetime:
-        return self.current
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.current += timedelta(seconds=seconds)
 
 
 async def test_throttle_raise_mode_raises_before_sending() -> None:
