@@ -12,6 +12,9 @@ Example::
 The API simulator for tests lives in :mod:`whatconverts_async.testing`.
 """
 
+import logging as _logging
+import os as _os
+
 from .budget import FastClock, LocalQuota, Quota, SystemClock
 from .client import DEFAULT_BASE_URL, KeyType, WhatConverts
 from .errors import (
@@ -55,6 +58,18 @@ from .retry import RetryPolicy
 from .scan import Window, split_windows
 
 __version__ = "0.1.0"
+
+# A library adds no handler of its own (so nothing reaches stderr unless the application
+# configures logging); WHATCONVERTS_LOG=debug|info|warning turns on a stderr handler, the way
+# OPENAI_LOG does for openai-python.
+_logger = _logging.getLogger("whatconverts_async")
+_logger.addHandler(_logging.NullHandler())
+_level = _os.environ.get("WHATCONVERTS_LOG", "").strip().upper()
+if _level in ("DEBUG", "INFO", "WARNING", "ERROR"):
+    _handler = _logging.StreamHandler()
+    _handler.setFormatter(_logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    _logger.addHandler(_handler)
+    _logger.setLevel(_level)
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -207,16 +207,22 @@ class _Credentials:
     :meth:`check` raises afterwards, once the caller has dropped its own copies.
     """
 
-    __slots__ = ("_header", "_problem")
+    __slots__ = ("_from_env", "_header", "_problem")
 
-    def __init__(self, token: Any, secret: Any) -> None:
+    def __init__(self, token: Any, secret: Any, *, from_env: bool = False) -> None:
         self._problem = _credential_problem(token, secret)
         self._header = _Secret("") if self._problem else _basic(token, secret)
+        self._from_env = from_env
         del token, secret
 
     def check(self) -> None:
         """Raise :class:`InvalidParameterError` naming a credential that was not usable."""
         if self._problem is not None:
+            if self._from_env:
+                variable = "WHATCONVERTS_" + self._problem.upper()
+                raise InvalidParameterError(
+                    self._problem, f"was not passed and {variable} is not set in the environment"
+                )
             raise InvalidParameterError(self._problem, "must be a non-empty string")
 
     @property
@@ -235,11 +241,21 @@ class _Credentials:
         return "<credentials hidden>"
 
 
+def _credentials_from_env() -> _Credentials:
+    """Credentials from ``WHATCONVERTS_API_TOKEN``/``WHATCONVERTS_API_SECRET`` (the secret is
+    wrapped before it becomes a local); an unset variable is named by :meth:`_Credentials.check`."""
+    token = os.environ.get("WHATCONVERTS_API_TOKEN") or None
+    secret = os.environ.get("WHATCONVERTS_API_SECRET") or None
+    return _Credentials(token, None if secret is None else _Secret(secret), from_env=True)
+
+
 class WhatConverts(SessionOwner):
     """Async client for the WhatConverts REST API v1.
 
     Args:
-        api_token: the API token (the Basic auth user).
+        api_token: the API token (the Basic auth user). When neither credential is passed,
+            both are read from ``WHATCONVERTS_API_TOKEN`` and ``WHATCONVERTS_API_SECRET``
+            (an unset one raises :class:`InvalidParameterError` naming it).
         api_secret: the API secret (the Basic auth password). Never logged or shown.
         key_type: ``"profile"`` (default) or ``"master"``; sizes the daily budget and
             decides which filters are allowed.
@@ -280,8 +296,8 @@ class WhatConverts(SessionOwner):
 
     def __init__(
         self,
-        api_token: str,
-        api_secret: str,
+        api_token: str | None = None,
+        api_secret: str | None = None,
         *,
         key_type: KeyType | Literal["profile", "master"] = KeyType.PROFILE,
         base_url: str = DEFAULT_BASE_URL,
@@ -298,7 +314,11 @@ class WhatConverts(SessionOwner):
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = 256 * 1024 * 1024,
     ) -> None:
-        self._credentials = _Credentials(api_token, api_secret)
+        if api_token is None and api_secret is None:
+            # As openai-python reads OPENAI_API_KEY: credentials from the environment.
+            self._credentials = _credentials_from_env()
+        else:
+            self._credentials = _Credentials(api_token, api_secret)
         # Out of this frame's locals: a traceback rendered with locals must not show them.
         del api_token, api_secret
         self._credentials.check()
