@@ -185,10 +185,10 @@ class WebhookEvent:
             lead = structure_lead(data)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise WebhookError(f"malformed webhook: {exc}") from None
-        if not 1 <= lead.lead_id <= MAX_ID:
-            raise WebhookError(
-                f"malformed webhook: lead_id must be 1..{MAX_ID}, got {lead.lead_id}"
-            )
+        if lead.lead_id < 1:
+            raise WebhookError(f"malformed webhook: lead_id must be positive, got {lead.lead_id}")
+        if lead.lead_id > MAX_ID:
+            raise WebhookError(f"malformed webhook: lead_id must be at most {MAX_ID}")
         return cls(trigger=trigger, lead=lead)
 
     def to_dict(self) -> dict[str, Any]:
