@@ -1046,7 +1046,8 @@ class LeadMirror:
 
         A backfill under way resumes from its cursor (``start_date`` must then be the same);
         a finished one is not read again: an earlier ``start_date`` reads the part before
-        what is covered, and a later ``end_date`` (or none: now) with a ``start_date``
+        what is covered, and a later ``end_date`` (or none: now, when the covered range
+        ends more than a day ago; refresh catches up the last day) with a ``start_date``
         inside the covered range reads the part after it. Requests: per 400-day window,
         ``max(1, ⌈leads / 2500⌉)``.
 
@@ -1077,7 +1078,10 @@ class LeadMirror:
                 stop = end or self._now()
                 if covered is not None:
                     if start >= covered.window_start:
-                        if stop <= covered.window_end:
+                        # Without end_date, the last day after the covered end is left to
+                        # refresh (which catches up from there): a repeated run reads nothing.
+                        slack = _FUTURE_SLACK if end is None else timedelta(0)
+                        if stop <= covered.window_end + slack:
                             report.budget_left = self.wc.quota.remaining
                             return report  # already covered
                         # Covered up to its end: read only what lies after it.
