@@ -112,6 +112,15 @@ async def test_a_webhook_lead_created_in_the_future_is_refused(
         soon = format_ts(NOW + timedelta(hours=1))
         report = await mirror.on_webhook(parse_webhook(body_of(lead, date_created=soon)))
         assert report.inserted == 1
+        # A stored lead cannot be moved into the future either.
+        later = {
+            "trigger": "update",
+            "lead_id": lead["lead_id"],
+            "date_created": "2999-01-01T00:00:00Z",
+        }
+        with pytest.raises(WebhookError, match="date_created"):
+            await mirror.on_webhook(parse_webhook(json.dumps(later)))
+        assert (await rows(mirror))[lead["lead_id"]].date_created.isoformat().startswith(soon[:10])
 
 
 async def test_refresh_finds_a_lead_first_seen_from_a_webhook_missing(

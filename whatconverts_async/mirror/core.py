@@ -1331,9 +1331,10 @@ class LeadMirror:
         ``last_updated`` is newer than the stored one (otherwise it is ``unchanged`` or
         ``stale``); a refresh or a confirming ``GET`` that finds the lead does.
 
-        A delivery for a lead the mirror does not hold yet must carry ``date_created``:
-        one without it (e.g. only ``lead_id`` and ``trigger``), or with one more than a day
-        after now, is not a lead delivery and is refused with
+        A delivery for a lead the mirror does not hold yet must carry ``date_created``, and
+        no delivery's ``date_created`` may lie more than a day after now: one without it
+        (e.g. only ``lead_id`` and ``trigger``) or with such a date is not a lead delivery
+        and is refused with
         :class:`~whatconverts_async.WebhookError` (the webhook handler answers
         **422** ``{"ok": false, "error": "not a lead delivery: ..."}``); nothing is written
         and no request is spent (the next refresh reads the lead if it exists). Use it with
@@ -1358,10 +1359,10 @@ class LeadMirror:
                 lead = Lead.from_dict(merged)
             except (ValueError, TypeError) as exc:
                 raise MirrorError(f"webhook for lead {event.lead_id}: {exc}") from None
-            created = lead.date_created
-            if stored is None and created is not None and created > self._now() + _FUTURE_SLACK:
+            created = event.lead.date_created  # the body's own: a merge may keep the stored
+            if created is not None and created > self._now() + _FUTURE_SLACK:
                 # A row created in the future lies beyond every refresh window, so it could
-                # never be found missing: it would stay forever.
+                # never be found missing: it would stay forever (moved there, likewise).
                 raise WebhookError(
                     f"not a lead delivery: lead {event.lead_id} has date_created "
                     f"{_fmt(created)}, more than a day after now"
