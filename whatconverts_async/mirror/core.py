@@ -327,6 +327,10 @@ async def _despite_cancel(work: Coroutine[Any, Any, None]) -> None:
         raise
 
 
+# How far past now a webhook's date_created may lie (clock skew between hosts).
+_FUTURE_SLACK = timedelta(days=1)
+
+
 def _not_a_lead(lead_id: int) -> Exception:
     return WebhookError(
         f"not a lead delivery: lead {lead_id} is not in the mirror and the body has no date_created"
@@ -514,8 +518,14 @@ class LeadMirror:
             if self._url.get_backend_name() == "sqlite":
                 _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
         try:
-            async with self._write_engine.begin() as conn:
-                self.schema_version = await schema.create_schema(conn)
+            try:
+                async with self._write_engine.begin() as conn:
+                    self.schema_version = await schema.create_schema(conn)
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                # Another process created the tables between our check and our CREATE (a
+                # database without the advisory lock's protection): they exist now.
+                async with self._write_engine.begin() as conn:
+                    self.schema_version = await schema.create_schema(conn)
         except BaseException:
             await self.close()
             raise
@@ -688,6 +698,15 @@ class LeadMirror:
             old = existing.get(lead_id)
             if old is None:
                 report.inserted += 1
+            elif source == "webhook" and self._webhook_cannot_revive(old, row):
+                # A redelivered or late webhook proves nothing about a lead a refresh
+                # missed or a GET found gone: only a read from the API, or a copy with a
+                # newer last_updated, may bring it back.
+                if old.content_hash == row["content_hash"]:
+                    report.unchanged += 1
+                else:
+                    report.stale += 1
+                continue
             elif old.content_hash == row["content_hash"]:
                 report.unchanged += 1
                 if old.missing_since is not None or old.deleted_at is not None:
@@ -721,7 +740,7 @@ class LeadMirror:
                 )
                 old_records.update({r.lead_id: json.loads(r.record) for r in result})
         if writes:
-            statement = self._upsert_statement()
+            statement = self._upsert_statement(source)
             for i in range(0, len(writes), _UPSERT_BATCH):
                 await conn.execute(statement, writes[i : i + _UPSERT_BATCH])
         if revive:
@@ -748,7 +767,18 @@ class LeadMirror:
                     report.changes.append(LeadChange(lead_id, source, fields))
             await conn.execute(schema.changes.insert(), log)
 
-    def _upsert_statement(self) -> Any:
+    @staticmethod
+    def _webhook_cannot_revive(old: Any, row: dict[str, Any]) -> bool:
+        """True when ``old`` is missing or tombstoned and ``row`` is not newer than it."""
+        if old.missing_since is None and old.deleted_at is None:
+            return False
+        return (
+            old.last_updated is None
+            or row["last_updated"] is None
+            or row["last_updated"] <= old.last_updated
+        )
+
+    def _upsert_statement(self, source: Source) -> Any:
         table = schema.leads
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -770,6 +800,14 @@ class LeadMirror:
                 new.last_updated >= table.c.last_updated,
             ),
         )
+        if source == "webhook":
+            guard = sa.and_(
+                guard,
+                sa.or_(
+                    sa.and_(table.c.missing_since.is_(None), table.c.deleted_at.is_(None)),
+                    new.last_updated > table.c.last_updated,
+                ),
+            )
         return statement.on_conflict_do_update(
             index_elements=[table.c.lead_id],
             set_={c.name: new[c.name] for c in table.c if c.name not in keep},
@@ -1007,8 +1045,11 @@ class LeadMirror:
         database, page by page; resumable after any crash.
 
         A backfill under way resumes from its cursor (``start_date`` must then be the same);
-        a finished one is not read again, but an earlier ``start_date`` reads the earlier
-        part. Requests: per 400-day window, ``max(1, ⌈leads / 2500⌉)``.
+        a finished one is not read again: an earlier ``start_date`` reads the part before
+        what is covered, and a later ``end_date`` (or none: now, when the covered range
+        ends more than a day ago; refresh catches up the last day) with a ``start_date``
+        inside the covered range reads the part after it. Requests: per 400-day window,
+        ``max(1, ⌈leads / 2500⌉)``.
 
         Raises :class:`MirrorBusyError` when another writer holds the scope,
         :class:`~whatconverts_async.InvalidParameterError` for bad dates. When the daily budget
@@ -1022,7 +1063,12 @@ class LeadMirror:
                 state = await self._scan_state(conn, "backfill")
                 covered = await self._scan_state(conn, "covered")
             if state is not None and state.status == "running":
-                if state.window_start != start:
+                tail = (
+                    covered is not None
+                    and covered.window_start <= start <= state.window_start
+                    and state.window_start == covered.window_end
+                )
+                if state.window_start != start and not tail:
                     raise InvalidParameterError(
                         "start_date",
                         f"a backfill from {_fmt(state.window_start)} is under way in this "
@@ -1032,9 +1078,16 @@ class LeadMirror:
                 stop = end or self._now()
                 if covered is not None:
                     if start >= covered.window_start:
-                        report.budget_left = self.wc.quota.remaining
-                        return report  # already covered
-                    stop = min(stop, covered.window_start - timedelta(seconds=1))
+                        # Without end_date, the last day after the covered end is left to
+                        # refresh (which catches up from there): a repeated run reads nothing.
+                        slack = _FUTURE_SLACK if end is None else timedelta(0)
+                        if stop <= covered.window_end + slack:
+                            report.budget_left = self.wc.quota.remaining
+                            return report  # already covered
+                        # Covered up to its end: read only what lies after it.
+                        start = max(start, covered.window_end)
+                    else:
+                        stop = min(stop, covered.window_start - timedelta(seconds=1))
                 if stop < start and end is None and start > self._now():
                     raise InvalidParameterError(
                         "start_date", f"is in the future ({_fmt(start)}): no lead exists yet"
@@ -1272,11 +1325,17 @@ class LeadMirror:
 
         The body is merged into the stored record (fields it lacks, and its ``null``
         values, keep what is stored), then written under the same rules: a redelivery
-        changes nothing, an older delivery (``last_updated``) is ``stale``.
+        changes nothing, an older delivery (``last_updated``) is ``stale``. A body without
+        ``last_updated`` for a stored lead counts as older: it only fills fields the stored
+        record lacks. A webhook never clears ``missing_since`` or ``deleted_at`` unless its
+        ``last_updated`` is newer than the stored one (otherwise it is ``unchanged`` or
+        ``stale``); a refresh or a confirming ``GET`` that finds the lead does.
 
-        A delivery for a lead the mirror does not hold yet must carry ``date_created``:
-        one without it (e.g. only ``lead_id`` and ``trigger``) is not a lead delivery and is
-        refused with :class:`~whatconverts_async.WebhookError` (the webhook handler answers
+        A delivery for a lead the mirror does not hold yet must carry ``date_created``, and
+        no delivery's ``date_created`` may lie more than a day after now: one without it
+        (e.g. only ``lead_id`` and ``trigger``) or with such a date is not a lead delivery
+        and is refused with
+        :class:`~whatconverts_async.WebhookError` (the webhook handler answers
         **422** ``{"ok": false, "error": "not a lead delivery: ..."}``); nothing is written
         and no request is spent (the next refresh reads the lead if it exists). Use it with
         :func:`~whatconverts_async.webhooks.webhook_app`::
@@ -1300,6 +1359,14 @@ class LeadMirror:
                 lead = Lead.from_dict(merged)
             except (ValueError, TypeError) as exc:
                 raise MirrorError(f"webhook for lead {event.lead_id}: {exc}") from None
+            created = event.lead.date_created  # the body's own: a merge may keep the stored
+            if created is not None and created > self._now() + _FUTURE_SLACK:
+                # A row created in the future lies beyond every refresh window, so it could
+                # never be found missing: it would stay forever (moved there, likewise).
+                raise WebhookError(
+                    f"not a lead delivery: lead {event.lead_id} has date_created "
+                    f"{_fmt(created)}, more than a day after now"
+                )
             await self._upsert(conn, [lead], "webhook", report)
         return report
 

@@ -110,12 +110,27 @@ def merge_webhook(stored: Mapping[str, Any] | None, body: Mapping[str, Any]) -> 
     replaces a stored value: an "update" delivery carries only the changed fields plus the
     common ones, so its ``null`` means "not sent", not "cleared". Only a full API read
     replaces a record wholesale.
+
+    A body without ``last_updated`` for a stored record that has one cannot be ordered
+    against it, so it is treated as older: it only fills fields the stored record lacks
+    (absent or ``null``) and never overwrites a stored value. A late "new" delivery thus
+    cannot undo an edit a refresh already stored.
+
+    >>> merge_webhook({"lead_id": 7, "quotable": "Yes", "last_updated": "2025-06-02T10:00:00Z"},
+    ...               {"lead_id": 7, "quotable": "Not Set", "notes": "hi"})
+    {'lead_id': 7, 'quotable': 'Yes', 'last_updated': '2025-06-02T10:00:00Z', 'notes': 'hi'}
     """
     if stored is None:
         return dict(body)
     merged = dict(stored)
+    undated = body.get("last_updated") in (None, "") and stored.get("last_updated") not in (
+        None,
+        "",
+    )
     for name, value in body.items():
         if value is None and merged.get(name) is not None:
+            continue
+        if undated and merged.get(name) is not None:
             continue
         merged[name] = value
     return merged

@@ -62,6 +62,7 @@ from ..models import Lead
 __all__ = [
     "ENUM_COLUMNS",
     "LEAD_COLUMNS",
+    "SCHEMA_LOCK",
     "SCHEMA_VERSION",
     "Money",
     "UTCDateTime",
@@ -257,12 +258,21 @@ class SchemaVersionError(RuntimeError):
     """The database was written by a newer version of the mirror than this library."""
 
 
+#: The PostgreSQL advisory lock key held while the schema is created or upgraded.
+SCHEMA_LOCK = 0x5743_4D49_5252  # "WCMIRR"
+
+
 async def create_schema(conn: AsyncConnection) -> int:
     """Create missing tables and record or upgrade the schema version; returns the version.
 
     Idempotent (``CREATE TABLE IF NOT EXISTS``); run inside the caller's transaction.
+    On PostgreSQL the transaction first takes an advisory lock (:data:`SCHEMA_LOCK`,
+    released at its end), so mirrors opening a fresh database at once create it one after
+    the other instead of racing into duplicate-type errors.
     Raises :class:`SchemaVersionError` for a database newer than :data:`SCHEMA_VERSION`.
     """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
     await conn.run_sync(metadata.create_all, checkfirst=True)
     row = (
         await conn.execute(sa.select(meta.c.value).where(meta.c.name == "schema_version"))

@@ -1,0 +1,163 @@
+"""Cases a hostile tester found: tombstones, undated webhooks, future leads, concurrent
+first opens, and a second backfill past the first one's end (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from whatconverts_async import WhatConverts
+from whatconverts_async.errors import WebhookError
+from whatconverts_async.mirror import LeadMirror
+from whatconverts_async.testing import FakeWhatConverts
+from whatconverts_async.webhooks import parse_webhook
+
+from .conftest import NOW
+from .test_mirror import DeletingApi, format_ts, rows, wire_ids
+
+
+@asynccontextmanager
+async def deleting_api(leads: list[dict[str, Any]]) -> AsyncIterator[tuple[DeletingApi, str]]:
+    api = DeletingApi(leads)
+    runner = web.AppRunner(api.app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield api, f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1/"
+    finally:
+        await runner.cleanup()
+
+
+def body_of(lead: dict[str, Any], **extra: Any) -> str:
+    return json.dumps({"trigger": "new", **lead, **extra})
+
+
+async def test_a_redelivered_webhook_does_not_revive_a_tombstone(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    leads = [fake.data.lead(i) for i in wire_ids(fake)[-10:]]
+    gone = leads[4]
+    async with deleting_api(leads) as (api, base):
+        client = WhatConverts("t", "s", base_url=base, max_retries=0)
+        async with client, LeadMirror(client, db_url) as mirror:
+            await mirror.backfill(start_date=NOW - timedelta(days=200))
+            api.deleted.add(gone["lead_id"])
+            report = await mirror.refresh(force=True)
+            assert report.tombstoned == 1
+            report = await mirror.on_webhook(parse_webhook(body_of(gone)))
+            assert report.unchanged == 1 and report.updated == 0
+            row = (await rows(mirror))[gone["lead_id"]]
+            assert row.deleted_at is not None and row.missing_since is not None
+            # A changed copy with the same last_updated does not revive it either.
+            report = await mirror.on_webhook(parse_webhook(body_of(gone, notes="zq-marker-1")))
+            assert report.stale == 1
+            row = (await rows(mirror))[gone["lead_id"]]
+            assert row.deleted_at is not None and "zq-marker-1" not in row.record
+            # A missing (not yet confirmed) lead stays missing after a redelivery too.
+            hidden = leads[7]
+            api.unlisted.add(hidden["lead_id"])
+            async with LeadMirror(client, db_url, confirm_limit=0) as quiet:
+                assert (await quiet.refresh(force=True)).missing == 1
+                await quiet.on_webhook(parse_webhook(body_of(hidden)))
+                assert (await rows(quiet))[hidden["lead_id"]].missing_since is not None
+            # A copy with a newer last_updated is evidence the lead lives: it is written.
+            newer = format_ts(NOW + timedelta(hours=1))
+            report = await mirror.on_webhook(
+                parse_webhook(body_of(gone, last_updated=newer, notes="back"))
+            )
+            assert report.updated == 1
+            row = (await rows(mirror))[gone["lead_id"]]
+            assert row.deleted_at is None and row.missing_since is None
+
+
+async def test_an_undated_late_webhook_does_not_undo_a_newer_edit(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    leads = [fake.data.lead(i) for i in wire_ids(fake)[-5:]]
+    original = dict(leads[2])
+    assert original["quotable"] != "Yes"
+    async with deleting_api(leads) as (api, base):
+        client = WhatConverts("t", "s", base_url=base, max_retries=0)
+        async with client, LeadMirror(client, db_url) as mirror:
+            await mirror.backfill(start_date=NOW - timedelta(days=200))
+            edited = format_ts(NOW)
+            for d in api.leads:
+                if d["lead_id"] == original["lead_id"]:
+                    d.update(quotable="Yes", last_updated=edited)
+            assert (await mirror.refresh(force=True)).updated == 1
+            late = {k: v for k, v in original.items() if k != "last_updated"}
+            await mirror.on_webhook(parse_webhook(body_of(late)))
+            row = (await rows(mirror))[original["lead_id"]]
+            assert row.quotable == "Yes"
+            assert json.loads(row.record)["last_updated"] == edited
+
+
+async def test_a_webhook_lead_created_in_the_future_is_refused(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    lead = fake.data.lead(wire_ids(fake)[-1])
+    async with LeadMirror(wc, db_url) as mirror:
+        for created in ("2999-01-01T00:00:00Z", format_ts(NOW + timedelta(days=1, hours=1))):
+            with pytest.raises(WebhookError, match="date_created"):
+                await mirror.on_webhook(parse_webhook(body_of(lead, date_created=created)))
+        assert await rows(mirror) == {}
+        # Within a day (clock skew) is accepted.
+        soon = format_ts(NOW + timedelta(hours=1))
+        report = await mirror.on_webhook(parse_webhook(body_of(lead, date_created=soon)))
+        assert report.inserted == 1
+        # A stored lead cannot be moved into the future either.
+        later = {
+            "trigger": "update",
+            "lead_id": lead["lead_id"],
+            "date_created": "2999-01-01T00:00:00Z",
+        }
+        with pytest.raises(WebhookError, match="date_created"):
+            await mirror.on_webhook(parse_webhook(json.dumps(later)))
+        assert (await rows(mirror))[lead["lead_id"]].date_created.isoformat().startswith(soon[:10])
+
+
+async def test_refresh_finds_a_lead_first_seen_from_a_webhook_missing(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    leads = [fake.data.lead(i) for i in wire_ids(fake)[-5:]]
+    stray = {**leads[0], "lead_id": 99_999_999, "date_created": format_ts(NOW - timedelta(days=1))}
+    async with deleting_api(leads) as (_api, base):
+        client = WhatConverts("t", "s", base_url=base, max_retries=0)
+        async with client, LeadMirror(client, db_url) as mirror:
+            assert (await mirror.on_webhook(parse_webhook(body_of(stray)))).inserted == 1
+            report = await mirror.refresh(force=True)
+            assert report.missing == 1 and report.tombstoned == 1
+            assert (await rows(mirror))[stray["lead_id"]].deleted_at is not None
+
+
+async def test_a_second_backfill_reads_past_the_first_ones_end(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    cut = NOW - timedelta(days=60)
+    async with LeadMirror(wc, db_url) as mirror:
+        first = await mirror.backfill(start_date=NOW - timedelta(days=200), end_date=cut)
+        assert first.inserted == len(wire_ids(fake, cut)) > 0
+        second = await mirror.backfill(start_date=NOW - timedelta(days=200))
+        assert second.inserted == len(wire_ids(fake)) - first.inserted > 0
+        assert sorted(await rows(mirror)) == sorted(wire_ids(fake))
+        # Covered now to the end: a third run reads nothing.
+        third = await mirror.backfill(start_date=NOW - timedelta(days=200), end_date=cut)
+        assert third.requests == 0 and third.inserted == 0
+
+
+async def test_concurrent_first_opens_on_a_fresh_database(db_url: str, wc: WhatConverts) -> None:
+    mirrors = [LeadMirror(wc, db_url, key_name=f"k{n}") for n in range(4)]
+    try:
+        opened = await asyncio.gather(*(m.open() for m in mirrors))
+        assert [m.schema_version for m in opened] == [mirrors[0].schema_version] * 4
+        assert mirrors[0].schema_version is not None
+    finally:
+        for m in mirrors:
+            await m.close()
