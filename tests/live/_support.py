@@ -17,3 +17,16 @@ def client_for(fake: FakeWhatConverts, **kwargs: Any) -> WhatConverts:
     return WhatConverts(
         fake.token, fake.secret, key_type=fake.key_type, base_url=fake.url, **kwargs
     )
+
+
+def chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception reachable through ``__cause__``/``__context__``, once each."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [item.__cause__, item.__context__]
+    return seen

@@ -28,20 +28,10 @@ from whatconverts_async import (
 from whatconverts_async.endpoints import EndpointClient, OfflineLead
 from whatconverts_async.testing import FakeWhatConverts, Realism
 
+from ._support import chain
+
 FAST = RetryPolicy(base_wait=0.005, max_wait=0.02)
 SECRET = "s3cret-in-locals-7f1d"
-
-
-def chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or any(item is s for s in seen):
-            continue
-        seen.append(item)
-        todo += [item.__cause__, item.__context__]
-    return seen
 
 
 def rendered(exc: BaseException) -> str:

@@ -31,27 +31,17 @@ from whatconverts_async import (
 from whatconverts_async.export import export_leads
 from whatconverts_async.testing import FakeWhatConverts
 
+from ._support import chain
+
 pytestmark = pytest.mark.filterwarnings("error")
 
 FAST = RetryPolicy(base_wait=0.005, max_wait=0.02)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or any(item is s for s in seen):
-            continue
-        seen.append(item)
-        todo += [item.__cause__, item.__context__]
-    return seen
-
-
 def _everything_about(exc: BaseException) -> str:
     """What an error tracker could see: str, repr, attributes and the chain's reprs."""
     parts = ["".join(traceback.format_exception(exc))]
-    for item in _chain(exc):
+    for item in chain(exc):
         parts += [str(item), repr(item), repr(item.args)]
         parts += [repr(v) for v in vars(item).values()]
         for name in ("request_info", "headers", "history"):
