@@ -475,18 +475,8 @@ class WhatConverts(SessionOwner):
         async def attempt(
             url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
         ) -> Any:
-            session = self._get_session()
             answer = await self._on_wire(
-                waited,
-                lambda: self._transport.send(
-                    session,
-                    method,
-                    url,
-                    attempt=number,
-                    params=query,
-                    form=pairs,
-                    headers=self._credentials.headers(),
-                ),
+                waited, method, url, query, number, form=pairs, headers=self._credentials.headers()
             )
             assert answer is not None  # no sink: always an answer
             return decode_object(answer)
@@ -527,19 +517,15 @@ class WhatConverts(SessionOwner):
         async def attempt(
             url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
         ) -> Any:
-            session = self._get_session()
             answer = await self._on_wire(
                 waited,
-                lambda: self._transport.send(
-                    session,
-                    method,
-                    url,
-                    attempt=number,
-                    params=query,
-                    headers=self._credentials.headers(accept=accept),
-                    sink=run,
-                    limit=self.max_response_bytes if capped else None,
-                ),
+                method,
+                url,
+                query,
+                number,
+                headers=self._credentials.headers(accept=accept),
+                sink=run,
+                limit=self.max_response_bytes if capped else None,
             )
             if answer is None:
                 return results[-1]
@@ -551,16 +537,26 @@ class WhatConverts(SessionOwner):
         return result
 
     async def _on_wire(
-        self, waited: list[float], send: Callable[[], Awaitable[Answer | None]]
+        self,
+        waited: list[float],
+        method: str,
+        url: yarl.URL,
+        query: list[tuple[str, str]],
+        number: int,
+        **send: Any,
     ) -> Answer | None:
-        """One attempt through the throttle: adds the seconds spent waiting for a slot
+        """One attempt through the throttle and the transport (``send`` holds the rest of
+        :meth:`Transport.send`'s arguments): adds the seconds spent waiting for a slot
         (budget, spacing, in-flight cap) to ``waited[0]``, and gives the budget unit back
         when the request provably never left the machine."""
+        session = self._get_session()
         queued = time.monotonic()
         async with self._throttle.slot():
             waited[0] += time.monotonic() - queued
             try:
-                return await send()
+                return await self._transport.send(
+                    session, method, url, attempt=number, params=query, **send
+                )
             except APIConnectionError as exc:
                 if not exc.request_sent:
                     # Refused, DNS, TLS handshake or certificate: the API never saw it, so
