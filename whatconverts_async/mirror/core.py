@@ -549,9 +549,14 @@ class LeadMirror:
 
     # -- the writer's lease ----------------------------------------------------------
 
+    def _lease_expiry(self, now: datetime) -> datetime:
+        # ``now`` is truncated to the second, so a lease taken late in a second would end up
+        # to a second early; one more second makes it last at least ``lease_seconds``.
+        return now + timedelta(seconds=self.lease_seconds + 1)
+
     async def _acquire(self) -> None:
         now = self._now()
-        expires = now + timedelta(seconds=self.lease_seconds)
+        expires = self._lease_expiry(now)
         lc = schema.leases.c
         where = sa.and_(lc.key_name == self.key_name, lc.scope == self.scope)
         values = {
@@ -599,7 +604,7 @@ class LeadMirror:
         result = await conn.execute(
             schema.leases.update()
             .where(lc.key_name == self.key_name, lc.scope == self.scope, lc.holder == self._holder)
-            .values(expires_at=self._now() + timedelta(seconds=self.lease_seconds))
+            .values(expires_at=self._lease_expiry(self._now()))
         )
         if result.rowcount != 1:
             raise MirrorBusyError(
