@@ -49,7 +49,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 import yarl
@@ -140,6 +140,20 @@ Format = Literal["csv", "json"]
 _CONTENT_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
+# The three converters below only give ``OfflineLead.__init__`` the types it accepts (for
+# type checkers); every value is checked, and its field named, in ``__attrs_post_init__``.
+def _money_input(value: Decimal | int | str | None) -> Decimal | None:
+    return cast("Decimal | None", value)
+
+
+def _lead_type_input(value: LeadType | str | None) -> LeadType | None:
+    return cast("LeadType | None", value)
+
+
+def _quotable_input(value: Quotable | str | None) -> Quotable | None:
+    return cast("Quotable | None", value)
+
+
 @attrs.frozen(kw_only=True)
 class OfflineLead:
     """One row for an Endpoint: a lead (or a sale, a quote...) that happened outside the site.
@@ -175,7 +189,7 @@ class OfflineLead:
     profile_id: int
     date: _dt.date
     lead_id: int | None = None
-    lead_type: LeadType | None = None
+    lead_type: LeadType | None = attrs.field(default=None, converter=_lead_type_input)
     email_address: str | None = None
     phone_number: str | None = None
     lead_source: str | None = None
@@ -183,11 +197,11 @@ class OfflineLead:
     lead_campaign: str | None = None
     lead_content: str | None = None
     lead_keyword: str | None = None
-    quote_value: Decimal | None = None
-    sales_value: Decimal | None = None
+    quote_value: Decimal | None = attrs.field(default=None, converter=_money_input)
+    sales_value: Decimal | None = attrs.field(default=None, converter=_money_input)
     spotted_keywords: str | None = None
     lead_score: int | None = None
-    quotable: Quotable | None = None
+    quotable: Quotable | None = attrs.field(default=None, converter=_quotable_input)
     ip_address: str | None = None
     gclid: str | None = None
     msclkid: str | None = None
@@ -218,8 +232,8 @@ class OfflineLead:
     action: str | None = None
     label: str | None = None
     order_id: str | None = None
-    tax: Decimal | None = None
-    shipping: Decimal | None = None
+    tax: Decimal | None = attrs.field(default=None, converter=_money_input)
+    shipping: Decimal | None = attrs.field(default=None, converter=_money_input)
     sender_name: str | None = None
     subject: str | None = None
     additional_fields: Mapping[str, str] = attrs.field(factory=dict)
