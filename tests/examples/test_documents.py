@@ -1,4 +1,4 @@
-"""Every Python block in README.md runs against the simulator, and type-checks.
+"""Every Python block in README.md and docs/ runs against the simulator, and type-checks.
 
 A block is one of two kinds:
 
@@ -12,7 +12,8 @@ A block is one of two kinds:
 An HTML comment right above a block tunes it: ``<!-- readme-test: KEY=VALUE; ... -->`` with
 ``until=TEXT`` (a server: it passes once it prints TEXT, then it is stopped),
 ``then=EXPR`` (awaited after the block, e.g. a coroutine function the block defines),
-``check=NAME`` (a function below drives what the block built) or ``needs=MODULE``.
+``check=NAME`` (a function below drives what the block built; ``pytest`` runs a block of
+tests with pytest) or ``needs=MODULE``.
 
 The README's example ids (``70011``, ``80022``, ``178849242``...) are replaced by ids the
 simulator has; a fixed port by a free one. Nothing else in a block is changed.
@@ -42,6 +43,7 @@ from whatconverts_async.testing import FakeWhatConverts
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 TIMEOUT = 120.0  # seconds for one block; each takes a few
 
 _FENCE = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
@@ -50,7 +52,8 @@ _DIRECTIVE = re.compile(r"<!--\s*readme-test:(.*?)-->\s*\n\s*$", re.S)
 
 @dataclass(frozen=True)
 class Block:
-    line: int  # of the first code line in README.md
+    path: Path
+    line: int  # of the block's first code line
     code: str
     options: dict[str, str] = field(default_factory=dict)
 
@@ -61,11 +64,11 @@ class Block:
         )
 
     def __str__(self) -> str:
-        return f"README.md:{self.line}"
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
 
 
-def _blocks() -> list[Block]:
-    text = README.read_text(encoding="utf-8")
+def _blocks(path: Path) -> list[Block]:
+    text = path.read_text(encoding="utf-8")
     found = []
     for match in _FENCE.finditer(text):
         line = text.count("\n", 0, match.start(1)) + 1
@@ -76,15 +79,16 @@ def _blocks() -> list[Block]:
                 key, _, value = item.strip().partition("=")
                 if key:
                     options[key.strip()] = value.strip()
-        found.append(Block(line, match.group(1), options))
+        found.append(Block(path, line, match.group(1), options))
     return found
 
 
-BLOCKS = _blocks()
+BLOCKS = [block for path in DOCUMENTS for block in _blocks(path)]
 
 
-def test_the_readme_has_python_blocks() -> None:
-    assert len(BLOCKS) >= 15, [str(b) for b in BLOCKS]
+def test_the_readme_and_docs_have_python_blocks() -> None:
+    assert len([b for b in BLOCKS if b.path == README]) >= 15, [str(b) for b in BLOCKS]
+    assert len(BLOCKS) >= 30, [str(b) for b in BLOCKS]
 
 
 # --- the simulator and the README's ids -------------------------------------------------
@@ -181,6 +185,18 @@ async def _run_fragment(block: Block, world: World) -> dict[str, Any]:
     async def save(lead: Lead) -> None:
         saved.append(lead)
 
+    async def on_lead(event: Any) -> None:
+        saved.append(event.lead)
+
+    read: list[Lead] = []
+
+    def done(lead: Lead) -> bool:
+        read.append(lead)
+        return len(read) == 10
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.5, stop.set)
+
     lead_id = world.calls[0]
     async with WhatConverts(
         world.fake.token, world.fake.secret, key_type="master", base_url=world.fake.url
@@ -201,11 +217,15 @@ async def _run_fragment(block: Block, world: World) -> dict[str, Any]:
             "save": save,
             "save_lead": save,
             "saved": saved,
+            "on_lead": on_lead,
+            "done": done,
+            "read": read,
+            "stop": stop,
             "body_bytes": json.dumps(world.fake.webhooks.payload_for(lead_id, "new")).encode(),
         }
         exec("from datetime import date\nfrom decimal import Decimal", namespace)
         source = "\n" * (block.line - 1) + world.source(block)
-        code = compile(source, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        code = compile(source, str(block.path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         result = eval(code, namespace)
         if asyncio.iscoroutine(result):
             await asyncio.wait_for(result, TIMEOUT)
@@ -218,7 +238,7 @@ async def _run_fragment(block: Block, world: World) -> dict[str, Any]:
 
 
 async def _run_program(block: Block, world: World) -> str:
-    script = world.tmp / f"readme_{block.line}.py"
+    script = world.tmp / f"block_{block.path.stem}_{block.line}.py"
     script.write_text(_PROGRAM_PRELUDE + world.source(block), encoding="utf-8")
     env = {**os.environ, **world.env, "PYTHONUNBUFFERED": "1"}
     proc = await asyncio.create_subprocess_exec(
@@ -231,18 +251,22 @@ async def _run_program(block: Block, world: World) -> str:
     )
     assert proc.stdout is not None
     until = block.options.get("until")
-    output = b""
     try:
         if until is None:
             output, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
             assert proc.returncode == 0, output.decode(errors="replace")
             return output.decode()
-        async with asyncio.timeout(TIMEOUT):
-            while until.encode() not in output:
-                chunk = await proc.stdout.read(4096)
-                assert chunk, f"{block} ended before printing {until!r}:\n" + output.decode()
-                output += chunk
-        return output.decode()
+        stdout = proc.stdout
+
+        async def read_until() -> bytes:
+            seen = b""
+            while until.encode() not in seen:
+                chunk = await stdout.read(4096)
+                assert chunk, f"{block} ended before printing {until!r}:\n" + seen.decode()
+                seen += chunk
+            return seen
+
+        return (await asyncio.wait_for(read_until(), TIMEOUT)).decode()
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
@@ -320,9 +344,38 @@ async def _check_fastapi(namespace: dict[str, Any], world: World) -> None:
     assert len(namespace["saved"]) == 1
 
 
+async def _check_pagination(namespace: dict[str, Any], world: World) -> None:
+    """The loop stopped at the tenth lead, as the block's ``done`` asked."""
+    assert len(namespace["read"]) == 10
+
+
 CHECKS: dict[str, Callable[[dict[str, Any], World], Awaitable[None]]] = {
     "fastapi": _check_fastapi,
+    "pagination": _check_pagination,
 }
+
+
+async def _run_with_pytest(block: Block, world: World) -> None:
+    """A block of tests: pytest runs it (with this package's plugin) and it must pass."""
+    test_file = world.tmp / f"test_block_{block.path.stem}_{block.line}.py"
+    test_file.write_text(world.source(block), encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_mode=auto",
+        str(test_file),
+        cwd=world.tmp,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 0, output.decode(errors="replace")
+    assert b"passed" in output, output.decode(errors="replace")
 
 
 # --- the tests --------------------------------------------------------------------------
@@ -330,16 +383,19 @@ CHECKS: dict[str, Callable[[dict[str, Any], World], Awaitable[None]]] = {
 
 def _params() -> Iterator[Any]:
     for block in BLOCKS:
-        yield pytest.param(block, id=f"line{block.line}")
+        yield pytest.param(block, id=f"{block.path.stem}-line{block.line}")
 
 
 @pytest.mark.parametrize("block", list(_params()))
-async def test_readme_block_runs(block: Block, world: World) -> None:
+async def test_document_block_runs(block: Block, world: World) -> None:
     needs = block.options.get("needs")
     if needs == "redis" and not os.environ.get("WHATCONVERTS_TEST_REDIS_URL"):
         pytest.skip("WHATCONVERTS_TEST_REDIS_URL is not set (a Redis server is needed)")
     elif needs and needs != "redis" and importlib.util.find_spec(needs) is None:
         pytest.skip(f"{needs} is not installed")
+    if block.options.get("check") == "pytest":
+        await _run_with_pytest(block, world)
+        return
     if block.program:
         output = await _run_program(block, world)
         if "expect" in block.options:
@@ -354,7 +410,7 @@ def test_every_directive_is_known() -> None:
     known = {"program", "until", "then", "check", "needs", "expect"}
     for block in BLOCKS:
         assert set(block.options) <= known, (str(block), block.options)
-        assert block.options.get("check", "fastapi") in CHECKS, str(block)
+        assert block.options.get("check", "fastapi") in {*CHECKS, "pytest"}, str(block)
 
 
 # --- types ------------------------------------------------------------------------------
@@ -391,14 +447,28 @@ async def save(lead: Lead) -> None:
 
 
 save_lead = save
+stop = asyncio.Event()
+
+
+def done(lead: Lead) -> bool:
+    return True
 """
+# Left out when the block defines the name itself.
+_TYPED_OPTIONAL = {
+    "on_lead": "\n\nasync def on_lead(event: object) -> None:\n    pass\n",
+}
 
 
-def test_readme_blocks_pass_mypy_strict(tmp_path: Path) -> None:
-    """Each block, as a user would paste it, passes ``mypy --strict``."""
+def test_document_blocks_pass_mypy_strict(tmp_path: Path) -> None:
+    """Each block, as a user would paste it, passes ``mypy --strict``.
+
+    Blocks of tests (``check=pytest``) are left out: test functions are commonly untyped.
+    """
     api = pytest.importorskip("mypy.api")
     for block in BLOCKS:
         if block.options.get("needs") and importlib.util.find_spec(block.options["needs"]) is None:
+            continue
+        if block.options.get("check") == "pytest":
             continue
         if block.program or ("async def" in block.code and "await" not in _top_level(block)):
             body = block.code
@@ -406,8 +476,11 @@ def test_readme_blocks_pass_mypy_strict(tmp_path: Path) -> None:
             body = "async def _block(wc: WhatConverts) -> None:\n" + textwrap.indent(
                 block.code, "    "
             )
-        (tmp_path / f"readme_line{block.line}.py").write_text(
-            _TYPED_PRELUDE + "\n\n" + body, encoding="utf-8"
+        prelude = _TYPED_PRELUDE + "".join(
+            text for name, text in _TYPED_OPTIONAL.items() if f"def {name}(" not in block.code
+        )
+        (tmp_path / f"block_{block.path.stem}_{block.line}.py").write_text(
+            prelude + "\n\n" + body, encoding="utf-8"
         )
     stdout, stderr, status = api.run(
         [
