@@ -7,7 +7,7 @@ redelivery changes nothing), so they can run side by side.
 
     pip install 'whatconverts-async[mirror]'     # [postgres] for PostgreSQL
     export WHATCONVERTS_API_TOKEN=... WHATCONVERTS_API_SECRET=... WHATCONVERTS_WEBHOOK_SECRET=...
-    python examples/mirror_service.py --database leads.db --port 8080
+    python examples/mirror_service.py --db leads.db --port 8080
 
 Demo against the simulator (backfill, one webhook, one refresh, then exit)::
 
@@ -89,7 +89,11 @@ async def demo(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", action="store_true", help="run against the simulator")
-    parser.add_argument("--database", default="leads.db", help="SQLite path or postgresql:// URL")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("WHATCONVERTS_MIRROR_DB", "leads.db"),
+        help="SQLite path or postgresql:// URL (env WHATCONVERTS_MIRROR_DB)",
+    )
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--start-date", type=date.fromisoformat, default=date(2015, 1, 1))
     args = parser.parse_args()
@@ -101,7 +105,7 @@ def main() -> None:
     async def run() -> None:
         async with WhatConverts.from_env() as wc:
             secret = os.environ["WHATCONVERTS_WEBHOOK_SECRET"]
-            await serve(wc, args.database, secret, args.port, args.start_date)
+            await serve(wc, args.db, secret, args.port, args.start_date)
 
     asyncio.run(run())
 

@@ -8,7 +8,7 @@ limit. When all are done, ``merge_jsonl`` joins their files (every lead once, in
     python examples/sharded_workers.py --workers 4 --redis-url redis://localhost:6379/0
 
 Demo against the simulator (needs a Redis server; ``--redis-url`` or
-``WHATCONVERTS_REDIS_URL``, default ``redis://127.0.0.1:6379/0``)::
+``WHATCONVERTS_QUOTA_REDIS``, default ``redis://127.0.0.1:6379/0``)::
 
     python examples/sharded_workers.py --demo
 """
@@ -110,7 +110,7 @@ def main() -> int:
     parser.add_argument("--out-dir", type=Path, default=Path("."))
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("WHATCONVERTS_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        default=os.environ.get("WHATCONVERTS_QUOTA_REDIS", "redis://127.0.0.1:6379/0"),
     )
     parser.add_argument("--key-id", default="main", help="names the key's budget in Redis")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # I/N, set for the children

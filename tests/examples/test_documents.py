@@ -144,7 +144,7 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             "WHATCONVERTS_KEY_TYPE": "master",
             "WHATCONVERTS_WEBHOOK_SECRET": "readme-webhook-secret",
             "WEBHOOK_SECRET": "readme-webhook-secret",
-            "MIRROR_DB": str(tmp_path / "mirror.db"),
+            "WHATCONVERTS_MIRROR_DB": str(tmp_path / "mirror.db"),
             "WHATCONVERTS_ENDPOINT_URL": fake.endpoint_url(profile.profile_id),
             # dlt's own way to configure a source (its secrets and config providers).
             "SOURCES__WHATCONVERTS__API_TOKEN": fake.token,
