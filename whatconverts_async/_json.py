@@ -23,11 +23,11 @@ The rules:
 **Large documents in slices.** :func:`loads_steps` gives the same value (or the same error) as
 :func:`loads`, as a generator that yields between slices of a few milliseconds, so an async
 caller can give the event loop a turn while a 4 MB page of 2,500 leads is decoded (one
-:func:`loads` call holds it ~35 ms with orjson, ~70 ms without). The top-level object is
-split into its values, and a top-level array into its items, by msgspec in C when installed
-(the ``[fast]`` extra), else by the standard decoder's own scanner one value at a time; the
-pieces are decoded by :func:`loads` under the rules above. A document the splitter cannot
-read exactly is decoded by :func:`loads` in one step, so the result never depends on it.
+:func:`loads` call holds it ~35 ms with orjson, ~70 ms without). With msgspec installed
+(the ``[fast]`` extra) the top-level object is split into its values, and a top-level array
+into its items, in C; the pieces are decoded by :func:`loads` under the rules above. A
+document the splitter cannot read exactly, or any document without msgspec, is decoded by
+:func:`loads` in one step, so the result never depends on the splitter.
 
 Every refusal is an :class:`~whatconverts_async.errors.InvalidJSONError` (a ``ValueError``)
 whose message never quotes the document.
@@ -89,8 +89,8 @@ except ImportError:  # msgspec is optional: the standard scanner splits the same
     _split_object = _split_array = None
     _SplitError = ValueError
 
-splitter_name = "json" if _split_object is None else "msgspec"
-"""What splits large documents for :func:`loads_steps`: ``"msgspec"`` or ``"json"``."""
+splitter_name = "none" if _split_object is None else "msgspec"
+"""What splits large documents for :func:`loads_steps`: ``"msgspec"``, or ``"none"``."""
 
 SLICE_BYTES = 256 * 1024
 """Documents up to this size are decoded by :func:`loads_steps` in one step (< 3 ms)."""
@@ -283,16 +283,6 @@ class _Unsplittable(Exception):
     """The splitter cannot read this document exactly: decode it in one step instead."""
 
 
-_WS = re.compile(r"[ \t\n\r]*")
-# The C scanner behind json.loads: one value from a position, (value, end) or StopIteration.
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(**_STRICT).scan_once  # type: ignore[attr-defined]
-
-
-def _skip(text: str, at: int) -> int:
-    """The position after JSON whitespace from ``at`` (the pattern matches empty too)."""
-    return _WS.match(text, at).end()  # type: ignore[union-attr]
-
-
 def loads_steps(
     data: bytes | bytearray | memoryview | str,
     *,
@@ -301,9 +291,10 @@ def loads_steps(
 ) -> Generator[None, None, Any]:
     """:func:`loads` as a generator that yields between slices; it returns the same value.
 
-    A document larger than :data:`SLICE_BYTES` whose top level is an object is read one
-    top-level value at a time, and the items of a top-level array ``slice_items`` at a
-    time, with a ``yield`` in between (none for smaller documents). Errors are those of
+    With msgspec installed, a document larger than :data:`SLICE_BYTES` whose top level is
+    an object is read one top-level value at a time, and the items of a top-level array
+    ``slice_items`` at a time, with a ``yield`` in between (none for smaller documents, nor
+    without msgspec). Errors are those of
     :func:`loads`, raised from the step that meets them (every problem the splitter meets
     is left to :func:`loads` on the whole document, so even the messages are the same).
 
@@ -323,13 +314,13 @@ def loads_steps(
         raw = raw[3:]
     if len(raw) <= SLICE_BYTES or raw.lstrip(b" \t\n\r")[:1] != b"{" or max_depth < 3:
         return loads(raw, max_depth=max_depth)
-    pieces = (
-        _split_fast(raw, max_depth, slice_items)
-        if _split_object is not None
-        else _split_standard(raw, max_depth, slice_items)
-    )
+    if _split_object is None:
+        # Without msgspec, one loads() call: a splitter in Python (the standard scanner one
+        # value at a time) was measured 30-50 % slower per page, and each lead's dict got
+        # its own copy of every key (json.loads shares them within one call), ~5 KB a lead.
+        return loads(raw, max_depth=max_depth)
     try:
-        value = yield from pieces
+        value = yield from _split_fast(raw, max_depth, slice_items)
     except (_Unsplittable, InvalidJSONError):
         return loads(raw, max_depth=max_depth)  # the one canonical value or error
     return value
@@ -362,85 +353,6 @@ def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None,
             values.extend(loads(chunk, max_depth=max_depth - 1))
         out[key] = values
     return out
-
-
-def _split_standard(raw: bytes, max_depth: int, slice_items: int) -> Generator[None, None, Any]:
-    """Split and decode with the standard library's scanner, one top-level value at a time."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Unsplittable from None
-    if _SURROGATE_ESCAPE.search(text) is not None:
-        raise _Unsplittable  # rare: let loads() find out whether they pair up
-    scan, ws = _scan, _skip
-    out: dict[str, Any] = {}
-    try:
-        at = ws(text, text.index("{") + 1)
-        if text[at] == "}":
-            at += 1
-        else:
-            while True:
-                if text[at] != '"':
-                    raise _Unsplittable
-                key, at = scan(text, at)
-                at = ws(text, at)
-                if text[at] != ":":
-                    raise _Unsplittable
-                at = ws(text, at + 1)
-                if text[at] == "[":
-                    yield
-                    out[key], at = yield from _standard_array(text, at, max_depth, slice_items)
-                else:
-                    out[key], end = scan(text, at)
-                    _check_depth(text, at, end, out[key], max_depth - 1)
-                    at = end
-                at = ws(text, at)
-                if text[at] == "}":
-                    at += 1
-                    break
-                if text[at] != ",":
-                    raise _Unsplittable
-                at = ws(text, at + 1)
-    except (StopIteration, IndexError, ValueError, RecursionError):
-        # StopIteration: the scanner found no value; ValueError: NaN, 1e400, a number too
-        # long for int(); RecursionError: deeper than this interpreter allows.
-        raise _Unsplittable from None
-    if ws(text, at) != len(text):
-        raise _Unsplittable
-    return out
-
-
-def _standard_array(
-    text: str, at: int, max_depth: int, slice_items: int
-) -> Generator[None, None, tuple[list[Any], int]]:
-    scan, ws = _scan, _skip
-    items: list[Any] = []
-    at = ws(text, at + 1)
-    if text[at] == "]":
-        return items, at + 1
-    count = 0
-    while True:
-        item, end = scan(text, at)
-        _check_depth(text, at, end, item, max_depth - 2)
-        items.append(item)
-        count += 1
-        if count % slice_items == 0:
-            yield
-        at = ws(text, end)
-        if text[at] == "]":
-            return items, at + 1
-        if text[at] != ",":
-            raise _Unsplittable
-        at = ws(text, at + 1)
-
-
-def _check_depth(text: str, begin: int, end: int, value: Any, limit: int) -> None:
-    if limit < 1 and type(value) in (dict, list):
-        raise _Unsplittable
-    if text.count("[", begin, end) + text.count("{", begin, end) > limit and _deeper_than(
-        value, limit
-    ):
-        raise _Unsplittable
 
 
 def _check_key(key: str) -> None:

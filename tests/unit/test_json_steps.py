@@ -1,8 +1,8 @@
 """Large documents decoded in slices: the same value or the same error as one ``loads``.
 
-Both splitters are exercised in this process: msgspec's (when installed) and the standard
-scanner's (msgspec switched off with ``monkeypatch``); the subprocess test at the end runs
-the whole scan with msgspec blocked at import, as an installation without ``[fast]`` has.
+Both paths are exercised in this process: msgspec's splitter (when installed) and none
+(msgspec switched off with ``monkeypatch``: one ``loads`` call); the subprocess test at the
+end blocks msgspec at import, as an installation without ``[fast]`` has.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from whatconverts_async import _json
 from whatconverts_async._transport import Answer, decode_object, decode_object_sliced
 from whatconverts_async.errors import InvalidJSONError, MalformedResponseError
 
-SPLITTERS = ["native", "standard"]
+SPLITTERS = ["msgspec", "none"]
 
 
 @pytest.fixture(params=SPLITTERS)
 def splitter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Small slices so that small documents take the sliced path; one run per splitter."""
     monkeypatch.setattr(_json, "SLICE_BYTES", 64)
-    if request.param == "native":
+    if request.param == "msgspec":
         if _json._split_object is None:
             pytest.skip("msgspec not installed")
     else:
@@ -104,7 +104,10 @@ def test_a_large_array_is_decoded_in_several_steps(splitter: str) -> None:
     body = json.dumps({"page_number": 1, "leads": leads, "total_leads": 1000}).encode()
     value, steps = run_steps(body, slice_items=100)
     assert value == {"page_number": 1, "leads": leads, "total_leads": 1000}
-    assert steps >= 10  # one step per 100 leads at least
+    if splitter == "msgspec":
+        assert steps >= 10  # one step per 100 leads at least
+    else:
+        assert steps == 0  # one loads() call
 
 
 ODD = [
@@ -174,8 +177,11 @@ async def test_the_transport_gives_the_loop_turns_while_decoding(splitter: str) 
     payload = await decode_object_sliced(answer(body))
     running = False
     assert payload == {"page_number": 1, "leads": leads}
-    # 2,000 leads in slices of 250: the loop ran other callbacks between the slices.
-    assert turns >= 2000 // _json.SLICE_ITEMS
+    if splitter == "msgspec":
+        # 2,000 leads in slices of 250: the loop ran other callbacks between the slices.
+        assert turns >= 2000 // _json.SLICE_ITEMS
+    else:
+        assert turns <= 1
 
 
 @pytest.mark.parametrize(
@@ -198,13 +204,13 @@ async def test_the_sliced_transport_decode_equals_the_plain_one(splitter: str, b
         assert "not JSON" in expected[1] or "not an object" in expected[1]
 
 
-def test_without_msgspec_the_standard_splitter_is_used() -> None:
+def test_without_msgspec_a_document_is_decoded_in_one_step() -> None:
     script = textwrap.dedent(
         """
         import sys
         sys.modules["msgspec"] = None  # as if it were not installed
         from whatconverts_async import _json
-        assert _json.splitter_name == "json", _json.splitter_name
+        assert _json.splitter_name == "none", _json.splitter_name
         body = b'{"leads": [' + b",".join(b'{"lead_id": %d}' % n for n in range(30000)) + b"]}"
         steps = _json.loads_steps(body)
         count = 0
@@ -215,7 +221,7 @@ def test_without_msgspec_the_standard_splitter_is_used() -> None:
                 value = done.value
                 break
             count += 1
-        assert value == _json.loads(body) and count > 100, count
+        assert value == _json.loads(body) and count == 0, count
         print("ok")
         """
     )
