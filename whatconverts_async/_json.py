@@ -287,7 +287,7 @@ def loads_steps(
     data: bytes | bytearray | memoryview | str,
     *,
     max_depth: int = MAX_DEPTH,
-    slice_items: int = SLICE_ITEMS,
+    slice_items: int | None = None,
 ) -> Generator[None, None, Any]:
     """:func:`loads` as a generator that yields between slices; it returns the same value.
 
@@ -307,6 +307,8 @@ def loads_steps(
     """
     if not 1 <= max_depth <= MAX_DEPTH:
         raise ValueError(f"max_depth must be 1..{MAX_DEPTH}, got {max_depth!r}")
+    if slice_items is None:
+        slice_items = SLICE_ITEMS
     if slice_items < 1:
         raise ValueError(f"slice_items must be >= 1, got {slice_items!r}")
     raw = _utf8(data)

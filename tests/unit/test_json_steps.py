@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -230,3 +231,12 @@ def test_without_msgspec_a_document_is_decoded_in_one_step() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_suite_runs_the_decode_path_it_was_asked_for() -> None:
+    if os.environ.get("WHATCONVERTS_TEST_SPLITTER") == "none":
+        assert _json._split_object is None
+        assert run_steps(b'{"leads": [' + b"1," * 5000 + b"1]}")[1] == 0  # one step
+    else:
+        assert (_json._split_object is None) == (_json.splitter_name == "none")
+    assert _json.SLICE_BYTES == 2048  # tests/conftest.py: small answers take the sliced path
