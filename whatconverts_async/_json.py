@@ -329,7 +329,12 @@ def loads_steps(
 
 
 def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None, None, Any]:
-    """Split in C (msgspec), decode the pieces with :func:`loads`."""
+    """Split in C (msgspec), decode the pieces with :func:`loads`.
+
+    Each piece is decoded inside one more array than it sits in, so that it nests exactly
+    as deep as the whole document does there and ``loads`` checks ``max_depth`` for the
+    document (with the default, orjson's own limit does it, without a walk in Python).
+    """
     assert _split_object is not None and _split_array is not None
     try:
         top = _split_object(raw)
@@ -340,7 +345,7 @@ def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None,
         _check_key(key)
         text = bytes(piece)
         if text[:1] != b"[" or len(text) <= SLICE_BYTES // 4:
-            out[key] = loads(text, max_depth=max_depth - 1)
+            out[key] = loads(b"[" + text + b"]", max_depth=max_depth)[0]
             continue
         yield
         try:
@@ -350,9 +355,9 @@ def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None,
         values: list[Any] = []
         for begin in range(0, len(items), slice_items):
             yield
-            # One decoder call per slice: "[" + items + "]" nests exactly as the array did.
-            chunk = b"[" + b",".join(items[begin : begin + slice_items]) + b"]"
-            values.extend(loads(chunk, max_depth=max_depth - 1))
+            # One decoder call per slice: [[items]] nests as deep as {"key": [items]}.
+            chunk = b"[[" + b",".join(items[begin : begin + slice_items]) + b"]]"
+            values.extend(loads(chunk, max_depth=max_depth)[0])
         out[key] = values
     return out
 
