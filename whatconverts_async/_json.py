@@ -343,8 +343,9 @@ def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None,
     out: dict[str, Any] = {}
     for key, piece in top.items():
         _check_key(key)
-        text = bytes(piece)
-        if text[:1] != b"[" or len(text) <= SLICE_BYTES // 4:
+        # A view, not a copy: the items array of a page is most of its 4 MB.
+        text = memoryview(piece)
+        if not text or text[0] != 0x5B or len(text) <= SLICE_BYTES // 4:  # 0x5B: "["
             out[key] = loads(b"[" + text + b"]", max_depth=max_depth)[0]
             continue
         yield
