@@ -2,7 +2,9 @@
 
 ``SPEC`` is a JSON object with a ``task`` and its arguments; the result is printed as one
 JSON line. With ``"block_orjson": true`` the module ``orjson`` is made unimportable before
-the library is imported, so the client decodes with the standard ``json`` module.
+the library is imported, so the client decodes with the standard ``json`` module;
+``"block_msgspec": true`` does the same for msgspec (large pages are then decoded in one
+call, not a slice at a time). Blocking both is an installation without the ``[fast]`` extra.
 
 Tasks:
 
@@ -212,6 +214,7 @@ async def _task_library(spec: Json) -> Json:
         "seconds": seconds,
         "typed": typed,
         "decoder": _json.decoder_name,
+        "splitter": _json.splitter_name,
         "start_rss_kb": start_kb,
         "peak_rss_kb": peak_kb,
         "peak_reset": reset,
@@ -268,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if spec.get("block_orjson"):
         # A None entry makes "import orjson" raise ImportError: the library falls back to json.
         sys.modules["orjson"] = None  # type: ignore[assignment]
+    if spec.get("block_msgspec"):
+        # The same for msgspec: large pages are then decoded in one call.
+        sys.modules["msgspec"] = None  # type: ignore[assignment]
     result = asyncio.run(TASKS[spec["task"]](spec))
     print(json.dumps(result), flush=True)
     return 0

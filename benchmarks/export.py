@@ -10,6 +10,7 @@ timed as whole processes (start-up and data generation included); peak RSS comes
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -82,4 +83,8 @@ def run(quick: bool) -> Result:
         "baseline_peak_rss_mb", "baseline: peak RSS", base["process_peak_rss_bytes"] / MB, "MB"
     )
     result.add("ratio", "export / baseline (leads/s)", rate / base_rate, "x")
+    # The targets: >= 1.0x the hand-written export, >= 1.5x with the [fast] extra.
+    fast = all(importlib.util.find_spec(name) is not None for name in ("orjson", "msgspec"))
+    label = "export / baseline" + (" ([fast] installed)" if fast else " (without [fast])")
+    result.target(label, rate / base_rate, ">=", 1.5 if fast else 1.0)
     return result

@@ -50,6 +50,7 @@ __all__ = [
     "parse_money",
     "parse_timestamp",
     "reader",
+    "wire_object",
     "wire_record",
     "writer",
 ]
@@ -798,6 +799,18 @@ def field_values(record: Any) -> dict[str, Any]:
     if kind in _LAZY_UNCONVERTED and record._wire is not None:
         return _VALUES[base](record._wire)  # not converted yet: one pass over the wire
     return {name: getattr(record, name) for name in _FIELDS[base][0]}
+
+
+def wire_object(record: Any) -> dict[str, Any] | None:
+    """The wire object a lazy record was read from, or ``None`` (a record built in Python).
+
+    Not a copy: what :meth:`to_dict` would copy, for a caller that only reads it (a JSON
+    writer) and so need not pay for the copy. Never change it.
+    """
+    if type(record) not in _LAZY_BASE:
+        return None
+    wire: dict[str, Any] | None = record._wire
+    return wire
 
 
 def lazy_reader(cls: type, *, owned: bool = True) -> Callable[[Any], Any]:

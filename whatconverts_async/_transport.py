@@ -397,6 +397,30 @@ def decode_object(answer: Answer) -> dict[str, Any]:
         if reason:
             why = f"{why}: {reason}"
         raise malformed(answer.status, answer.body, **where, why=why) from None
+    return _checked_object(answer, payload)
+
+
+async def decode_object_sliced(answer: Answer) -> dict[str, Any]:
+    """:func:`decode_object` (the same result and errors) for use on the event loop: a body
+    larger than :data:`~whatconverts_async._json.SLICE_BYTES` is decoded a slice at a time
+    (:func:`~whatconverts_async._json.loads_steps`) with a turn of the loop between slices,
+    so a 4 MB page of leads never holds the loop for the whole decode."""
+    if len(answer.body) > _json.SLICE_BYTES:
+        steps = _json.loads_steps(answer.body)
+        try:
+            while True:
+                with no_cyclic_gc():
+                    next(steps)
+                await asyncio.sleep(0)
+        except StopIteration as done:
+            return _checked_object(answer, done.value)
+        except ValueError:
+            pass  # not JSON: decode_object says so, as for any body
+    return decode_object(answer)
+
+
+def _checked_object(answer: Answer, payload: Any) -> dict[str, Any]:
+    where = {"method": answer.method, "url": answer.url}
     if not isinstance(payload, dict):
         raise malformed(answer.status, answer.body, **where, why="JSON is not an object")
     if "error_message" in payload:

@@ -32,7 +32,15 @@ import attrs
 import yarl
 
 from ._session import ClientSession, ConnectionConfig, SessionOwner
-from ._transport import REDACTIONS, Answer, Sink, Transport, decode_object, malformed
+from ._transport import (
+    REDACTIONS,
+    Answer,
+    Sink,
+    Transport,
+    decode_object,
+    decode_object_sliced,
+    malformed,
+)
 from ._validators import has_methods, one_of, seconds, whole
 from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for, wait_for_reset
 from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
@@ -479,7 +487,7 @@ class WhatConverts(SessionOwner):
                 waited, method, url, query, number, form=pairs, headers=self._credentials.headers()
             )
             assert answer is not None  # no sink: always an answer
-            return decode_object(answer)
+            return await decode_object_sliced(answer)
 
         payload: dict[str, Any] = await self._retried(method, path, params, idempotent, attempt)
         return payload

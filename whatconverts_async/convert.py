@@ -51,6 +51,7 @@ from whatconverts_async._codec import (
     parse_money,
     parse_timestamp,
     reader,
+    wire_object,
     writer,
 )
 from whatconverts_async._gc import no_cyclic_gc
@@ -82,6 +83,7 @@ __all__ = [
     "unstructure",
     "unstructure_lead",
     "unstructure_page",
+    "wire_object",
 ]
 
 M = TypeVar("M")

@@ -45,6 +45,7 @@ from .errors import InvalidParameterError, PaginationError
 from .models import Page
 
 __all__ = [
+    "ITEMS_PER_TURN",
     "CompactKeys",
     "PageStream",
     "PaginationError",
@@ -497,16 +498,27 @@ async def stream_pages(
             await _cancel_all([pending])
 
 
+ITEMS_PER_TURN = 250
+"""Items :func:`iterate_items` hands out between two turns of the event loop."""
+
+
 async def iterate_items(
     pages: AsyncIterator[Page[T]], *, max_items: int | None = None
 ) -> AsyncIterator[T]:
-    """Items of ``pages`` in order, stopping after ``max_items`` without further requests."""
+    """Items of ``pages`` in order, stopping after ``max_items`` without further requests.
+
+    Every :data:`ITEMS_PER_TURN` items the event loop gets a turn, so a consumer that does
+    not await per item still does not hold the loop for a whole 2,500-item page."""
     if max_items is not None and max_items <= 0:
         return
     count = 0
     try:
         async for page in pages:
-            for item in page.items:
+            for index, item in enumerate(page.items):
+                if index and not index % ITEMS_PER_TURN:
+                    # An async generator that does not await runs a whole page in one
+                    # step of its consumer's task: give the loop a turn now and then.
+                    await asyncio.sleep(0)
                 yield item
                 count += 1
                 if max_items is not None and count >= max_items:

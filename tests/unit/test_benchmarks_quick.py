@@ -62,7 +62,18 @@ EXPECTED_FIGURES: dict[str, tuple[str, ...]] = {
         "compact_bytes_per_id",
         "set_bytes_per_id",
     ),
-    "stall": ("longest_stall_ms", "median_stall_ms", "decode_ms", "slice_ms", "whole_page_ms"),
+    "stall": (
+        "longest_stall_ms",
+        "median_stall_ms",
+        "longest_cpu_stall_ms",
+        "longest_gc_ms",
+        "frozen_cpu_stall_ms",
+        "frozen_gc_ms",
+        "decode_ms",
+        "decode_step_ms",
+        "slice_ms",
+        "whole_page_ms",
+    ),
 }
 
 

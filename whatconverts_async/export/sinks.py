@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Literal
 
 import attrs
 
+from ..convert import wire_object
 from ..errors import CheckpointError, ExportError
 from ..models import Lead
 from .checkpoint import fsync_dir
@@ -60,8 +61,12 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 def encode_lead(lead: Lead) -> bytes:
-    """One JSONL line (newline included): the lead's wire record, ``lead.to_dict()``."""
-    return _encode_record(lead.to_dict())
+    """One JSONL line (newline included): the lead's wire record, ``lead.to_dict()``.
+
+    A lead read from the API is written from the wire object it keeps, without the copy
+    ``to_dict()`` would make (the same content, in the wire's key order)."""
+    wire = wire_object(lead)
+    return _encode_record(lead.to_dict() if wire is None else wire)
 
 
 class DataFile:
