@@ -30,6 +30,7 @@ from ..errors import (
 from ..models import Lead
 from ..params import to_utc_datetime
 from . import schema
+from ._bulk import BulkUpsert
 from .plan import RefreshPlan, TierCost
 from .records import changed_fields, lead_row, merge_webhook
 
@@ -53,7 +54,7 @@ logger = logging.getLogger("whatconverts_async.mirror")
 
 UTC = timezone.utc
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's parameter limits
-_UPSERT_BATCH = 500
+_UPSERT_BATCH = 2500  # rows per executemany: a whole page
 Source = Literal["backfill", "refresh", "webhook", "confirm"]
 _WRITE_OPTION = "whatconverts_mirror_write"
 
@@ -485,6 +486,7 @@ class LeadMirror:
         self._host = socket.gethostname()[:255]
         self.schema_version: int | None = None
         self._writer: tuple[AsyncEngine, AsyncEngine] | None = None
+        self._bulk: dict[str, tuple[AsyncEngine, BulkUpsert]] = {}
 
     def __repr__(self) -> str:
         return f"LeadMirror({self.database!r}, key_name={self.key_name!r}, scope={self.scope!r})"
@@ -745,9 +747,9 @@ class LeadMirror:
                 )
                 old_records.update({r.lead_id: json.loads(r.record) for r in result})
         if writes:
-            statement = self._upsert_statement(source)
+            bulk = self._bulk_upsert(source)
             for i in range(0, len(writes), _UPSERT_BATCH):
-                await conn.execute(statement, writes[i : i + _UPSERT_BATCH])
+                await bulk.execute(conn, writes[i : i + _UPSERT_BATCH])
         if revive:
             for i in range(0, len(revive), _CHUNK):
                 await conn.execute(
@@ -782,6 +784,19 @@ class LeadMirror:
             or row["last_updated"] is None
             or row["last_updated"] <= old.last_updated
         )
+
+    def _bulk_upsert(self, source: Source) -> BulkUpsert:
+        """The upsert for ``source``, compiled once per engine."""
+        key = "webhook" if source == "webhook" else "scan"
+        engine = self.engine
+        cached = self._bulk.get(key)
+        if cached is None or cached[0] is not engine:
+            cached = (
+                engine,
+                BulkUpsert(schema.leads, self._upsert_statement(source), engine.dialect),
+            )
+            self._bulk[key] = cached
+        return cached[1]
 
     def _upsert_statement(self, source: Source) -> Any:
         table = schema.leads
