@@ -88,9 +88,15 @@ class SyncReport:
     ``inserted``/``updated``/``unchanged`` count leads read; ``stale`` counts copies older
     (by ``last_updated``) than the stored row, which were not written; ``missing`` leads newly
     absent from a complete scan; ``tombstoned`` leads a ``GET`` confirmed gone; ``requests``
-    API requests spent (retries included); ``complete`` is ``False`` when the daily budget ran
-    out first (everything committed stays; the next run resumes); ``changes`` lists the
-    first ``max_changes`` observed changes.
+    the API requests this operation sent (retries included; of them ``confirm_requests``
+    were ``GET`` requests confirming missing leads), counted by the client that sent them,
+    so requests of other clients sharing the daily budget are not in it; ``budget_left`` is
+    what the (possibly shared) daily budget has left afterwards; ``complete`` is ``False``
+    when the daily budget ran out first (everything committed stays; the next run
+    resumes); ``changes`` lists the first ``max_changes`` observed changes.
+
+    The client's count covers every task using it: run other work on the same client
+    meanwhile and its requests are counted here too.
     """
 
     operation: str
@@ -101,6 +107,7 @@ class SyncReport:
     missing: int = 0
     tombstoned: int = 0
     requests: int = 0
+    confirm_requests: int = 0
     pages: int = 0
     complete: bool = True
     budget_left: int | None = None
@@ -119,7 +126,8 @@ class SyncReport:
         for name in ("stale", "missing", "tombstoned"):
             if getattr(self, name):
                 parts.append(f"{name} {getattr(self, name)}")
-        parts.append(f"requests {self.requests}")
+        confirming = f" ({self.confirm_requests} confirming)" if self.confirm_requests else ""
+        parts.append(f"requests {self.requests}{confirming}")
         if self.budget_left is not None:
             parts.append(f"budget left {self.budget_left}")
         if not self.complete:
@@ -903,7 +911,10 @@ class LeadMirror:
         return [sc.key_name == self.key_name, sc.scope == self.scope, sc.scan == scan]
 
     def _used(self) -> int:
-        return int(self.wc.quota.used)
+        # Requests this client put on the wire (retries included, refunds taken off), not
+        # the budget's count: a budget shared with other clients or processes counts their
+        # requests too, and a key found spent counts as wholly used.
+        return int(self.wc.throttle.requests_sent)
 
     async def _run_scan(
         self,
@@ -1314,7 +1325,9 @@ class LeadMirror:
                 report.complete = False
                 return
             finally:
-                report.requests += max(0, self._used() - used)
+                spent = max(0, self._used() - used)
+                report.requests += spent
+                report.confirm_requests += spent
             now = self._now()
             async with self._write_engine.begin() as conn:
                 await self._renew(conn)
