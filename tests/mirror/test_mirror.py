@@ -507,13 +507,14 @@ async def test_requests_are_the_mirrors_own_with_a_shared_budget(
         async with LeadMirror(mine, db_url, page_size=50) as mirror:
             elsewhere = asyncio.ensure_future(busy())
             report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+            left = shared.remaining
             assert await elsewhere == 30
     lists = [r for r in fake.requests if r.path.rstrip("/").endswith("/leads")]
     assert report.inserted == 600 and report.requests == len(lists) == 12
     # The budget is shared: what it has left counts the other client's requests too.
     assert shared.used == 12 + 30
-    assert report.budget_left == 1000 - 42
-    assert "requests 12, budget left 958" in report.summary()
+    assert report.budget_left == left < 1000 - 12
+    assert f"requests 12, budget left {left}" in report.summary()
 
 
 async def test_a_key_found_spent_counts_only_the_requests_sent(

@@ -1075,12 +1075,14 @@ class LeadMirror:
         """Read every lead created from ``start_date`` (to ``end_date``, default now) into the
         database, page by page; resumable after any crash.
 
-        A backfill under way resumes from its cursor (``start_date`` must then be the same);
-        a finished one is not read again: an earlier ``start_date`` reads the part before
-        what is covered, and a later ``end_date`` (or none: now, when the covered range
-        ends more than a day ago; refresh catches up the last day) with a ``start_date``
-        inside the covered range reads the part after it. Requests: per 400-day window,
-        ``max(1, ⌈leads / 2500⌉)``.
+        A backfill under way resumes from its cursor (``start_date`` must then be the same),
+        then goes on with the rest of the range; a finished part is not read again. What is
+        asked for and not yet covered is read in one run, in up to two scans: the part
+        before the covered range (an earlier ``start_date``), then the part after it (a later
+        ``end_date``, or none: now, when the covered range ends more than a day ago; refresh
+        catches up the last day). Each scan is resumable on its own, so an interrupted run
+        continues where it stopped when run again with the same dates. Requests: per
+        400-day window of each scan, ``max(1, ⌈leads / 2500⌉)``.
 
         Raises :class:`MirrorBusyError` when another writer holds the scope,
         :class:`~whatconverts_async.InvalidParameterError` for bad dates. When the daily budget
@@ -1089,49 +1091,73 @@ class LeadMirror:
         start = _as_start(start_date, "start_date")
         end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
         report = SyncReport("backfill")
+        windows: list[tuple[datetime, datetime]] = []
         async with self._writing():
-            async with self.engine.connect() as conn:
-                state = await self._scan_state(conn, "backfill")
-                covered = await self._scan_state(conn, "covered")
-            if state is not None and state.status == "running":
-                tail = (
-                    covered is not None
-                    and covered.window_start <= start <= state.window_start
-                    and state.window_start == covered.window_end
-                )
-                if state.window_start != start and not tail:
-                    raise InvalidParameterError(
-                        "start_date",
-                        f"a backfill from {_fmt(state.window_start)} is under way in this "
-                        "scope; run it with that start_date to finish it first",
+            # At most three scans: one under way, then the gap before the covered range,
+            # then the gap after it.
+            for _ in range(3):
+                async with self.engine.connect() as conn:
+                    state = await self._scan_state(conn, "backfill")
+                    covered = await self._scan_state(conn, "covered")
+                if state is not None and state.status == "running":
+                    tail = (
+                        covered is not None
+                        and covered.window_start <= start <= state.window_start
+                        and state.window_start == covered.window_end
                     )
-            else:
-                stop = end or self._now()
-                if covered is not None:
-                    if start >= covered.window_start:
-                        # Without end_date, the last day after the covered end is left to
-                        # refresh (which catches up from there): a repeated run reads nothing.
-                        slack = _FUTURE_SLACK if end is None else timedelta(0)
-                        if stop <= covered.window_end + slack:
-                            report.budget_left = self.wc.quota.remaining
-                            return report  # already covered
-                        # Covered up to its end: read only what lies after it.
-                        start = max(start, covered.window_end)
-                    else:
-                        stop = min(stop, covered.window_start - timedelta(seconds=1))
-                if stop < start and end is None and start > self._now():
-                    raise InvalidParameterError(
-                        "start_date", f"is in the future ({_fmt(start)}): no lead exists yet"
-                    )
-                if stop < start:
-                    raise InvalidParameterError("end_date", "must not be before start_date")
-                state = await self._start_scan("backfill", start, stop)
-            if await self._run_scan(
-                state, "backfill", report, track_seen=False, on_progress=on_progress
-            ):
+                    if state.window_start != start and not tail:
+                        raise InvalidParameterError(
+                            "start_date",
+                            f"a backfill from {_fmt(state.window_start)} is under way in this "
+                            "scope; run it with that start_date to finish it first",
+                        )
+                else:
+                    segment = self._backfill_gap(start, end, covered, first=not windows)
+                    if segment is None or segment in windows:
+                        break  # all read (a range apart from the covered one stays apart)
+                    state = await self._start_scan("backfill", *segment)
+                windows.append((state.window_start, state.window_end))
+                if not await self._run_scan(
+                    state, "backfill", report, track_seen=False, on_progress=on_progress
+                ):
+                    break  # the budget ran out: the next run resumes this scan
                 await self._finish_scan(state, report, track_seen=False)
+        if windows:
+            report.window = (min(w[0] for w in windows), max(w[1] for w in windows))
         report.budget_left = self.wc.quota.remaining
         return report
+
+    def _backfill_gap(
+        self,
+        start: datetime,
+        end: datetime | None,
+        covered: ScanState | None,
+        *,
+        first: bool,
+    ) -> tuple[datetime, datetime] | None:
+        """The next part of ``start``..``end`` (``None``: now) that ``covered`` lacks: the
+        part before it first, then the part after it; ``None`` when nothing is left."""
+        stop = end or self._now()
+        if covered is not None:
+            if start >= covered.window_start:
+                # Without end_date, the last day after the covered end is left to
+                # refresh (which catches up from there): a repeated run reads nothing.
+                slack = _FUTURE_SLACK if end is None else timedelta(0)
+                if stop <= covered.window_end + slack:
+                    return None  # covered
+                # Covered up to its end: read only what lies after it.
+                start = max(start, covered.window_end)
+            else:
+                stop = min(stop, covered.window_start - timedelta(seconds=1))
+        if not first and stop < start:
+            return None
+        if stop < start and end is None and start > self._now():
+            raise InvalidParameterError(
+                "start_date", f"is in the future ({_fmt(start)}): no lead exists yet"
+            )
+        if stop < start:
+            raise InvalidParameterError("end_date", "must not be before start_date")
+        return start, stop
 
     async def _finish_scan(self, state: ScanState, report: SyncReport, *, track_seen: bool) -> None:
         now = self._now()
