@@ -55,6 +55,7 @@ def _bookkeeping(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         scope="key",
         missing_since=None,
         deleted_at=now - timedelta(microseconds=1),
+        hidden_confirmed_at=None,
     )
     return row
 

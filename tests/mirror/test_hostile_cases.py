@@ -21,7 +21,7 @@ from whatconverts_async.mirror import schema as mirror_schema
 from whatconverts_async.testing import FakeWhatConverts
 from whatconverts_async.webhooks import parse_webhook
 
-from .conftest import NOW
+from .conftest import NOW, MovableClock
 from .test_mirror import DeletingApi, format_ts, rows, wire_ids
 
 
@@ -235,3 +235,67 @@ async def test_a_both_sides_backfill_stopped_by_the_budget_resumes_both(
     pages = -(-early // 50) + -(-late // 50)
     assert pages <= fake.request_count - before <= pages + len(runs)
     assert sum(r.requests for r in runs) == fake.request_count - before
+
+
+async def test_a_hidden_lead_is_confirmed_once_a_day_not_every_refresh(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    leads = [fake.data.lead(i) for i in wire_ids(fake)[-40:]]
+    clock = MovableClock(NOW)
+    async with (
+        deleting_api(leads) as (api, base),
+        WhatConverts("t", "s", base_url=base, max_retries=0) as client,
+        LeadMirror(client, db_url, clock=clock) as mirror,
+    ):
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        hidden = leads[9]["lead_id"]
+        api.unlisted.add(hidden)
+        first = await mirror.refresh(force=True)
+        assert api.gets == [hidden] and first.confirm_requests == 1
+        plan_cost = first.requests - 1  # the list pages of the pass
+        assert f"requests {first.requests} (1 confirming)" in first.summary()
+        assert first.missing == 1 and first.tombstoned == 0
+        stored = (await rows(mirror))[hidden]
+        assert stored.missing_since is None and stored.hidden_confirmed_at == NOW
+        assert (await mirror.status()).hidden == 1
+        # Later refreshes the same day cost the plan's one request each, no GET.
+        for hours in (1, 6, 23):
+            clock.at = NOW + timedelta(hours=hours)
+            report = await mirror.refresh(force=True)
+            assert report.requests == plan_cost and report.confirm_requests == 0
+            assert report.missing == 0
+        assert api.gets == [hidden]
+        # A day later it is confirmed again, once.
+        clock.at = NOW + timedelta(days=1, minutes=1)
+        again = await mirror.refresh(force=True)
+        assert api.gets == [hidden, hidden] and again.confirm_requests == 1
+        stored = (await rows(mirror))[hidden]
+        assert stored.hidden_confirmed_at == clock.at
+        # Listed again: the mark goes, and a later deletion is found as usual.
+        api.unlisted.clear()
+        clock.at += timedelta(hours=1)
+        await mirror.refresh(force=True)
+        assert (await rows(mirror))[hidden].hidden_confirmed_at is None
+        api.deleted.add(hidden)
+        clock.at += timedelta(hours=1)
+        gone = await mirror.refresh(force=True)
+        assert gone.tombstoned == 1 and api.gets[-1] == hidden
+
+
+async def test_a_version_1_database_is_upgraded_in_place(db_url: str, wc: WhatConverts) -> None:
+    async with LeadMirror(wc, db_url) as mirror:
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        async with mirror.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE leads DROP COLUMN hidden_confirmed_at")
+            await conn.exec_driver_sql(
+                "UPDATE mirror_meta SET value = '1' WHERE name = 'schema_version'"
+            )
+    async with LeadMirror(wc, db_url) as mirror:
+        assert mirror.schema_version == mirror_schema.SCHEMA_VERSION == 2
+        stored = await rows(mirror)
+        assert len(stored) == 600
+        assert all(r.hidden_confirmed_at is None for r in stored.values())
+        report = await mirror.refresh(force=True)
+        assert report.complete and report.unchanged > 0
+    async with LeadMirror(wc, db_url) as mirror:  # opened again: nothing more to do
+        assert mirror.schema_version == 2

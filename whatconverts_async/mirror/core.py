@@ -168,7 +168,11 @@ class ScanState:
 
 @attrs.frozen
 class MirrorStatus:
-    """What is covered, when, what it cost, and the refresh plan with its daily cost."""
+    """What is covered, when, what it cost, and the refresh plan with its daily cost.
+
+    ``hidden`` counts leads the list leaves out that a confirming ``GET`` found (see
+    ``recheck_hidden`` of :class:`LeadMirror`).
+    """
 
     database: str
     schema_version: int
@@ -184,13 +188,15 @@ class MirrorStatus:
     daily_limit: int | None
     budget_left: int | None
     writer: str | None
+    hidden: int = 0
 
     def render(self) -> str:
         """A few human-readable lines (what ``whatconverts mirror status`` prints)."""
         lines = [
             f"database {self.database} (schema {self.schema_version}), "
             f"key {self.key_name}, scope {self.scope}",
-            f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,})",
+            f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,}, "
+            f"hidden from the list but found by GET {self.hidden:,})",
         ]
         for s in self.scans:
             state = s.status
@@ -389,6 +395,11 @@ class LeadMirror:
         lease_seconds: how long the writer's lease lasts without renewal (renewed every
             third of it while working).
         confirm_limit: most ``GET`` requests per refresh to confirm missing leads.
+        recheck_hidden: how long a lead the list leaves out but a confirming ``GET`` found
+            (``hidden_confirmed_at``) is left alone before it is confirmed again (default a
+            day; ``timedelta(0)``: at every refresh). A refresh thus costs its plan's
+            requests plus at most ``confirm_limit`` confirming ``GET`` requests, and a
+            hidden lead costs one ``GET`` per ``recheck_hidden``, not one per refresh.
         clock: ``now()`` source (tests); default the system clock.
 
     Guarantees:
@@ -432,6 +443,7 @@ class LeadMirror:
         page_size: int = 2500,
         lease_seconds: float = 300.0,
         confirm_limit: int = 50,
+        recheck_hidden: timedelta = timedelta(days=1),
         clock: _Clock | None = None,
         busy_timeout: float = 30.0,
     ) -> None:
@@ -477,6 +489,10 @@ class LeadMirror:
                 raise InvalidParameterError(
                     name, f"must be a number of seconds > 0, got {seconds!r}"
                 )
+        if not isinstance(recheck_hidden, timedelta) or recheck_hidden < timedelta(0):
+            raise InvalidParameterError(
+                "recheck_hidden", f"must be a timedelta >= 0, got {recheck_hidden!r}"
+            )
         if clock is not None and not callable(getattr(clock, "now", None)):
             raise InvalidParameterError("clock", "must have now()")
         self.wc = wc
@@ -488,6 +504,7 @@ class LeadMirror:
         self.page_size = min(page_size, 2500)
         self.lease_seconds = float(lease_seconds)
         self.confirm_limit = confirm_limit
+        self.recheck_hidden = recheck_hidden
         self.busy_timeout = float(busy_timeout)
         self._clock: _Clock = clock or SystemClock()
         self._holder = uuid.uuid4().hex
@@ -702,13 +719,22 @@ class LeadMirror:
             chunk = ids[i : i + _CHUNK]
             result = await conn.execute(
                 sa.select(
-                    lc.lead_id, lc.content_hash, lc.last_updated, lc.missing_since, lc.deleted_at
+                    lc.lead_id,
+                    lc.content_hash,
+                    lc.last_updated,
+                    lc.missing_since,
+                    lc.deleted_at,
+                    lc.hidden_confirmed_at,
                 ).where(lc.lead_id.in_(chunk))
             )
             existing.update({r.lead_id: r for r in result})
         writes: list[dict[str, Any]] = []
         revive: list[int] = []
         updated_ids: list[int] = []
+        # A confirming GET found the lead although the list left it out: remember when, so
+        # it is not asked about again before recheck_hidden. A list scan that reads it
+        # clears the mark; a webhook proves nothing about the list and keeps it.
+        hidden_at = now if source == "confirm" else None
         for lead_id, row in rows.items():
             old = existing.get(lead_id)
             if old is None:
@@ -724,7 +750,11 @@ class LeadMirror:
                 continue
             elif old.content_hash == row["content_hash"]:
                 report.unchanged += 1
-                if old.missing_since is not None or old.deleted_at is not None:
+                if (
+                    old.missing_since is not None
+                    or old.deleted_at is not None
+                    or old.hidden_confirmed_at != hidden_at  # (a webhook never gets here)
+                ):
                     revive.append(lead_id)
                 continue
             elif (
@@ -733,6 +763,8 @@ class LeadMirror:
                 and row["last_updated"] < old.last_updated
             ):
                 report.stale += 1
+                if source == "confirm":
+                    revive.append(lead_id)  # found all the same: not missing, hidden
                 continue
             else:
                 report.updated += 1
@@ -744,6 +776,11 @@ class LeadMirror:
                 scope=self.scope,
                 missing_since=None,
                 deleted_at=None,
+                hidden_confirmed_at=(
+                    old.hidden_confirmed_at
+                    if old is not None and source == "webhook"
+                    else hidden_at
+                ),
             )
             writes.append(row)
         old_records: dict[int, Any] = {}
@@ -763,7 +800,7 @@ class LeadMirror:
                 await conn.execute(
                     schema.leads.update()
                     .where(lc.lead_id.in_(revive[i : i + _CHUNK]))
-                    .values(missing_since=None, deleted_at=None)
+                    .values(missing_since=None, deleted_at=None, hidden_confirmed_at=hidden_at)
                 )
         if self.change_log and writes and not (source == "backfill" and not updated_ids):
             log = []
@@ -1172,6 +1209,12 @@ class LeadMirror:
                         lc.scope == self.scope,
                         lc.missing_since.is_(None),
                         lc.deleted_at.is_(None),
+                        # Hidden from the list, found by a GET not long ago: not asked
+                        # about again (nor counted missing) before recheck_hidden.
+                        sa.or_(
+                            lc.hidden_confirmed_at.is_(None),
+                            lc.hidden_confirmed_at <= now - self.recheck_hidden,
+                        ),
                         lc.date_created >= state.window_start,
                         lc.date_created <= state.window_end,
                         ~sa.exists().where(
@@ -1443,6 +1486,7 @@ class LeadMirror:
                         sa.func.count(),
                         sa.func.count(lc.missing_since),
                         sa.func.count(lc.deleted_at),
+                        sa.func.count(lc.hidden_confirmed_at),
                     ).where(scope)
                 )
             ).one()
@@ -1477,6 +1521,7 @@ class LeadMirror:
             leads=counts[0] - counts[2],
             missing=counts[1],
             tombstones=counts[2],
+            hidden=counts[3],
             scans=tuple(scans),
             leads_per_day=rate,
             plan=tuple(plan.costs(rate)),
