@@ -388,8 +388,10 @@ class LeadMirror:
         daily_budget: requests a day the refresh plan may cost; the lowest tiers are dropped
             until it fits (default: the client's daily limit).
         change_log: write ``mirror_changes`` rows (default on).
-        prefetch: pages fetched ahead while a page is written. 1 (default) means a crash
-            re-spends at most one request; more is faster on slow links.
+        prefetch: requests in flight while the pages before them are built and written
+            (each page's rows are built while the previous page commits). A crash
+            re-spends at most ``prefetch + 1`` requests (default 1: two); more is faster
+            on slow links.
         page_size: leads per request (default and most 2,500); smaller pages only make
             smaller transactions at the cost of more requests.
         lease_seconds: how long the writer's lease lasts without renewal (renewed every
@@ -406,8 +408,9 @@ class LeadMirror:
 
     * **Exactly once.** Each page's rows and the scan cursor (last ``date_created`` and the
       ids at that second) commit in one transaction: after ``kill -9`` the next run resumes
-      after the last committed page; at most ``prefetch`` fetched, uncommitted pages are
-      fetched again. A lead is written only when its content hash changed.
+      after the last committed page; besides the page whose commit was cut off, at most
+      ``prefetch + 1`` fetched, uncommitted pages are fetched again. Pages commit in order,
+      one at a time. A lead is written only when its content hash changed.
     * **Newer wins.** A copy whose ``last_updated`` is older than the stored one is not
       written (counted ``stale``). On equal ``last_updated`` the copy written last wins: the
       API is not known to bump ``last_updated`` for every change, and the next refresh
@@ -706,15 +709,19 @@ class LeadMirror:
         items: Sequence[Lead],
         source: Source,
         report: SyncReport,
+        *,
+        rows: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Write changed leads, skip unchanged and older ones; fills ``report``."""
+        """Write changed leads, skip unchanged and older ones; fills ``report``. ``rows``
+        are ``items``' rows if already built (:func:`~.records.lead_row`)."""
         if not items:
             return
         now = self._now()
-        rows: dict[int, dict[str, Any]] = {lead.lead_id: lead_row(lead) for lead in items}
+        built = rows if rows is not None else [lead_row(lead) for lead in items]
+        by_id: dict[int, dict[str, Any]] = {row["lead_id"]: row for row in built}
         lc = schema.leads.c
         existing: dict[int, Any] = {}
-        ids = list(rows)
+        ids = list(by_id)
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             result = await conn.execute(
@@ -735,7 +742,7 @@ class LeadMirror:
         # it is not asked about again before recheck_hidden. A list scan that reads it
         # clears the mark; a webhook proves nothing about the list and keeps it.
         hidden_at = now if source == "confirm" else None
-        for lead_id, row in rows.items():
+        for lead_id, row in by_id.items():
             old = existing.get(lead_id)
             if old is None:
                 report.inserted += 1
@@ -964,7 +971,10 @@ class LeadMirror:
     ) -> bool:
         """Read the scan's window from its cursor to its end, one transaction per page.
 
-        Returns ``False`` when the daily budget ran out (all committed work stays)."""
+        Pages commit one after the other, in order; while one page's transaction runs
+        (on SQLite in aiosqlite's thread), the next page's rows are built, so the database
+        and the Python work overlap. Returns ``False`` when the daily budget ran out (all
+        committed work stays)."""
         cursor_at = state.cursor_at
         cursor_ids = set(state.cursor_ids)
         pages, leads_seen, spent = state.pages, state.leads_seen, state.requests
@@ -979,6 +989,43 @@ class LeadMirror:
             per_page=self.page_size,
             **self._filters,
         )
+        writing: asyncio.Future[None] | None = None  # the page being committed
+
+        async def committed() -> None:
+            nonlocal writing
+            if writing is not None:
+                task, writing = writing, None
+                await task
+
+        async def commit(
+            fresh: list[Lead],
+            rows: list[dict[str, Any]],
+            cursor: tuple[datetime | None, list[int]],
+            counters: tuple[int, int, int],
+        ) -> None:
+            await self._commit_page(
+                state.scan,
+                fresh,
+                source,
+                report,
+                track_seen=track_seen,
+                cursor=cursor,
+                counters=counters,
+                rows=rows,
+            )
+            if on_progress is not None:
+                on_progress(
+                    ScanProgress(
+                        scan=state.scan,
+                        pages=counters[0],
+                        leads=counters[1],
+                        requests=counters[2],
+                        window_start=state.window_start,
+                        window_end=state.window_end,
+                        cursor_at=cursor[0],
+                    )
+                )
+
         try:
             async with stream:
                 async for page in stream:
@@ -1017,36 +1064,34 @@ class LeadMirror:
                     pages += 1
                     leads_seen += len(fresh)
                     report.pages += 1
-                    await _despite_cancel(
-                        self._commit_page(
-                            state.scan,
-                            fresh,
-                            source,
-                            report,
-                            track_seen=track_seen,
-                            cursor=(cursor_at, sorted(cursor_ids)),
-                            counters=(pages, leads_seen, spent),
-                        )
-                    )
-                    if on_progress is not None:
-                        on_progress(
-                            ScanProgress(
-                                scan=state.scan,
-                                pages=pages,
-                                leads=leads_seen,
-                                requests=spent,
-                                window_start=state.window_start,
-                                window_end=state.window_end,
-                                cursor_at=cursor_at,
+                    # Built while the previous page commits (pure Python, no database).
+                    rows = [lead_row(lead) for lead in fresh]
+                    await committed()
+                    writing = asyncio.ensure_future(
+                        _despite_cancel(
+                            commit(
+                                fresh,
+                                rows,
+                                (cursor_at, sorted(cursor_ids)),
+                                (pages, leads_seen, spent),
                             )
                         )
+                    )
+            await committed()
         except QuotaExhaustedError:
+            await committed()  # what was read before the budget ran out is kept
             logger.warning(
                 "daily budget spent during %s scan; it resumes on the next run", state.scan
             )
             report.complete = False
             return False
         finally:
+            if writing is not None:
+                # Leaving on an error or a cancellation: the page under way still commits
+                # or rolls back as a whole before the lease is released; a cancellation
+                # is passed on once it has (by _despite_cancel).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writing)
             now_used = self._used()
             report.requests += max(0, now_used - used)
             spent += max(0, now_used - used)
@@ -1065,11 +1110,12 @@ class LeadMirror:
         track_seen: bool,
         cursor: tuple[datetime | None, list[int]],
         counters: tuple[int, int, int],
+        rows: list[dict[str, Any]] | None = None,
     ) -> None:
         """One page's rows and the scan cursor, in one transaction."""
         async with self._write_engine.begin() as conn:
             await self._renew(conn)
-            await self._upsert(conn, fresh, source, report)
+            await self._upsert(conn, fresh, source, report, rows=rows)
             if track_seen and fresh:
                 await self._mark_seen(conn, scan, [ld.lead_id for ld in fresh])
             await self._put_scan(
