@@ -38,13 +38,22 @@ _UTC = timezone.utc
 Convert = Callable[[Any], Any]
 
 
+# The last value and its text, replaced as one tuple (safe across threads): the rows of a
+# page share their bookkeeping times, so most conversions are this lookup.
+_last_time: list[tuple[datetime | None, str]] = [(None, "")]
+
+
 def _naive_utc_text(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME storage format, "%Y-%m-%d %H:%M:%S.%f" with a 4-digit year.
+    seen, text = _last_time[0]
+    if value is seen:
+        return text
     if value.tzinfo is None:
         raise ValueError("naive datetime: the mirror stores aware UTC times only")
-    if value.tzinfo is not _UTC:
-        value = value.astimezone(_UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    moment = value if value.tzinfo is _UTC else value.astimezone(_UTC)
+    text = moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_time[0] = (value, text)
+    return text
 
 
 def _aware_utc(value: datetime) -> datetime:
