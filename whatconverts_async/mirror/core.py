@@ -390,8 +390,9 @@ class LeadMirror:
         change_log: write ``mirror_changes`` rows (default on).
         prefetch: requests in flight while the pages before them are built and written
             (each page's rows are built while the previous page commits). A crash
-            re-spends at most ``prefetch + 1`` requests (default 1: two); more is faster
-            on slow links.
+            re-spends at most ``prefetch + 2`` requests (the page being committed, the one
+            built meanwhile and those in flight; default 1: three); more is faster on slow
+            links.
         page_size: leads per request (default and most 2,500); smaller pages only make
             smaller transactions at the cost of more requests.
         lease_seconds: how long the writer's lease lasts without renewal (renewed every
@@ -1588,7 +1589,18 @@ class LeadMirror:
         set or the task is cancelled. A refresh that fails with a library error (the API down
         after retries, another writer, the budget spent) is logged as a warning and tried
         again at the next check; other errors (the database gone) end the loop.
+
+        Raises :class:`~whatconverts_async.InvalidParameterError` for a ``poll_seconds``
+        that is not a finite number of seconds > 0 (before any refresh).
         """
+        if (
+            isinstance(poll_seconds, bool)
+            or not isinstance(poll_seconds, (int, float))
+            or not 0 < poll_seconds < float("inf")
+        ):
+            raise InvalidParameterError(
+                "poll_seconds", f"must be a finite number of seconds > 0, got {poll_seconds!r}"
+            )
         while stop is None or not stop.is_set():
             try:
                 report = await self.refresh()
