@@ -388,11 +388,10 @@ class LeadMirror:
         daily_budget: requests a day the refresh plan may cost; the lowest tiers are dropped
             until it fits (default: the client's daily limit).
         change_log: write ``mirror_changes`` rows (default on).
-        prefetch: requests in flight while the pages before them are built and written
-            (each page's rows are built while the previous page commits). A crash
-            re-spends at most ``prefetch + 2`` requests (the page being committed, the one
-            built meanwhile and those in flight; default 1: three); more is faster on slow
-            links.
+        prefetch: requests in flight at once. The next page is read and its rows built
+            while the previous page commits, so a crash re-spends at most ``prefetch + 1``
+            requests (the page whose commit was cut off and those read after it; default 1:
+            two); more is faster on slow links.
         page_size: leads per request (default and most 2,500); smaller pages only make
             smaller transactions at the cost of more requests.
         lease_seconds: how long the writer's lease lasts without renewal (renewed every
@@ -409,9 +408,9 @@ class LeadMirror:
 
     * **Exactly once.** Each page's rows and the scan cursor (last ``date_created`` and the
       ids at that second) commit in one transaction: after ``kill -9`` the next run resumes
-      after the last committed page; besides the page whose commit was cut off, at most
-      ``prefetch + 1`` fetched, uncommitted pages are fetched again. Pages commit in order,
-      one at a time. A lead is written only when its content hash changed.
+      after the last committed page; at most ``prefetch + 1`` fetched, uncommitted pages
+      are fetched again (the page whose commit was cut off and those read after it). Pages
+      commit in order, one at a time. A lead is written only when its content hash changed.
     * **Newer wins.** A copy whose ``last_updated`` is older than the stored one is not
       written (counted ``stale``). On equal ``last_updated`` the copy written last wins: the
       API is not known to bump ``last_updated`` for every change, and the next refresh
