@@ -11,15 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 
 from whatconverts_async import WhatConverts
 from whatconverts_async.errors import WebhookError
 from whatconverts_async.mirror import LeadMirror
+from whatconverts_async.mirror import schema as mirror_schema
 from whatconverts_async.testing import FakeWhatConverts
 from whatconverts_async.webhooks import parse_webhook
 
-from .conftest import NOW
+from .conftest import NOW, MovableClock
 from .test_mirror import DeletingApi, format_ts, rows, wire_ids
 
 
@@ -161,3 +163,139 @@ async def test_concurrent_first_opens_on_a_fresh_database(db_url: str, wc: WhatC
     finally:
         for m in mirrors:
             await m.close()
+
+
+async def _stored_ids(mirror: LeadMirror) -> list[int]:
+    async with mirror.engine.connect() as conn:
+        return sorted((await conn.execute(sa.select(mirror_schema.leads.c.lead_id))).scalars())
+
+
+MIDDLE = (NOW - timedelta(days=80), NOW - timedelta(days=40))
+
+
+def _gaps(fake: FakeWhatConverts) -> tuple[int, int]:
+    """Leads before the middle range, and from its last second on (the later gap starts
+    at the covered end, inclusive)."""
+    early = len(fake.data.lead_ids(None, MIDDLE[0] - timedelta(seconds=1)))
+    late = len(fake.data.lead_ids(MIDDLE[1], None))
+    return early, late
+
+
+async def test_a_backfill_sticking_out_both_sides_reads_both_gaps_in_one_run(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    async with LeadMirror(wc, db_url, page_size=50) as mirror:
+        first = await mirror.backfill(start_date=MIDDLE[0], end_date=MIDDLE[1])
+        before = fake.request_count
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+        stored = await _stored_ids(mirror)
+        covered = next(s for s in (await mirror.status()).scans if s.scan == "covered")
+        again = await mirror.backfill(start_date=NOW - timedelta(days=200))
+    assert stored == sorted(fake.data.lead_ids())
+    assert report.complete and report.inserted == 600 - first.inserted and report.updated == 0
+    assert report.window is not None and report.window[0] == NOW - timedelta(days=200)
+    # Both gaps, each at 50 leads a page; nothing of the middle is read again.
+    early, late = _gaps(fake)
+    assert early > 50 and late > 50
+    assert report.requests == fake.request_count - before == -(-early // 50) + -(-late // 50)
+    assert covered.window_start == NOW - timedelta(days=200)
+    assert covered.window_end >= NOW - timedelta(seconds=5)
+    assert again.requests == 0 and again.inserted == 0
+
+
+async def test_a_both_sides_backfill_stopped_by_the_budget_resumes_both(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    from whatconverts_async import LocalQuota
+
+    async with (
+        WhatConverts(fake.token, fake.secret, base_url=fake.url, max_retries=0) as wc,
+        LeadMirror(wc, db_url, page_size=50) as mirror,
+    ):
+        first = await mirror.backfill(start_date=MIDDLE[0], end_date=MIDDLE[1])
+    before = fake.request_count
+    runs = []
+    for _ in range(30):
+        quota = LocalQuota(limit=3)  # three requests a "day"
+        async with (
+            WhatConverts(fake.token, fake.secret, base_url=fake.url, quota=quota) as wc,
+            LeadMirror(wc, db_url, page_size=50) as mirror,
+        ):
+            report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+            runs.append(report)
+            if report.complete:
+                stored = await _stored_ids(mirror)
+                break
+    assert runs[-1].complete and len(runs) > 2 and not runs[0].complete
+    assert stored == sorted(fake.data.lead_ids())
+    # Every lead written once, none rewritten; at most one extra page per resumption.
+    early, late = _gaps(fake)
+    assert sum(r.inserted for r in runs) == 600 - first.inserted
+    assert sum(r.updated for r in runs) == 0
+    pages = -(-early // 50) + -(-late // 50)
+    assert pages <= fake.request_count - before <= pages + len(runs)
+    assert sum(r.requests for r in runs) == fake.request_count - before
+
+
+async def test_a_hidden_lead_is_confirmed_once_a_day_not_every_refresh(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    leads = [fake.data.lead(i) for i in wire_ids(fake)[-40:]]
+    clock = MovableClock(NOW)
+    async with (
+        deleting_api(leads) as (api, base),
+        WhatConverts("t", "s", base_url=base, max_retries=0) as client,
+        LeadMirror(client, db_url, clock=clock) as mirror,
+    ):
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        hidden = leads[9]["lead_id"]
+        api.unlisted.add(hidden)
+        first = await mirror.refresh(force=True)
+        assert api.gets == [hidden] and first.confirm_requests == 1
+        plan_cost = first.requests - 1  # the list pages of the pass
+        assert f"requests {first.requests} (1 confirming)" in first.summary()
+        assert first.missing == 1 and first.tombstoned == 0
+        stored = (await rows(mirror))[hidden]
+        assert stored.missing_since is None and stored.hidden_confirmed_at == NOW
+        assert (await mirror.status()).hidden == 1
+        # Later refreshes the same day cost the plan's one request each, no GET.
+        for hours in (1, 6, 23):
+            clock.at = NOW + timedelta(hours=hours)
+            report = await mirror.refresh(force=True)
+            assert report.requests == plan_cost and report.confirm_requests == 0
+            assert report.missing == 0
+        assert api.gets == [hidden]
+        # A day later it is confirmed again, once.
+        clock.at = NOW + timedelta(days=1, minutes=1)
+        again = await mirror.refresh(force=True)
+        assert api.gets == [hidden, hidden] and again.confirm_requests == 1
+        stored = (await rows(mirror))[hidden]
+        assert stored.hidden_confirmed_at == clock.at
+        # Listed again: the mark goes, and a later deletion is found as usual.
+        api.unlisted.clear()
+        clock.at += timedelta(hours=1)
+        await mirror.refresh(force=True)
+        assert (await rows(mirror))[hidden].hidden_confirmed_at is None
+        api.deleted.add(hidden)
+        clock.at += timedelta(hours=1)
+        gone = await mirror.refresh(force=True)
+        assert gone.tombstoned == 1 and api.gets[-1] == hidden
+
+
+async def test_a_version_1_database_is_upgraded_in_place(db_url: str, wc: WhatConverts) -> None:
+    async with LeadMirror(wc, db_url) as mirror:
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        async with mirror.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE leads DROP COLUMN hidden_confirmed_at")
+            await conn.exec_driver_sql(
+                "UPDATE mirror_meta SET value = '1' WHERE name = 'schema_version'"
+            )
+    async with LeadMirror(wc, db_url) as mirror:
+        assert mirror.schema_version == mirror_schema.SCHEMA_VERSION == 2
+        stored = await rows(mirror)
+        assert len(stored) == 600
+        assert all(r.hidden_confirmed_at is None for r in stored.values())
+        report = await mirror.refresh(force=True)
+        assert report.complete and report.unchanged > 0
+    async with LeadMirror(wc, db_url) as mirror:  # opened again: nothing more to do
+        assert mirror.schema_version == 2

@@ -482,3 +482,48 @@ async def test_cancelled_backfills_release_the_lease_and_lose_nothing(
     assert cancelled >= 2 and report.complete
     assert sorted(stored) == sorted(wire_ids(fake))
     assert "not released" not in caplog.text and "[SQL" not in caplog.text
+
+
+async def test_requests_are_the_mirrors_own_with_a_shared_budget(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    from whatconverts_async import LocalQuota
+
+    shared = LocalQuota(limit=1000)
+    fake.faults.latency = 0.02
+    async with (
+        WhatConverts(fake.token, fake.secret, base_url=fake.url, quota=shared) as mine,
+        WhatConverts(fake.token, fake.secret, base_url=fake.url, quota=shared) as other,
+    ):
+        ids = wire_ids(fake)
+
+        async def busy() -> int:
+            sent = 0
+            for lead_id in ids[:30]:
+                await other.leads.get(lead_id)
+                sent += 1
+            return sent
+
+        async with LeadMirror(mine, db_url, page_size=50) as mirror:
+            elsewhere = asyncio.ensure_future(busy())
+            report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+            left = shared.remaining
+            assert await elsewhere == 30
+    lists = [r for r in fake.requests if r.path.rstrip("/").endswith("/leads")]
+    assert report.inserted == 600 and report.requests == len(lists) == 12
+    # The budget is shared: what it has left counts the other client's requests too.
+    assert shared.used == 12 + 30
+    assert report.budget_left == left < 1000 - 12
+    assert f"requests 12, budget left {left}" in report.summary()
+
+
+async def test_a_key_found_spent_counts_only_the_requests_sent(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    fake.spend_daily_limit(after=2)  # another user of the key spends its day
+    async with LeadMirror(wc, db_url, page_size=100) as mirror:
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+    assert not report.complete and report.inserted == 200
+    # Two pages read, the third refused: three requests, not the whole daily limit.
+    assert report.requests == 3 == fake.request_count
+    assert report.budget_left == 0

@@ -119,3 +119,13 @@ async def test_run_refreshes_when_due_and_survives_api_errors(
 
         await asyncio.wait_for(mirror.run(poll_seconds=0.05, on_report=seen, stop=stop), 30)
         assert reports and reports[0].tiers == ("hot", "warm", "cold")
+
+
+@pytest.mark.parametrize("poll", [0, -1, float("nan"), float("inf"), "60", True])
+async def test_run_refuses_a_bad_poll_interval_before_any_request(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts, poll: object
+) -> None:
+    async with LeadMirror(wc, db_url) as mirror:
+        with pytest.raises(InvalidParameterError, match="poll_seconds"):
+            await mirror.run(poll_seconds=poll)  # type: ignore[arg-type]
+    assert fake.request_count == 0

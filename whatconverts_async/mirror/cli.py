@@ -280,6 +280,12 @@ async def _serve(args: argparse.Namespace, mirror: LeadMirror, out: TextIO) -> i
     return EXIT_OK
 
 
+MAX_TIER_HOURS = 24 * 366
+"""The longest ``--tier`` period: a year (the widest tier reads at most 100 years back)."""
+MAX_POLL_SECONDS = 86_400.0
+"""The longest ``--poll-seconds``: a day (a plan's tiers come due hourly by default)."""
+
+
 def _plan(specs: list[str]) -> Any:
     from .plan import RefreshPlan, Tier
 
@@ -294,12 +300,73 @@ def _plan(specs: list[str]) -> Any:
             ) from None
         if len(parts) != 3:
             raise InvalidParameterError("--tier", f"must look like NAME:DAYS:HOURS, got {spec!r}")
-        if not hours * 60 >= 1:
+        if not hours * 60 >= 1:  # nan fails it too
             raise InvalidParameterError(
                 "--tier", f"HOURS must be at least 1/60 (one minute), got {parts[2]!r} in {spec!r}"
             )
+        if hours > MAX_TIER_HOURS:  # inf too
+            raise InvalidParameterError(
+                "--tier",
+                f"HOURS must be at most {MAX_TIER_HOURS:,} (a year), got {parts[2]!r} in {spec!r}",
+            )
         tiers.append(Tier(name, days, timedelta(hours=hours)))
     return RefreshPlan(tiers=tuple(tiers))
+
+
+def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
+    """The first bad option value, as a message naming the option (``None``: all fine).
+
+    Run before anything is opened: a bad value costs no request and writes no database.
+    """
+    from ..params import to_utc_datetime
+
+    action = args.mirror_action
+    for option, value in (("--account-id", args.account_id), ("--profile-id", args.profile_id)):
+        if value is not None and not 1 <= value < 2**63:
+            return f"{option} must be a positive integer (below 2**63), got {value}"
+    if not args.key_name.strip() or len(args.key_name) > 100:
+        return f"--key-name must be non-empty text of at most 100 characters, got {args.key_name!r}"
+    if getattr(args, "demo_leads", 0) < 0:
+        return f"--demo-leads must be >= 0, got {args.demo_leads}"
+    if getattr(args, "daily_limit", None) is not None and args.daily_limit < 0:
+        return f"--daily-limit must be >= 0, got {args.daily_limit}"
+    if getattr(args, "daily_budget", None) is not None and args.daily_budget < 0:
+        return f"--daily-budget must be an integer >= 0, got {args.daily_budget}"
+    if action == "backfill":
+        try:
+            start = (
+                None
+                if args.start_date is None
+                else to_utc_datetime(args.start_date, "--start-date")
+            )
+            end = (
+                None
+                if args.end_date is None
+                else to_utc_datetime(args.end_date, "--end-date", end_of_day=True)
+            )
+        except InvalidParameterError as exc:
+            return str(exc)
+        if start is not None and end is not None and end < start:
+            return f"--end-date {args.end_date} is before --start-date {args.start_date}"
+        if start is not None and end is None and start > now:
+            return (
+                f"--start-date {args.start_date}: the start_date is in the future, "
+                "no lead exists yet"
+            )
+    if action == "run":
+        poll = args.poll_seconds
+        if not 0 < poll <= MAX_POLL_SECONDS:  # nan fails both
+            return (
+                f"--poll-seconds must be a number of seconds > 0 and at most "
+                f"{MAX_POLL_SECONDS:,.0f} (a day), got {poll!r}"
+            )
+        if args.webhook_port is not None and not 1 <= args.webhook_port <= 65535:
+            return f"--webhook-port must be 1..65535, got {args.webhook_port}"
+        if not args.webhook_path.startswith("/"):
+            return f"--webhook-path must start with '/', got {args.webhook_path!r}"
+        if not args.webhook_host.strip():
+            return "--webhook-host must not be empty"
+    return None
 
 
 def _db_path_problem(url: Any, action: str) -> str | None:
@@ -390,6 +457,16 @@ async def run_mirror(
             file=err,
         )
         return EXIT_USAGE
+    problem = _check_options(args, datetime.now(timezone.utc))
+    plan = None
+    if problem is None and getattr(args, "tier", None):
+        try:
+            plan = _plan(args.tier)
+        except InvalidParameterError as exc:
+            problem = str(exc)
+    if problem is not None:
+        print(f"whatconverts: error: {problem}", file=err)
+        return EXIT_USAGE
     if args.mirror_action == "backfill" and args.start_date is None and not args.demo:
         print("whatconverts: error: --start-date is required for a backfill", file=err)
         return EXIT_USAGE
@@ -421,14 +498,10 @@ async def run_mirror(
         "account_id": args.account_id,
         "profile_id": args.profile_id,
     }
-    try:
-        if getattr(args, "tier", None):
-            options["plan"] = _plan(args.tier)
-        if getattr(args, "daily_budget", None) is not None:
-            options["daily_budget"] = args.daily_budget
-    except InvalidParameterError as exc:
-        print(f"whatconverts: error: {exc}", file=err)
-        return EXIT_USAGE
+    if plan is not None:
+        options["plan"] = plan
+    if getattr(args, "daily_budget", None) is not None:
+        options["daily_budget"] = args.daily_budget
     opened = False
 
     async def act(wc: WhatConverts) -> int:

@@ -30,6 +30,7 @@ from ..errors import (
 from ..models import Lead
 from ..params import to_utc_datetime
 from . import schema
+from ._bulk import BulkUpsert
 from .plan import RefreshPlan, TierCost
 from .records import changed_fields, lead_row, merge_webhook
 
@@ -53,7 +54,7 @@ logger = logging.getLogger("whatconverts_async.mirror")
 
 UTC = timezone.utc
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's and asyncpg's parameter limits
-_UPSERT_BATCH = 500
+_UPSERT_BATCH = 2500  # rows per executemany: a whole page
 Source = Literal["backfill", "refresh", "webhook", "confirm"]
 _WRITE_OPTION = "whatconverts_mirror_write"
 
@@ -87,9 +88,15 @@ class SyncReport:
     ``inserted``/``updated``/``unchanged`` count leads read; ``stale`` counts copies older
     (by ``last_updated``) than the stored row, which were not written; ``missing`` leads newly
     absent from a complete scan; ``tombstoned`` leads a ``GET`` confirmed gone; ``requests``
-    API requests spent (retries included); ``complete`` is ``False`` when the daily budget ran
-    out first (everything committed stays; the next run resumes); ``changes`` lists the
-    first ``max_changes`` observed changes.
+    the API requests this operation sent (retries included; of them ``confirm_requests``
+    were ``GET`` requests confirming missing leads), counted by the client that sent them,
+    so requests of other clients sharing the daily budget are not in it; ``budget_left`` is
+    what the (possibly shared) daily budget has left afterwards; ``complete`` is ``False``
+    when the daily budget ran out first (everything committed stays; the next run
+    resumes); ``changes`` lists the first ``max_changes`` observed changes.
+
+    The client's count covers every task using it: run other work on the same client
+    meanwhile and its requests are counted here too.
     """
 
     operation: str
@@ -100,6 +107,7 @@ class SyncReport:
     missing: int = 0
     tombstoned: int = 0
     requests: int = 0
+    confirm_requests: int = 0
     pages: int = 0
     complete: bool = True
     budget_left: int | None = None
@@ -118,7 +126,8 @@ class SyncReport:
         for name in ("stale", "missing", "tombstoned"):
             if getattr(self, name):
                 parts.append(f"{name} {getattr(self, name)}")
-        parts.append(f"requests {self.requests}")
+        confirming = f" ({self.confirm_requests} confirming)" if self.confirm_requests else ""
+        parts.append(f"requests {self.requests}{confirming}")
         if self.budget_left is not None:
             parts.append(f"budget left {self.budget_left}")
         if not self.complete:
@@ -159,7 +168,11 @@ class ScanState:
 
 @attrs.frozen
 class MirrorStatus:
-    """What is covered, when, what it cost, and the refresh plan with its daily cost."""
+    """What is covered, when, what it cost, and the refresh plan with its daily cost.
+
+    ``hidden`` counts leads the list leaves out that a confirming ``GET`` found (see
+    ``recheck_hidden`` of :class:`LeadMirror`).
+    """
 
     database: str
     schema_version: int
@@ -175,13 +188,15 @@ class MirrorStatus:
     daily_limit: int | None
     budget_left: int | None
     writer: str | None
+    hidden: int = 0
 
     def render(self) -> str:
         """A few human-readable lines (what ``whatconverts mirror status`` prints)."""
         lines = [
             f"database {self.database} (schema {self.schema_version}), "
             f"key {self.key_name}, scope {self.scope}",
-            f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,})",
+            f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,}, "
+            f"hidden from the list but found by GET {self.hidden:,})",
         ]
         for s in self.scans:
             state = s.status
@@ -373,21 +388,29 @@ class LeadMirror:
         daily_budget: requests a day the refresh plan may cost; the lowest tiers are dropped
             until it fits (default: the client's daily limit).
         change_log: write ``mirror_changes`` rows (default on).
-        prefetch: pages fetched ahead while a page is written. 1 (default) means a crash
-            re-spends at most one request; more is faster on slow links.
+        prefetch: requests in flight at once. The next page is read and its rows built
+            while the previous page commits, so a crash re-spends at most ``prefetch + 1``
+            requests (the page whose commit was cut off and those read after it; default 1:
+            two); more is faster on slow links.
         page_size: leads per request (default and most 2,500); smaller pages only make
             smaller transactions at the cost of more requests.
         lease_seconds: how long the writer's lease lasts without renewal (renewed every
             third of it while working).
         confirm_limit: most ``GET`` requests per refresh to confirm missing leads.
+        recheck_hidden: how long a lead the list leaves out but a confirming ``GET`` found
+            (``hidden_confirmed_at``) is left alone before it is confirmed again (default a
+            day; ``timedelta(0)``: at every refresh). A refresh thus costs its plan's
+            requests plus at most ``confirm_limit`` confirming ``GET`` requests, and a
+            hidden lead costs one ``GET`` per ``recheck_hidden``, not one per refresh.
         clock: ``now()`` source (tests); default the system clock.
 
     Guarantees:
 
     * **Exactly once.** Each page's rows and the scan cursor (last ``date_created`` and the
       ids at that second) commit in one transaction: after ``kill -9`` the next run resumes
-      after the last committed page; at most ``prefetch`` fetched, uncommitted pages are
-      fetched again. A lead is written only when its content hash changed.
+      after the last committed page; at most ``prefetch + 1`` fetched, uncommitted pages
+      are fetched again (the page whose commit was cut off and those read after it). Pages
+      commit in order, one at a time. A lead is written only when its content hash changed.
     * **Newer wins.** A copy whose ``last_updated`` is older than the stored one is not
       written (counted ``stale``). On equal ``last_updated`` the copy written last wins: the
       API is not known to bump ``last_updated`` for every change, and the next refresh
@@ -423,6 +446,7 @@ class LeadMirror:
         page_size: int = 2500,
         lease_seconds: float = 300.0,
         confirm_limit: int = 50,
+        recheck_hidden: timedelta = timedelta(days=1),
         clock: _Clock | None = None,
         busy_timeout: float = 30.0,
     ) -> None:
@@ -468,6 +492,10 @@ class LeadMirror:
                 raise InvalidParameterError(
                     name, f"must be a number of seconds > 0, got {seconds!r}"
                 )
+        if not isinstance(recheck_hidden, timedelta) or recheck_hidden < timedelta(0):
+            raise InvalidParameterError(
+                "recheck_hidden", f"must be a timedelta >= 0, got {recheck_hidden!r}"
+            )
         if clock is not None and not callable(getattr(clock, "now", None)):
             raise InvalidParameterError("clock", "must have now()")
         self.wc = wc
@@ -479,12 +507,14 @@ class LeadMirror:
         self.page_size = min(page_size, 2500)
         self.lease_seconds = float(lease_seconds)
         self.confirm_limit = confirm_limit
+        self.recheck_hidden = recheck_hidden
         self.busy_timeout = float(busy_timeout)
         self._clock: _Clock = clock or SystemClock()
         self._holder = uuid.uuid4().hex
         self._host = socket.gethostname()[:255]
         self.schema_version: int | None = None
         self._writer: tuple[AsyncEngine, AsyncEngine] | None = None
+        self._bulk: dict[str, tuple[AsyncEngine, BulkUpsert]] = {}
 
     def __repr__(self) -> str:
         return f"LeadMirror({self.database!r}, key_name={self.key_name!r}, scope={self.scope!r})"
@@ -679,27 +709,40 @@ class LeadMirror:
         items: Sequence[Lead],
         source: Source,
         report: SyncReport,
+        *,
+        rows: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Write changed leads, skip unchanged and older ones; fills ``report``."""
+        """Write changed leads, skip unchanged and older ones; fills ``report``. ``rows``
+        are ``items``' rows if already built (:func:`~.records.lead_row`)."""
         if not items:
             return
         now = self._now()
-        rows: dict[int, dict[str, Any]] = {lead.lead_id: lead_row(lead) for lead in items}
+        built = rows if rows is not None else [lead_row(lead) for lead in items]
+        by_id: dict[int, dict[str, Any]] = {row["lead_id"]: row for row in built}
         lc = schema.leads.c
         existing: dict[int, Any] = {}
-        ids = list(rows)
+        ids = list(by_id)
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             result = await conn.execute(
                 sa.select(
-                    lc.lead_id, lc.content_hash, lc.last_updated, lc.missing_since, lc.deleted_at
+                    lc.lead_id,
+                    lc.content_hash,
+                    lc.last_updated,
+                    lc.missing_since,
+                    lc.deleted_at,
+                    lc.hidden_confirmed_at,
                 ).where(lc.lead_id.in_(chunk))
             )
             existing.update({r.lead_id: r for r in result})
         writes: list[dict[str, Any]] = []
         revive: list[int] = []
         updated_ids: list[int] = []
-        for lead_id, row in rows.items():
+        # A confirming GET found the lead although the list left it out: remember when, so
+        # it is not asked about again before recheck_hidden. A list scan that reads it
+        # clears the mark; a webhook proves nothing about the list and keeps it.
+        hidden_at = now if source == "confirm" else None
+        for lead_id, row in by_id.items():
             old = existing.get(lead_id)
             if old is None:
                 report.inserted += 1
@@ -714,7 +757,11 @@ class LeadMirror:
                 continue
             elif old.content_hash == row["content_hash"]:
                 report.unchanged += 1
-                if old.missing_since is not None or old.deleted_at is not None:
+                if (
+                    old.missing_since is not None
+                    or old.deleted_at is not None
+                    or old.hidden_confirmed_at != hidden_at  # (a webhook never gets here)
+                ):
                     revive.append(lead_id)
                 continue
             elif (
@@ -723,6 +770,8 @@ class LeadMirror:
                 and row["last_updated"] < old.last_updated
             ):
                 report.stale += 1
+                if source == "confirm":
+                    revive.append(lead_id)  # found all the same: not missing, hidden
                 continue
             else:
                 report.updated += 1
@@ -734,6 +783,11 @@ class LeadMirror:
                 scope=self.scope,
                 missing_since=None,
                 deleted_at=None,
+                hidden_confirmed_at=(
+                    old.hidden_confirmed_at
+                    if old is not None and source == "webhook"
+                    else hidden_at
+                ),
             )
             writes.append(row)
         old_records: dict[int, Any] = {}
@@ -745,15 +799,15 @@ class LeadMirror:
                 )
                 old_records.update({r.lead_id: json.loads(r.record) for r in result})
         if writes:
-            statement = self._upsert_statement(source)
+            bulk = self._bulk_upsert(source)
             for i in range(0, len(writes), _UPSERT_BATCH):
-                await conn.execute(statement, writes[i : i + _UPSERT_BATCH])
+                await bulk.execute(conn, writes[i : i + _UPSERT_BATCH])
         if revive:
             for i in range(0, len(revive), _CHUNK):
                 await conn.execute(
                     schema.leads.update()
                     .where(lc.lead_id.in_(revive[i : i + _CHUNK]))
-                    .values(missing_since=None, deleted_at=None)
+                    .values(missing_since=None, deleted_at=None, hidden_confirmed_at=hidden_at)
                 )
         if self.change_log and writes and not (source == "backfill" and not updated_ids):
             log = []
@@ -782,6 +836,19 @@ class LeadMirror:
             or row["last_updated"] is None
             or row["last_updated"] <= old.last_updated
         )
+
+    def _bulk_upsert(self, source: Source) -> BulkUpsert:
+        """The upsert for ``source``, compiled once per engine."""
+        key = "webhook" if source == "webhook" else "scan"
+        engine = self.engine
+        cached = self._bulk.get(key)
+        if cached is None or cached[0] is not engine:
+            cached = (
+                engine,
+                BulkUpsert(schema.leads, self._upsert_statement(source), engine.dialect),
+            )
+            self._bulk[key] = cached
+        return cached[1]
 
     def _upsert_statement(self, source: Source) -> Any:
         table = schema.leads
@@ -888,7 +955,10 @@ class LeadMirror:
         return [sc.key_name == self.key_name, sc.scope == self.scope, sc.scan == scan]
 
     def _used(self) -> int:
-        return int(self.wc.quota.used)
+        # Requests this client put on the wire (retries included, refunds taken off), not
+        # the budget's count: a budget shared with other clients or processes counts their
+        # requests too, and a key found spent counts as wholly used.
+        return int(self.wc.throttle.requests_sent)
 
     async def _run_scan(
         self,
@@ -901,7 +971,10 @@ class LeadMirror:
     ) -> bool:
         """Read the scan's window from its cursor to its end, one transaction per page.
 
-        Returns ``False`` when the daily budget ran out (all committed work stays)."""
+        Pages commit one after the other, in order; while one page's transaction runs
+        (on SQLite in aiosqlite's thread), the next page's rows are built, so the database
+        and the Python work overlap. Returns ``False`` when the daily budget ran out (all
+        committed work stays)."""
         cursor_at = state.cursor_at
         cursor_ids = set(state.cursor_ids)
         pages, leads_seen, spent = state.pages, state.leads_seen, state.requests
@@ -916,6 +989,43 @@ class LeadMirror:
             per_page=self.page_size,
             **self._filters,
         )
+        writing: asyncio.Future[None] | None = None  # the page being committed
+
+        async def committed() -> None:
+            nonlocal writing
+            if writing is not None:
+                task, writing = writing, None
+                await task
+
+        async def commit(
+            fresh: list[Lead],
+            rows: list[dict[str, Any]],
+            cursor: tuple[datetime | None, list[int]],
+            counters: tuple[int, int, int],
+        ) -> None:
+            await self._commit_page(
+                state.scan,
+                fresh,
+                source,
+                report,
+                track_seen=track_seen,
+                cursor=cursor,
+                counters=counters,
+                rows=rows,
+            )
+            if on_progress is not None:
+                on_progress(
+                    ScanProgress(
+                        scan=state.scan,
+                        pages=counters[0],
+                        leads=counters[1],
+                        requests=counters[2],
+                        window_start=state.window_start,
+                        window_end=state.window_end,
+                        cursor_at=cursor[0],
+                    )
+                )
+
         try:
             async with stream:
                 async for page in stream:
@@ -954,36 +1064,34 @@ class LeadMirror:
                     pages += 1
                     leads_seen += len(fresh)
                     report.pages += 1
-                    await _despite_cancel(
-                        self._commit_page(
-                            state.scan,
-                            fresh,
-                            source,
-                            report,
-                            track_seen=track_seen,
-                            cursor=(cursor_at, sorted(cursor_ids)),
-                            counters=(pages, leads_seen, spent),
-                        )
-                    )
-                    if on_progress is not None:
-                        on_progress(
-                            ScanProgress(
-                                scan=state.scan,
-                                pages=pages,
-                                leads=leads_seen,
-                                requests=spent,
-                                window_start=state.window_start,
-                                window_end=state.window_end,
-                                cursor_at=cursor_at,
+                    # Built while the previous page commits (pure Python, no database).
+                    rows = [lead_row(lead) for lead in fresh]
+                    await committed()
+                    writing = asyncio.ensure_future(
+                        _despite_cancel(
+                            commit(
+                                fresh,
+                                rows,
+                                (cursor_at, sorted(cursor_ids)),
+                                (pages, leads_seen, spent),
                             )
                         )
+                    )
+            await committed()
         except QuotaExhaustedError:
+            await committed()  # what was read before the budget ran out is kept
             logger.warning(
                 "daily budget spent during %s scan; it resumes on the next run", state.scan
             )
             report.complete = False
             return False
         finally:
+            if writing is not None:
+                # Leaving on an error or a cancellation: the page under way still commits
+                # or rolls back as a whole before the lease is released; a cancellation
+                # is passed on once it has (by _despite_cancel).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writing)
             now_used = self._used()
             report.requests += max(0, now_used - used)
             spent += max(0, now_used - used)
@@ -1002,11 +1110,12 @@ class LeadMirror:
         track_seen: bool,
         cursor: tuple[datetime | None, list[int]],
         counters: tuple[int, int, int],
+        rows: list[dict[str, Any]] | None = None,
     ) -> None:
         """One page's rows and the scan cursor, in one transaction."""
         async with self._write_engine.begin() as conn:
             await self._renew(conn)
-            await self._upsert(conn, fresh, source, report)
+            await self._upsert(conn, fresh, source, report, rows=rows)
             if track_seen and fresh:
                 await self._mark_seen(conn, scan, [ld.lead_id for ld in fresh])
             await self._put_scan(
@@ -1049,12 +1158,14 @@ class LeadMirror:
         """Read every lead created from ``start_date`` (to ``end_date``, default now) into the
         database, page by page; resumable after any crash.
 
-        A backfill under way resumes from its cursor (``start_date`` must then be the same);
-        a finished one is not read again: an earlier ``start_date`` reads the part before
-        what is covered, and a later ``end_date`` (or none: now, when the covered range
-        ends more than a day ago; refresh catches up the last day) with a ``start_date``
-        inside the covered range reads the part after it. Requests: per 400-day window,
-        ``max(1, ⌈leads / 2500⌉)``.
+        A backfill under way resumes from its cursor (``start_date`` must then be the same),
+        then goes on with the rest of the range; a finished part is not read again. What is
+        asked for and not yet covered is read in one run, in up to two scans: the part
+        before the covered range (an earlier ``start_date``), then the part after it (a later
+        ``end_date``, or none: now, when the covered range ends more than a day ago; refresh
+        catches up the last day). Each scan is resumable on its own, so an interrupted run
+        continues where it stopped when run again with the same dates. Requests: per
+        400-day window of each scan, ``max(1, ⌈leads / 2500⌉)``.
 
         Raises :class:`MirrorBusyError` when another writer holds the scope,
         :class:`~whatconverts_async.InvalidParameterError` for bad dates. When the daily budget
@@ -1063,49 +1174,73 @@ class LeadMirror:
         start = _as_start(start_date, "start_date")
         end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
         report = SyncReport("backfill")
+        windows: list[tuple[datetime, datetime]] = []
         async with self._writing():
-            async with self.engine.connect() as conn:
-                state = await self._scan_state(conn, "backfill")
-                covered = await self._scan_state(conn, "covered")
-            if state is not None and state.status == "running":
-                tail = (
-                    covered is not None
-                    and covered.window_start <= start <= state.window_start
-                    and state.window_start == covered.window_end
-                )
-                if state.window_start != start and not tail:
-                    raise InvalidParameterError(
-                        "start_date",
-                        f"a backfill from {_fmt(state.window_start)} is under way in this "
-                        "scope; run it with that start_date to finish it first",
+            # At most three scans: one under way, then the gap before the covered range,
+            # then the gap after it.
+            for _ in range(3):
+                async with self.engine.connect() as conn:
+                    state = await self._scan_state(conn, "backfill")
+                    covered = await self._scan_state(conn, "covered")
+                if state is not None and state.status == "running":
+                    tail = (
+                        covered is not None
+                        and covered.window_start <= start <= state.window_start
+                        and state.window_start == covered.window_end
                     )
-            else:
-                stop = end or self._now()
-                if covered is not None:
-                    if start >= covered.window_start:
-                        # Without end_date, the last day after the covered end is left to
-                        # refresh (which catches up from there): a repeated run reads nothing.
-                        slack = _FUTURE_SLACK if end is None else timedelta(0)
-                        if stop <= covered.window_end + slack:
-                            report.budget_left = self.wc.quota.remaining
-                            return report  # already covered
-                        # Covered up to its end: read only what lies after it.
-                        start = max(start, covered.window_end)
-                    else:
-                        stop = min(stop, covered.window_start - timedelta(seconds=1))
-                if stop < start and end is None and start > self._now():
-                    raise InvalidParameterError(
-                        "start_date", f"is in the future ({_fmt(start)}): no lead exists yet"
-                    )
-                if stop < start:
-                    raise InvalidParameterError("end_date", "must not be before start_date")
-                state = await self._start_scan("backfill", start, stop)
-            if await self._run_scan(
-                state, "backfill", report, track_seen=False, on_progress=on_progress
-            ):
+                    if state.window_start != start and not tail:
+                        raise InvalidParameterError(
+                            "start_date",
+                            f"a backfill from {_fmt(state.window_start)} is under way in this "
+                            "scope; run it with that start_date to finish it first",
+                        )
+                else:
+                    segment = self._backfill_gap(start, end, covered, first=not windows)
+                    if segment is None or segment in windows:
+                        break  # all read (a range apart from the covered one stays apart)
+                    state = await self._start_scan("backfill", *segment)
+                windows.append((state.window_start, state.window_end))
+                if not await self._run_scan(
+                    state, "backfill", report, track_seen=False, on_progress=on_progress
+                ):
+                    break  # the budget ran out: the next run resumes this scan
                 await self._finish_scan(state, report, track_seen=False)
+        if windows:
+            report.window = (min(w[0] for w in windows), max(w[1] for w in windows))
         report.budget_left = self.wc.quota.remaining
         return report
+
+    def _backfill_gap(
+        self,
+        start: datetime,
+        end: datetime | None,
+        covered: ScanState | None,
+        *,
+        first: bool,
+    ) -> tuple[datetime, datetime] | None:
+        """The next part of ``start``..``end`` (``None``: now) that ``covered`` lacks: the
+        part before it first, then the part after it; ``None`` when nothing is left."""
+        stop = end or self._now()
+        if covered is not None:
+            if start >= covered.window_start:
+                # Without end_date, the last day after the covered end is left to
+                # refresh (which catches up from there): a repeated run reads nothing.
+                slack = _FUTURE_SLACK if end is None else timedelta(0)
+                if stop <= covered.window_end + slack:
+                    return None  # covered
+                # Covered up to its end: read only what lies after it.
+                start = max(start, covered.window_end)
+            else:
+                stop = min(stop, covered.window_start - timedelta(seconds=1))
+        if not first and stop < start:
+            return None
+        if stop < start and end is None and start > self._now():
+            raise InvalidParameterError(
+                "start_date", f"is in the future ({_fmt(start)}): no lead exists yet"
+            )
+        if stop < start:
+            raise InvalidParameterError("end_date", "must not be before start_date")
+        return start, stop
 
     async def _finish_scan(self, state: ScanState, report: SyncReport, *, track_seen: bool) -> None:
         now = self._now()
@@ -1120,6 +1255,12 @@ class LeadMirror:
                         lc.scope == self.scope,
                         lc.missing_since.is_(None),
                         lc.deleted_at.is_(None),
+                        # Hidden from the list, found by a GET not long ago: not asked
+                        # about again (nor counted missing) before recheck_hidden.
+                        sa.or_(
+                            lc.hidden_confirmed_at.is_(None),
+                            lc.hidden_confirmed_at <= now - self.recheck_hidden,
+                        ),
                         lc.date_created >= state.window_start,
                         lc.date_created <= state.window_end,
                         ~sa.exists().where(
@@ -1299,7 +1440,9 @@ class LeadMirror:
                 report.complete = False
                 return
             finally:
-                report.requests += max(0, self._used() - used)
+                spent = max(0, self._used() - used)
+                report.requests += spent
+                report.confirm_requests += spent
             now = self._now()
             async with self._write_engine.begin() as conn:
                 await self._renew(conn)
@@ -1389,6 +1532,7 @@ class LeadMirror:
                         sa.func.count(),
                         sa.func.count(lc.missing_since),
                         sa.func.count(lc.deleted_at),
+                        sa.func.count(lc.hidden_confirmed_at),
                     ).where(scope)
                 )
             ).one()
@@ -1423,6 +1567,7 @@ class LeadMirror:
             leads=counts[0] - counts[2],
             missing=counts[1],
             tombstones=counts[2],
+            hidden=counts[3],
             scans=tuple(scans),
             leads_per_day=rate,
             plan=tuple(plan.costs(rate)),
@@ -1443,7 +1588,18 @@ class LeadMirror:
         set or the task is cancelled. A refresh that fails with a library error (the API down
         after retries, another writer, the budget spent) is logged as a warning and tried
         again at the next check; other errors (the database gone) end the loop.
+
+        Raises :class:`~whatconverts_async.InvalidParameterError` for a ``poll_seconds``
+        that is not a finite number of seconds > 0 (before any refresh).
         """
+        if (
+            isinstance(poll_seconds, bool)
+            or not isinstance(poll_seconds, (int, float))
+            or not 0 < poll_seconds < float("inf")
+        ):
+            raise InvalidParameterError(
+                "poll_seconds", f"must be a finite number of seconds > 0, got {poll_seconds!r}"
+            )
         while stop is None or not stop.is_set():
             try:
                 report = await self.refresh()

@@ -15,7 +15,11 @@ Tables (all created idempotently by :func:`create_schema`):
       ``webhook`` or ``confirm``: which path last wrote it), ``scope`` (the scope that first
       saw it);
     * ``missing_since`` (absent from a complete scan of its window) and ``deleted_at``
-      (a tombstone, set only after a ``GET`` said the lead is gone; rows are never deleted).
+      (a tombstone, set only after a ``GET`` said the lead is gone; rows are never deleted);
+    * ``hidden_confirmed_at``: when a ``GET`` last found a lead that the list leaves out
+      (a lead the API hides from scans but still serves). Such a lead is not marked missing
+      again, and so not asked about again, until ``recheck_hidden`` has passed; a scan that
+      lists it again clears it.
 
     Money (``quote_value``, ``sales_value``, ``tax``, ``shipping``) is exact: ``NUMERIC`` on
     PostgreSQL, decimal text on SQLite (SQLAlchemy would store ``Numeric`` as a float there).
@@ -39,7 +43,11 @@ Tables (all created idempotently by :func:`create_schema`):
 
 ``mirror_meta``
     ``schema_version``. Upgrades: a newer library runs its migration steps in order from the
-    stored version inside one transaction; an older library refuses a newer database.
+    stored version inside one transaction, when the mirror opens the database; an older
+    library refuses a newer database. Steps so far:
+
+    * 1 → 2: ``ALTER TABLE leads ADD COLUMN hidden_confirmed_at`` (nullable; existing rows
+      keep ``NULL``).
 """
 
 from __future__ import annotations
@@ -76,7 +84,7 @@ __all__ = [
     "scans",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the tables this library writes; stored in ``mirror_meta``."""
 
 _BOOKKEEPING = ("extra", "absent_keys", "wire_originals")
@@ -192,6 +200,7 @@ leads = sa.Table(
     sa.Column("scope", sa.String(200), nullable=False),
     sa.Column("missing_since", UTCDateTime(), nullable=True),
     sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("hidden_confirmed_at", UTCDateTime(), nullable=True),  # schema version 2
     sa.Index("ix_leads_date_created", "date_created"),
     sa.Index("ix_leads_scope_date_created", "scope", "date_created"),
 )
@@ -286,5 +295,25 @@ async def create_schema(conn: AsyncConnection) -> int:
             f"the mirror database has schema version {stored}; this library writes "
             f"{SCHEMA_VERSION}: upgrade whatconverts-async"
         )
-    # Migration steps for stored < SCHEMA_VERSION go here, one per version, in order.
-    return stored
+    # Migration steps, one per version, in order (inside the caller's transaction).
+    if stored < 2:
+        await _add_column(conn, leads.c.hidden_confirmed_at)
+    if stored < SCHEMA_VERSION:
+        await conn.execute(
+            meta.update().where(meta.c.name == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
+    return SCHEMA_VERSION
+
+
+async def _add_column(conn: AsyncConnection, column: sa.Column[Any]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for a nullable ``column`` of its table, unless an
+    interrupted upgrade on a backend without transactional DDL added it already."""
+    table = column.table
+    names = await conn.run_sync(
+        lambda sync: {c["name"] for c in sa.inspect(sync).get_columns(table.name)}
+    )
+    if column.name in names:
+        return
+    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    preparer = conn.dialect.identifier_preparer
+    await conn.execute(sa.text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {ddl}"))
