@@ -519,12 +519,51 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 _PYTHON_OPTION = re.compile(r"\b(\w+)=True(?: \((--[\w-]+)\))?")
 
+# The library's parameter names and the flags that set them: the one place where an
+# error about a Python argument is turned into one about the flag the user typed.
+_FLAG_OF = {
+    "start_date": "--start-date",
+    "end_date": "--end-date",
+    "per_page": "--per-page",
+    "leads_per_page": "--per-page",
+    "prefetch": "--prefetch",
+    "shard": "--shard",
+    "format": "--format",
+    "order": "--order",
+    "resume": "--resume",
+    "force": "--force",
+    "path": "--out",
+    "fallback_fraction": "--quota-fallback",
+    "daily_limit": "--daily-limit",
+    "limit": "--daily-limit",
+    "key_type": "--key-type",
+    "timeout": "--timeout",
+    "max_retries": "--max-retries",
+    "lead_id": "LEAD_ID",
+    **{name: "--" + name.replace("_", "-") for name in LEAD_FILTERS},
+}
+# In running text only the names with an underscore are replaced: "resume" or "order"
+# are also plain words there.
+_PYTHON_NAME = re.compile(
+    r"(?<![\w-])("
+    + "|".join(sorted((n for n in _FLAG_OF if "_" in n), key=len, reverse=True))
+    + r")(?![\w-])"
+)
 
-def _in_cli_words(message: str) -> str:
-    """The library's ``force=True (--force)`` as the command line says it: ``--force``."""
-    return _PYTHON_OPTION.sub(
-        lambda m: m.group(2) or "--" + m.group(1).replace("_", "-"), message
+
+def _in_cli_words(message: str, parameter: str | None = None) -> str:
+    """A library message as the command line says it: flags for Python argument names.
+
+    ``parameter`` (an :class:`InvalidParameterError`'s) heads the message and is
+    replaced even when it is a plain word; ``force=True (--force)`` becomes ``--force``.
+    """
+    if parameter in _FLAG_OF and message.startswith(parameter + " "):
+        message = _FLAG_OF[parameter] + message[len(parameter) :]
+    message = _PYTHON_OPTION.sub(
+        lambda m: m.group(2) or _FLAG_OF.get(m.group(1), "--" + m.group(1).replace("_", "-")),
+        message,
     ).replace(" (or --force)", "")
+    return _PYTHON_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -569,7 +608,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = f"authentication failed: check the API token and secret ({exc.status})"
         elif not isinstance(exc, WhatConvertsError):
             message = f"{type(exc).__name__}: {exc}"
-        print(f"whatconverts: error: {_in_cli_words(message)}", file=err)
+        parameter = exc.parameter if isinstance(exc, InvalidParameterError) else None
+        print(f"whatconverts: error: {_in_cli_words(message, parameter)}", file=err)
         return code
 
 
