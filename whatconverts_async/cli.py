@@ -47,9 +47,9 @@ from .export import (
     ExportError,
     ExportProgress,
     export_leads,
-    export_state,
     merge_jsonl,
 )
+from .export.orchestrator import check_export
 from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
 from .vocab import LEAD_FILTERS
@@ -242,12 +242,30 @@ def _state_quota(token: str, key_type: str, limit: int) -> FileQuota:
     return FileQuota(default_state_dir() / f"quota-{key_type}-{digest}.json", limit)
 
 
+def _check_connection_flags(args: argparse.Namespace) -> None:
+    """UsageError for a connection flag no run could use (before anything happens)."""
+    if args.daily_limit is not None and args.daily_limit < 1:
+        raise UsageError(
+            f"--daily-limit must be a positive number of requests per UTC day, "
+            f"got {args.daily_limit}"
+        )
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.max_retries < 0:
+        raise UsageError(f"--max-retries must be 0 or more, got {args.max_retries}")
+    if args.quota_fallback is not None and not 0 < args.quota_fallback <= 1:
+        raise UsageError(
+            f"--quota-fallback must be a fraction in (0, 1], e.g. 0.1, got {args.quota_fallback}"
+        )
+    if args.demo and args.demo_leads < 0:
+        raise UsageError("--demo-leads must be >= 0")
+
+
 @asynccontextmanager
 async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatConverts]:
+    _check_connection_flags(args)
     key_type = args.key_type
     limit = args.daily_limit
-    if limit is not None and limit < 0:
-        raise UsageError("--daily-limit must be >= 0")
     common: dict[str, Any] = {
         "key_type": key_type,
         "timeout": args.timeout,
@@ -257,8 +275,6 @@ async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatC
     if args.demo:
         from .testing import FakeWhatConverts
 
-        if args.demo_leads < 0:
-            raise UsageError("--demo-leads must be >= 0")
         fake = FakeWhatConverts(
             leads=args.demo_leads, seed=0, key_type=key_type, start=DEMO_START, end=DEMO_END
         )
@@ -401,14 +417,64 @@ def _preflight(windows: int, left: int, mode: str) -> str:
     return f"{line} (enough for the first page of each window)"
 
 
-async def _export(args: argparse.Namespace, err: TextIO) -> int:
-    fmt: Literal["jsonl", "csv"] = (
-        "csv" if (args.format or args.out.suffix.lower().lstrip(".")) == "csv" else "jsonl"
+_FORMAT_OF_SUFFIX: dict[str, Literal["jsonl", "csv"]] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".br")
+
+
+def _output_format(path: Path, given: str | None, flag: str = "--out") -> Literal["jsonl", "csv"]:
+    """The format to write ``path`` in: ``--format`` if given, else from the file name.
+
+    Raises :class:`UsageError` when the name says another format than ``--format``, or
+    when without ``--format`` the name says none we write (a compressed or unknown
+    extension): the output would not be what its name promises.
+    """
+    suffix = path.suffix.lower()
+    named = _FORMAT_OF_SUFFIX.get(suffix)
+    if given is not None:
+        if named is not None and named != given:
+            raise UsageError(
+                f"--format {given} contradicts {flag} {path}: the name says {named}; "
+                "change the name or the --format"
+            )
+        return "csv" if given == "csv" else "jsonl"
+    if named is not None:
+        return named
+    if suffix in _COMPRESSED:
+        raise UsageError(
+            f"{flag} {path} names a compressed file, but the output is written "
+            "uncompressed; name it .jsonl or .csv and compress it afterwards (or pass "
+            "--format to write plain text under this name anyway)"
+        )
+    raise UsageError(
+        f"cannot tell the format from {flag} {path}: name it .jsonl (or .ndjson, .json) "
+        "or .csv, or pass --format jsonl|csv"
     )
+
+
+async def _export(args: argparse.Namespace, err: TextIO) -> int:
+    # Every check comes first: nothing is printed, sent or written for a bad command.
+    fmt = _output_format(args.out, args.format)
     filters = {
         name: getattr(args, name) for name in LEAD_FILTERS if getattr(args, name) is not None
     }
     shard = _parse_shard(args.shard)
+    _check_connection_flags(args)
+    state = check_export(
+        args.out,
+        start_date=args.start_date,
+        end_date=args.end_date,
+        format=fmt,
+        resume=args.resume,
+        force=args.force,
+        per_page=args.per_page,
+        prefetch=args.prefetch,
+        shard=shard,
+    )
     mode = "wait" if args.wait_for_quota else "raise"
     progress = _Progress(err, enabled=not args.quiet)
     # Shards share one key: together they keep within its in-flight maximum.
@@ -417,7 +483,6 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
     if args.wait_for_quota:
         extra["clock"] = _AnnouncingClock(err)
     async with _client(args, **extra) as wc:
-        state = export_state(args.out) if args.resume else None
         if isinstance(state, Checkpoint):
             windows = state.windows_total - state.window
         else:
@@ -496,7 +561,7 @@ async def _lead_get(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _merge(args: argparse.Namespace, err: TextIO) -> int:
-    fmt: Literal["jsonl", "csv"] = "csv" if args.out.suffix.lower() == ".csv" else "jsonl"
+    fmt = _output_format(args.out, None)
     written = merge_jsonl(args.parts, args.out, order=args.order, format=fmt, force=args.force)
     print(
         f"whatconverts: merged {written:,} leads from {len(args.parts)} files into {args.out}",
@@ -551,12 +616,17 @@ _PYTHON_NAME = re.compile(
 )
 
 
-def _in_cli_words(message: str, parameter: str | None = None) -> str:
+def _in_cli_words(message: str, parameter: str | None = None, *, names: bool = True) -> str:
     """A library message as the command line says it: flags for Python argument names.
 
     ``parameter`` (an :class:`InvalidParameterError`'s) heads the message and is
     replaced even when it is a plain word; ``force=True (--force)`` becomes ``--force``.
+    ``names=False`` only does the latter (the mirror commands word their own messages).
     """
+    if not names:
+        return _PYTHON_OPTION.sub(
+            lambda m: m.group(2) or "--" + m.group(1).replace("_", "-"), message
+        ).replace(" (or --force)", "")
     if parameter in _FLAG_OF and message.startswith(parameter + " "):
         message = _FLAG_OF[parameter] + message[len(parameter) :]
     message = _PYTHON_OPTION.sub(
@@ -609,7 +679,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not isinstance(exc, WhatConvertsError):
             message = f"{type(exc).__name__}: {exc}"
         parameter = exc.parameter if isinstance(exc, InvalidParameterError) else None
-        print(f"whatconverts: error: {_in_cli_words(message, parameter)}", file=err)
+        words = _in_cli_words(message, parameter, names=args.command != "mirror")
+        print(f"whatconverts: error: {words}", file=err)
         return code
 
 

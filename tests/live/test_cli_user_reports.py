@@ -96,3 +96,152 @@ async def test_fallback_share_use_shows_in_remaining_and_used(tmp_path: Path) ->
             await wc.leads.list(leads_per_page=1)
             await wc.leads.list(leads_per_page=1)
             assert (wc.quota.used, wc.quota.remaining) == (2, 8)
+
+
+# --- 2. dates after today ------------------------------------------------------------------
+
+
+def demo_export(out: Path, *extra: str) -> list[str]:
+    return [
+        "export",
+        "leads",
+        "--demo",
+        "--demo-leads",
+        "2000",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def plain_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHATCONVERTS_")}
+    return {**env, "WHATCONVERTS_STATE_DIR": str(tmp_path / "state")}
+
+
+@pytest.mark.parametrize(
+    ("dates", "flag"),
+    [
+        (["--start-date", "2025-12-01", "--end-date", "2030-01-01"], "--end-date"),
+        (["--start-date", "2030-01-01"], "--start-date"),
+    ],
+)
+async def test_export_refuses_dates_after_today(
+    tmp_path: Path, dates: list[str], flag: str
+) -> None:
+    out = tmp_path / "o.jsonl"
+    code, _, err = await run_cli(*demo_export(out, *dates), env=plain_env(tmp_path))
+    assert code == 2, err
+    assert err.startswith(f"whatconverts: error: {flag} is after today"), err
+    assert "omit --end-date" in err and "window(s)" not in err
+    assert not out.exists() and not Path(f"{out}.checkpoint").exists()
+
+
+async def test_scan_never_requests_windows_after_now(tmp_path: Path) -> None:
+    from whatconverts_async.scan import plan_scan
+
+    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    plan = plan_scan(start_date="2025-06-01", end_date="2030-01-01", now=now)
+    assert len(plan.windows) == 1  # 2025-06-01..2026-07-05 holds "now"; the rest is future
+    assert plan.windows[0].start <= now <= plan.windows[0].end
+    assert plan_scan(start_date="2027-01-01", end_date="2030-01-01", now=now).windows == ()
+    async with FakeWhatConverts(leads=100, seed=2) as fake:
+        async with client_for(fake) as wc:
+            plan = wc.leads.plan_scan(start_date="2040-01-01", end_date="2041-01-01")
+            leads = [
+                lead
+                async for lead in wc.leads.iterate(start_date="2040-01-01", end_date="2041-01-01")
+            ]
+        assert plan.windows == () and leads == []
+        assert fake.request_count == 0
+
+
+# --- 4. checks before anything happens, in the flags' own names ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--prefetch", "0"], "--prefetch must be"),
+        (["--per-page", "0"], "--per-page must be 1..2500"),
+        (["--resume", "--force"], "--resume cannot be combined with --force"),
+        (["--daily-limit", "0"], "--daily-limit must be a positive"),
+        (["--quota-fallback", "2"], "--quota-fallback must be a fraction"),
+        (["--start-date", "yesterday"], "--start-date must be an ISO 8601 date"),
+    ],
+)
+async def test_bad_flags_are_refused_first_by_their_flag_names(
+    tmp_path: Path, extra: list[str], expected: str
+) -> None:
+    out = tmp_path / "o.jsonl"
+    args = demo_export(out, "--start-date", "2019-01-01", *extra)
+    code, _, err = await run_cli(*args, env=plain_env(tmp_path))
+    assert code == 2, err
+    assert err == f"whatconverts: error: {err.split('error: ', 1)[1]}"  # one line, no plan
+    assert expected in err, err
+    for python_name in ("per_page", "start_date", "fallback_fraction", "=True", "daily_limit"):
+        assert python_name not in err
+    assert not out.exists()
+
+
+async def test_existing_output_is_refused_before_the_plan_line(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    out.write_text("keep\n")
+    code, _, err = await run_cli(
+        *demo_export(out, "--start-date", "2019-01-01"), env=plain_env(tmp_path)
+    )
+    assert code == 2 and "already exists" in err and "window(s)" not in err
+    assert out.read_text() == "keep\n"
+
+
+async def test_output_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "nonexistent" / "dir" / "o.jsonl"
+    code, _, err = await run_cli(
+        *demo_export(out, "--start-date", "2019-01-01"), env=plain_env(tmp_path)
+    )
+    assert code == 2, err
+    assert "--out" in err and "does not exist" in err and "FileNotFoundError" not in err
+
+
+# --- 5. the output format and the file name agree ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "expected"),
+    [
+        ("z.jsonl.gz", [], "compressed"),
+        ("o.csv", ["--format", "jsonl"], "contradicts"),
+        ("o.jsonl", ["--format", "csv"], "contradicts"),
+        ("o.txt", [], "cannot tell the format"),
+    ],
+)
+async def test_format_and_file_name_must_agree(
+    tmp_path: Path, name: str, extra: list[str], expected: str
+) -> None:
+    out = tmp_path / name
+    code, _, err = await run_cli(
+        *demo_export(out, "--start-date", "2025-06-01", *extra), env=plain_env(tmp_path)
+    )
+    assert code == 2, err
+    assert expected in err and name in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("name", "first"), [("o.ndjson", "{"), ("o.csv", "lead_id")])
+async def test_format_comes_from_the_file_name(tmp_path: Path, name: str, first: str) -> None:
+    out = tmp_path / name
+    code, _, err = await run_cli(
+        *demo_export(out, "--start-date", "2025-06-01", "--quiet"), env=plain_env(tmp_path)
+    )
+    assert code == 0, err
+    assert out.read_text().startswith(first)
+
+
+async def test_explicit_format_allows_another_name(tmp_path: Path) -> None:
+    out = tmp_path / "o.gz"
+    code, _, err = await run_cli(
+        *demo_export(out, "--start-date", "2025-06-01", "--format", "jsonl"),
+        env=plain_env(tmp_path),
+    )
+    assert code == 0, err
+    assert out.read_text().startswith("{")
