@@ -441,6 +441,19 @@ class FileQuota:
         """Requests left today."""
         return max(0, self._limit - self.used)
 
+    def check_state(self) -> None:
+        """Raise :class:`~whatconverts_async.errors.QuotaStateError` (naming the file and
+        how to reset it) if the state file exists but cannot be trusted.
+
+        ``used`` reads such a file as the limit (fail closed); a report of the budget
+        calls this first so that a damaged file is not shown as a spent day.
+        """
+        with _file_lock(self._lock_path):
+            try:
+                self._read_used()
+            except _Unreadable as exc:
+                raise self._state_error(str(exc)) from None
+
     @property
     def resets_at(self) -> datetime:
         """The next UTC midnight."""

@@ -38,6 +38,7 @@ from .errors import (
     AuthenticationError,
     InvalidParameterError,
     QuotaExhaustedError,
+    QuotaStateError,
     UsageError,
     WhatConvertsError,
 )
@@ -537,6 +538,9 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
 async def _quota(args: argparse.Namespace, out: TextIO) -> int:
     async with _client(args) as wc:
         quota = wc.quota
+        if isinstance(quota, FileQuota):
+            # A damaged file reads as a spent day: say it is damaged, not "0 remaining".
+            quota.check_state()
         print(
             json.dumps(
                 {
@@ -636,10 +640,38 @@ def _in_cli_words(message: str, parameter: str | None = None, *, names: bool = T
     return _PYTHON_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
 
 
+def _quota_hint(args: argparse.Namespace, exc: QuotaExhaustedError) -> str:
+    """What to do about a spent budget, in the options of the command that was run."""
+    if isinstance(exc, QuotaStateError):
+        return ""  # its message already says how to reset the file; waiting will not
+    if args.command == "export":
+        return (
+            "; progress is saved: run the same command with --resume after the reset "
+            "(or use --wait-for-quota)"
+        )
+    if args.command == "mirror":
+        return "; committed pages stay: run the same mirror command again after the reset"
+    return f"; run the command again after the reset ({exc.resets_at:%Y-%m-%d %H:%M} UTC)"
+
+
+def _one_log_handler() -> None:
+    """Leave the CLI's handler as the only one that prints the library's records.
+
+    ``WHATCONVERTS_LOG`` gives the library a stderr handler of its own for programs that
+    configure no logging; the CLI does, so with both every line would print twice. The
+    level it asked for stays.
+    """
+    library = logging.getLogger("whatconverts_async")
+    for handler in list(library.handlers):
+        if not isinstance(handler, logging.NullHandler):
+            library.removeHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     err = sys.stderr
+    _one_log_handler()
     if args.debug:
         logging.basicConfig(
             level=logging.DEBUG,
@@ -669,10 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = EXIT_USAGE
         elif isinstance(exc, QuotaExhaustedError):
             code = EXIT_QUOTA
-            message += (
-                "; progress is saved: run the same command with --resume after the reset "
-                "(or use --wait-for-quota)"
-            )
+            message += _quota_hint(args, exc)
         elif isinstance(exc, AuthenticationError):
             code = EXIT_AUTH
             message = f"authentication failed: check the API token and secret ({exc.status})"

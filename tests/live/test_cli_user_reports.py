@@ -245,3 +245,54 @@ async def test_explicit_format_allows_another_name(tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert out.read_text().startswith("{")
+
+
+# --- 7. hints in the options of the command that was run -----------------------------------
+
+
+async def test_spent_budget_hint_of_leads_get_names_no_export_option(tmp_path: Path) -> None:
+    async with FakeWhatConverts(leads=50, seed=1) as fake:
+        lead_id = next(iter(fake.data.lead_ids(datetime(2017, 1, 1, tzinfo=timezone.utc), None)))
+        env = fake_env(fake, tmp_path)
+        args = ("leads", "get", str(lead_id), "--daily-limit", "1")
+        assert (await run_cli(*args, env=env))[0] == 0
+        code, _, err = await run_cli(*args, env=env)
+    assert code == 3, err
+    assert "--resume" not in err and "--wait-for-quota" not in err
+    assert "run the command again after the reset" in err
+    assert fake.request_count == 1
+
+
+# --- 8. a damaged budget file is reported, not shown as a spent day ------------------------
+
+
+async def test_quota_command_reports_a_damaged_state_file(tmp_path: Path) -> None:
+    async with FakeWhatConverts(leads=5, seed=1) as fake:
+        env = fake_env(fake, tmp_path)
+        code, out, err = await run_cli("quota", env=env)
+        assert code == 0, err  # a fresh machine: nothing spent
+        # Damage the state file that `quota` reads (whatever it is named).
+        (tmp_path / "state").mkdir(exist_ok=True)
+        files = [p for p in (tmp_path / "state").glob("quota-*.json")]
+        if not files:  # created lazily: spend one request to create it
+            assert (await run_cli("leads", "get", "1", env=env))[0] != 0
+            files = list((tmp_path / "state").glob("quota-*.json"))
+        assert len(files) == 1
+        files[0].write_bytes(b"\x00garbage")
+        code, out, err = await run_cli("quota", env=env)
+    assert code != 0
+    assert out == ""
+    assert str(files[0]) in err and "unreadable" in err and "delete that file" in err
+
+
+# --- 9. one log handler ------------------------------------------------------------------
+
+
+async def test_library_log_env_and_the_cli_print_each_line_once(tmp_path: Path) -> None:
+    env = {**plain_env(tmp_path), "WHATCONVERTS_LOG": "debug"}
+    code, _, err = await run_cli("leads", "get", "1", "--demo", "--demo-leads", "10", env=env)
+    assert code == 1  # lead 1 does not exist in the demo
+    lines = [line.removeprefix("whatconverts: ") for line in err.splitlines()]
+    requests = [line for line in lines if line.startswith("GET ")]
+    assert len(requests) == 1, err  # the debug line of the one request, once
+    assert not any(" DEBUG " in line for line in lines), err
