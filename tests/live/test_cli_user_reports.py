@@ -296,3 +296,35 @@ async def test_library_log_env_and_the_cli_print_each_line_once(tmp_path: Path) 
     requests = [line for line in lines if line.startswith("GET ")]
     assert len(requests) == 1, err  # the debug line of the one request, once
     assert not any(" DEBUG " in line for line in lines), err
+
+
+# --- 6. a failed first request leaves nothing that blocks the same command ------------------
+
+
+@pytest.mark.parametrize("name", ["bad.jsonl", "bad.csv"])
+async def test_export_that_failed_before_any_page_can_be_rerun(tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    async with FakeWhatConverts(leads=300, seed=6) as fake:
+        args = ("export", "leads", "--start-date", "2019-01-01", "--out", str(out), "--quiet")
+        env = fake_env(fake, tmp_path, WHATCONVERTS_API_SECRET="wrong")
+        code, _, err = await run_cli(*args, env=env)
+        assert code == 4, err
+        code, _, err = await run_cli(*args, env=fake_env(fake, tmp_path))
+        assert code == 0, err
+        expected = len(list(fake.data.lead_ids(datetime(2019, 1, 1, tzinfo=timezone.utc), None)))
+    assert f"exported {expected:,} leads" in err
+    assert not Path(f"{out}.checkpoint").exists()
+
+
+async def test_export_with_a_committed_page_still_needs_resume(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    async with FakeWhatConverts(leads=3000, seed=6) as fake:
+        base = ("export", "leads", "--start-date", "2017-01-01", "--out", str(out), "--quiet")
+        args = (*base, "--per-page", "100")
+        code, _, err = await run_cli(*args, "--daily-limit", "2", env=fake_env(fake, tmp_path))
+        assert code == 3, err
+        kept = out.read_bytes()
+        assert kept  # a page was committed: rerunning without --resume must not drop it
+        code, _, err = await run_cli(*args, env=fake_env(fake, tmp_path))
+        assert code == 2 and "already exists" in err and "--resume" in err
+        assert out.read_bytes() == kept

@@ -239,12 +239,32 @@ def _find_state(
             "here (or it changed since); use force=True (--force) to overwrite it"
         )
     leftovers = paths.leftovers()
+    if leftovers and not force and not resume and _nothing_committed(paths):
+        # An export that failed before its first page (a 401, a spent budget) left only
+        # its empty start: starting afresh loses nothing, so the same command works again.
+        return None
     if leftovers and not force and not resume:
         raise ExportError(
             f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
             "interrupted export or force=True (--force) to overwrite"
         )
     return None
+
+
+def _nothing_committed(paths: _Paths) -> bool:
+    """Whether the files of ``paths`` are only the start of an export that wrote nothing:
+    a readable checkpoint at the very beginning, an empty data file, no final output."""
+    try:
+        checkpoint = Checkpoint.load(paths.checkpoint)
+        data_size = paths.data.stat().st_size if paths.data.exists() else 0
+    except (CheckpointError, OSError):
+        return False
+    fresh = Checkpoint(
+        format=checkpoint.format, query=checkpoint.query, windows_total=checkpoint.windows_total
+    )
+    fresh.requests_used = checkpoint.requests_used
+    final_output = paths.target != paths.data and paths.target.exists()
+    return checkpoint == fresh and data_size == 0 and not final_output
 
 
 def _query(
