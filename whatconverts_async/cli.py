@@ -50,6 +50,7 @@ from .export import (
     export_leads,
     merge_jsonl,
 )
+from .export.checkpoint import completion_path
 from .export.orchestrator import check_export
 from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
@@ -203,13 +204,20 @@ def _parser() -> argparse.ArgumentParser:
         help="merge the JSONL outputs of sharded exports into one file",
         description=(
             "Merge JSONL files written by `export leads --shard I/N` workers into one file "
-            "ordered by date, checking that no lead appears twice."
+            "ordered by date, checking that no lead appears twice. The parts must be every "
+            "shard of one finished export (as recorded when each finished), unless "
+            "--allow-partial."
         ),
     )
     merge.add_argument("parts", nargs="+", type=Path, help="the shard outputs (JSONL)")
     merge.add_argument("--out", required=True, type=Path, help="merged output (.jsonl or .csv)")
     merge.add_argument("--order", choices=("asc", "desc"), default="asc")
     merge.add_argument("--force", action="store_true", help="overwrite an existing output")
+    merge.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="merge even if the parts are not every shard of one finished export",
+    )
     _add_debug(merge)
 
     add_mirror_parser(commands, _add_connection)
@@ -564,8 +572,58 @@ async def _lead_get(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _check_shard_set(parts: Sequence[Path]) -> None:
+    """UsageError unless ``parts`` are every shard of one finished export, once each.
+
+    What each part is comes from the record its export left when it finished (see
+    :class:`~whatconverts_async.export.Completion`): its arguments and its ``I/N``.
+    """
+    found: dict[int, Path] = {}
+    counts: set[int] = set()
+    queries: list[tuple[Path, dict[str, Any]]] = []
+    for part in parts:
+        record = Completion.load(completion_path(part))
+        if record is None or not record.matches(part):
+            raise UsageError(
+                f"cannot tell which shard {part} is: there is no record here of an export "
+                "that finished writing it (or it changed since); merge it with "
+                "--allow-partial if you know the set is complete"
+            )
+        index, count = record.query.get("shard") or (0, 1)
+        if index in found:
+            raise UsageError(
+                f"{found[index]} and {part} are both shard {index}/{count}; pass each shard once"
+            )
+        found[index] = part
+        counts.add(count)
+        queries.append((part, {k: v for k, v in record.query.items() if k != "shard"}))
+    if len(counts) > 1:
+        raise UsageError(
+            "the parts come from exports split into different numbers of shards "
+            f"({', '.join(str(n) for n in sorted(counts))}); merge the shards of one export"
+        )
+    first, query = queries[0]
+    for part, other in queries[1:]:
+        if other != query:
+            names = sorted(k for k in set(query) | set(other) if query.get(k) != other.get(k))
+            raise UsageError(
+                f"{part} and {first} are shards of different exports "
+                f"({', '.join(names)} differ); merge the shards of one export"
+            )
+    (count,) = counts
+    missing = [str(i) for i in range(count) if i not in found]
+    if missing:
+        raise UsageError(
+            f"the set is incomplete: shard(s) {', '.join(missing)} of {count} are missing "
+            f"(given: {', '.join(f'{i}/{count}' for i in sorted(found))}); pass every shard, "
+            "or --allow-partial to merge only these"
+        )
+
+
 def _merge(args: argparse.Namespace, err: TextIO) -> int:
     fmt = _output_format(args.out, None)
+    if not args.allow_partial:
+        _check_shard_set(args.parts)
     written = merge_jsonl(args.parts, args.out, order=args.order, format=fmt, force=args.force)
     print(
         f"whatconverts: merged {written:,} leads from {len(args.parts)} files into {args.out}",

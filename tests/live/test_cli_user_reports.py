@@ -328,3 +328,52 @@ async def test_export_with_a_committed_page_still_needs_resume(tmp_path: Path) -
         code, _, err = await run_cli(*args, env=fake_env(fake, tmp_path))
         assert code == 2 and "already exists" in err and "--resume" in err
         assert out.read_bytes() == kept
+
+
+# --- 10. merge takes whole shard sets; a resume mismatch names what differs ------------------
+
+
+async def test_merge_refuses_an_incomplete_shard_set(tmp_path: Path) -> None:
+    env = plain_env(tmp_path)
+    shards = [tmp_path / f"s{i}.jsonl" for i in range(3)]
+    for i, shard in enumerate(shards):
+        code, _, err = await run_cli(
+            *demo_export(shard, "--start-date", "2019-01-01", "--end-date", "2024-12-31"),
+            "--shard",
+            f"{i}/3",
+            "--quiet",
+            env=env,
+        )
+        assert code == 0, err
+    merged = tmp_path / "m.jsonl"
+    code, _, err = await run_cli(
+        "merge", str(shards[0]), str(shards[2]), "--out", str(merged), env=env
+    )
+    assert code == 2, err
+    assert "shard(s) 1 of 3 are missing" in err and "--allow-partial" in err
+    assert not merged.exists()
+    code, _, err = await run_cli(
+        "merge", str(shards[0]), str(shards[0]), "--out", str(merged), env=env
+    )
+    assert code == 2 and "pass each shard once" in err
+    code, _, err = await run_cli(
+        "merge", str(shards[0]), str(shards[2]), "--out", str(merged), "--allow-partial", env=env
+    )
+    assert code == 0, err
+    code, _, err = await run_cli(
+        "merge", *map(str, shards), "--out", str(merged), "--force", env=env
+    )
+    assert code == 0, err
+    assert merged.read_text().count("\n") == sum(s.read_text().count("\n") for s in shards)
+
+
+async def test_resume_with_other_arguments_names_them(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    env = plain_env(tmp_path)
+    args = demo_export(out, "--start-date", "2019-01-01", "--end-date", "2024-12-31", "--quiet")
+    code, _, err = await run_cli(*args, "--per-page", "100", "--daily-limit", "2", env=env)
+    assert code == 3, err
+    code, _, err = await run_cli(*args, "--per-page", "200", "--order", "desc", "--resume", env=env)
+    assert code == 2, err
+    assert "--per-page was 100, now 200" in err and 'order was "asc", now "desc"' in err
+    assert "filters" not in err and "start_date" not in err
