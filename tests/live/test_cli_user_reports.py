@@ -377,3 +377,90 @@ async def test_resume_with_other_arguments_names_them(tmp_path: Path) -> None:
     assert code == 2, err
     assert "--per-page was 100, now 200" in err and 'order was "asc", now "desc"' in err
     assert "filters" not in err and "start_date" not in err
+
+
+# --- 11. the simulator: no credentials in reprs; a standalone server that looks live ---------
+
+
+async def test_recorded_request_repr_hides_the_credentials() -> None:
+    async with FakeWhatConverts(leads=5, seed=1) as fake:
+        async with client_for(fake) as wc:
+            await wc.leads.list(leads_per_page=1)
+        record = fake.requests[-1]
+        shown = repr(record)
+        assert fake.secret not in shown and fake.token not in shown
+        assert record.headers["Authorization"].split()[-1] not in shown
+        assert "<redacted>" in shown and "/leads" in shown
+        # The data stays there for tests that check what was sent.
+        assert record.headers["Authorization"] == fake.profile_key.authorization
+        assert record.key_token == fake.token
+
+
+async def test_standalone_simulator_prints_exports_and_serves_recent_data(
+    tmp_path: Path,
+) -> None:
+    import shlex
+    from datetime import timedelta
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "whatconverts_async.testing",
+        "--port",
+        "0",
+        "--leads",
+        "300",
+        "--start",
+        (datetime.now(timezone.utc) - timedelta(days=30)).date().isoformat(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    env: dict[str, str] = {}
+    try:
+        while True:
+            line = (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).decode()
+            assert line, "the simulator stopped before serving"
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                env[name] = shlex.split(value)[0]
+            if line.startswith("Press Ctrl-C"):
+                break
+        assert set(env) >= {
+            "WHATCONVERTS_API_TOKEN",
+            "WHATCONVERTS_API_SECRET",
+            "WHATCONVERTS_BASE_URL",
+        }
+        # The pasted lines are enough for the command; the data reaches today.
+        full_env = {**plain_env(tmp_path), **env}
+        yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+        out = tmp_path / "recent.jsonl"
+        code, _, err = await run_cli(
+            "export", "leads", "--start-date", yesterday, "--out", str(out), env=full_env
+        )
+        assert code == 0, err
+        assert out.read_text().count("\n") > 0  # 300 leads over 30 days: some in the last 2
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def test_standalone_simulator_refuses_a_bad_range() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "whatconverts_async.testing",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2025-01-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "--start must be before --end" in done.stderr
