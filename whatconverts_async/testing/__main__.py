@@ -22,12 +22,10 @@ import shlex
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 
 import attrs
 
-from ..errors import InvalidParameterError
-from ..params import to_utc_datetime
 from .realism import Realism
 from .server import FakeWhatConverts
 
@@ -111,17 +109,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _moment(text: str, flag: str, *, end_of_day: bool = False) -> datetime:
+    """``YYYY-MM-DD`` (its first or, with ``end_of_day``, last second) or an ISO date-time
+    (naive is UTC) as an aware UTC instant; ValueError naming ``flag``.
+
+    The simulator parses its own flags: it shares no code with the client it checks.
+    """
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            moment = datetime.combine(day, time(23, 59, 59) if end_of_day else time(0))
+        else:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{flag} must be a date (YYYY-MM-DD) or ISO date-time, got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
 def _data_range(args: argparse.Namespace) -> tuple[datetime, datetime]:
     """``--start``/``--end`` as aware UTC instants; ValueError naming the flag."""
-    try:
-        start = to_utc_datetime(args.start, "--start")
-        end = (
-            datetime.now(timezone.utc).replace(microsecond=0)
-            if args.end is None
-            else to_utc_datetime(args.end, "--end", end_of_day=True)
-        )
-    except InvalidParameterError as exc:
-        raise ValueError(str(exc)) from None
+    start = _moment(args.start, "--start")
+    end = (
+        datetime.now(timezone.utc).replace(microsecond=0)
+        if args.end is None
+        else _moment(args.end, "--end", end_of_day=True)
+    )
     if start >= end:
         raise ValueError(f"--start must be before --end ({start:%Y-%m-%d} >= {end:%Y-%m-%d})")
     return start, end
