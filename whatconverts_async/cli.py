@@ -224,10 +224,35 @@ def _parser() -> argparse.ArgumentParser:
     lead_cmd = commands.add_parser("leads", help="single leads")
     lead_actions = lead_cmd.add_subparsers(dest="action", metavar="ACTION")
     lead_actions.required = True
-    get = lead_actions.add_parser("get", help="print one lead as JSON")
-    get.add_argument("lead_id", type=int)
+    get = lead_actions.add_parser(
+        "get",
+        help="print one lead as JSON",
+        description=(
+            "Fetch one lead by its id and print it as JSON on stdout (every field the API "
+            "returned, unknown ones included). Costs one request of today's budget."
+        ),
+    )
+    get.add_argument(
+        "lead_id", type=_lead_id, metavar="LEAD_ID", help="the lead's id (a positive integer)"
+    )
     _add_connection(get)
     return parser
+
+
+def _lead_id(text: str) -> int:
+    """A lead id from the command line: a positive integer (argparse says which argument)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if not 1 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 request``, ``2 requests`` (counts with thousands separators)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
@@ -356,7 +381,7 @@ class _Progress:
         self.bar.n = p.windows_done
         rate = p.leads_written / max(time.monotonic() - self.started, 1e-9)
         self.bar.set_postfix_str(
-            f"{p.leads_written:,} leads, {rate:,.0f}/s, {p.requests_used} requests, "
+            f"{p.leads_written:,} leads, {rate:,.0f}/s, {_plural(p.requests_used, 'request')}, "
             f"{p.requests_left} left today",
             refresh=True,
         )
@@ -535,9 +560,10 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
         print(
             f"whatconverts: exported {result.leads_written:,} leads to {result.path} "
             f"({result.format}) in {result.elapsed:.1f} s ({rate:,.0f} leads/s), "
-            f"{result.requests_used} requests, {result.windows_done}/{result.windows_total} "
+            f"{_plural(result.requests_used, 'request')}, "
+            f"{result.windows_done}/{result.windows_total} "
             f"windows{', resumed' if result.resumed else ''}; "
-            f"{wc.quota.remaining} requests left today",
+            f"{_plural(wc.quota.remaining, 'request')} left today",
             file=err,
         )
     return EXIT_OK

@@ -464,3 +464,28 @@ def test_standalone_simulator_refuses_a_bad_range() -> None:
         check=False,
     )
     assert done.returncode == 2 and "--start must be before --end" in done.stderr
+
+
+# --- 12. help, plurals and a friendly lead id ----------------------------------------------
+
+
+async def test_leads_get_help_and_lead_id_message(tmp_path: Path) -> None:
+    env = plain_env(tmp_path)
+    code, out, _ = await run_cli("leads", "get", "--help", env=env)
+    assert code == 0
+    assert "Fetch one lead by its id" in out and "the lead's id (a positive integer)" in out
+    for bad in ("0", "-5", "abc", str(2**63)):
+        code, _, err = await run_cli("leads", "get", "--demo", "--", bad, env=env)
+        assert code == 2, err
+        assert "LEAD_ID: must be a positive integer" in err
+        assert "9223372036854775807" not in err
+
+
+async def test_one_request_is_said_in_the_singular(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    code, _, err = await run_cli(
+        *demo_export(out, "--start-date", "2025-06-01", "--end-date", "2025-06-30", "--quiet"),
+        env=plain_env(tmp_path),
+    )
+    assert code == 0, err
+    assert " 1 request," in err and "1 requests" not in err
