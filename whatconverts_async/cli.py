@@ -39,6 +39,7 @@ from .errors import (
     InvalidParameterError,
     QuotaExhaustedError,
     QuotaStateError,
+    QuotaUnavailableError,
     UsageError,
     WhatConvertsError,
 )
@@ -155,13 +156,21 @@ def _parser() -> argparse.ArgumentParser:
             "Export every lead from --start-date to --end-date (default: now) to a JSONL or "
             "CSV file. Progress is checkpointed after every page: after a crash, run the "
             "same command with --resume. Exit code 3 means the daily budget is spent; "
-            "resume after the UTC-midnight reset, or use --wait-for-quota."
+            "resume after the UTC-midnight reset, or use --wait-for-quota. A finished "
+            "export stays finished: for leads that arrive later, export the following "
+            "range to a new file. The format follows the file name (.jsonl, .ndjson, "
+            ".json or .csv) unless --format is given."
         ),
     )
     leads.add_argument(
         "--start-date", required=True, help="first day (YYYY-MM-DD or ISO date-time)"
     )
-    leads.add_argument("--end-date", default=None, help="last day, inclusive (default: now)")
+    leads.add_argument(
+        "--end-date",
+        default=None,
+        help="last day, inclusive, not after today (default: now; the end is fixed when "
+        "the export starts and --resume keeps it)",
+    )
     leads.add_argument("--out", required=True, type=Path, help="output file")
     leads.add_argument(
         "--format",
@@ -792,7 +801,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not isinstance(exc, WhatConvertsError):
             message = f"{type(exc).__name__}: {exc}"
         parameter = exc.parameter if isinstance(exc, InvalidParameterError) else None
-        words = _in_cli_words(message, parameter, names=args.command != "mirror")
+        # Only our own messages are reworded: an API's error text is quoted as it came.
+        ours = isinstance(
+            exc, (UsageError, InvalidParameterError, ExportError, QuotaUnavailableError)
+        )
+        words = _in_cli_words(message, parameter, names=ours and args.command != "mirror")
         print(f"whatconverts: error: {words}", file=err)
         return code
 
