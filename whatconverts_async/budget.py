@@ -441,6 +441,19 @@ class FileQuota:
         """Requests left today."""
         return max(0, self._limit - self.used)
 
+    def check_state(self) -> None:
+        """Raise :class:`~whatconverts_async.errors.QuotaStateError` (naming the file and
+        how to reset it) if the state file exists but cannot be trusted.
+
+        ``used`` reads such a file as the limit (fail closed); a report of the budget
+        calls this first so that a damaged file is not shown as a spent day.
+        """
+        with _file_lock(self._lock_path):
+            try:
+                self._read_used()
+            except _Unreadable as exc:
+                raise self._state_error(str(exc)) from None
+
     @property
     def resets_at(self) -> datetime:
         """The next UTC midnight."""
@@ -758,6 +771,7 @@ class RedisQuota:
         self._spent_until: datetime | None = None
         self._fallback: LocalQuota | None = None
         self._fallback_day: date | None = None
+        self._share_used_before = 0
         self._redis_down = False
         self._retry_redis_at = 0.0
         self._reconnect_after = reconnect_after
@@ -780,13 +794,23 @@ class RedisQuota:
 
     @property
     def used(self) -> int:
-        """Requests spent today by every user of this budget, as last seen."""
-        return self._used if self._fresh() else 0
+        """Requests spent today by every user of this budget, as last seen.
+
+        While Redis is unavailable and the fallback share is in use, the units this
+        process spent from the share since Redis went away are added.
+        """
+        seen = self._used if self._fresh() else 0
+        if self._redis_down and self._fallback is not None:
+            return seen + max(0, self._fallback.used - self._share_used_before)
+        return seen
 
     @property
     def remaining(self) -> int:
-        """Requests left today, as last seen."""
-        return max(0, self.limit - self.used)
+        """Requests left today, as last seen; on the fallback share, at most what is left of it."""
+        left = max(0, self.limit - self.used)
+        if self._redis_down and self._fallback is not None:
+            return min(left, self._fallback.remaining)
+        return left
 
     @property
     def resets_at(self) -> datetime:
@@ -860,11 +884,23 @@ class RedisQuota:
         return bool(granted)
 
     async def refresh(self) -> int:
-        """Read today's shared count from Redis; returns the requests left."""
+        """Read today's shared count from Redis; returns the requests left.
+
+        Raises :class:`QuotaUnavailableError` if Redis fails and there is no
+        ``fallback_fraction``; with one, the quota goes over to the local share (as a
+        request would) and the share's units left are returned.
+        """
         try:
             await self._run("read")
         except self._errors as exc:
-            raise self._unavailable(exc) from None
+            if self._fraction is None:
+                raise self._unavailable(exc) from None
+            self._went_down(exc)
+            self._local_share()
+            return self.remaining
+        if self._redis_down:
+            logger.warning("quota store %s is reachable again", self.url)
+            self._redis_down = False
         return self.remaining
 
     async def try_acquire(self) -> bool:
@@ -948,17 +984,25 @@ class RedisQuota:
                 type(exc).__name__,
                 math.floor(self.limit * self._fraction),
             )
+            # The last count seen from Redis already holds what earlier outages spent
+            # (pushed from the ledger): only this outage's units are added to it.
+            self._share_used_before = self._fallback.used if self._fallback is not None else 0
         self._redis_down = True
         self._retry_redis_at = time.monotonic() + self._reconnect_after
 
-    async def _take_locally(self) -> bool:
+    def _local_share(self) -> LocalQuota:
         # One local share per UTC day, however often Redis comes and goes.
         today = self._clock.now().date()
         if self._fallback is None or self._fallback_day != today:
             assert self._fraction is not None
             share = math.floor(self.limit * self._fraction)
             self._fallback, self._fallback_day = LocalQuota(share, clock=self._clock), today
-        granted = await self._fallback.try_acquire()
+            self._share_used_before = 0
+        return self._fallback
+
+    async def _take_locally(self) -> bool:
+        today = self._clock.now().date()
+        granted = await self._local_share().try_acquire()
         if granted:
             assert self._ledger is not None
             # Written before the request goes out: a unit sent must never be forgotten.

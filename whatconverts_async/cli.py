@@ -38,6 +38,8 @@ from .errors import (
     AuthenticationError,
     InvalidParameterError,
     QuotaExhaustedError,
+    QuotaStateError,
+    QuotaUnavailableError,
     UsageError,
     WhatConvertsError,
 )
@@ -47,9 +49,10 @@ from .export import (
     ExportError,
     ExportProgress,
     export_leads,
-    export_state,
     merge_jsonl,
 )
+from .export.checkpoint import completion_path
+from .export.orchestrator import check_export
 from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
 from .vocab import LEAD_FILTERS
@@ -153,13 +156,21 @@ def _parser() -> argparse.ArgumentParser:
             "Export every lead from --start-date to --end-date (default: now) to a JSONL or "
             "CSV file. Progress is checkpointed after every page: after a crash, run the "
             "same command with --resume. Exit code 3 means the daily budget is spent; "
-            "resume after the UTC-midnight reset, or use --wait-for-quota."
+            "resume after the UTC-midnight reset, or use --wait-for-quota. A finished "
+            "export stays finished: for leads that arrive later, export the following "
+            "range to a new file. The format follows the file name (.jsonl, .ndjson, "
+            ".json or .csv) unless --format is given."
         ),
     )
     leads.add_argument(
         "--start-date", required=True, help="first day (YYYY-MM-DD or ISO date-time)"
     )
-    leads.add_argument("--end-date", default=None, help="last day, inclusive (default: now)")
+    leads.add_argument(
+        "--end-date",
+        default=None,
+        help="last day, inclusive, not after today (default: now; the end is fixed when "
+        "the export starts and --resume keeps it)",
+    )
     leads.add_argument("--out", required=True, type=Path, help="output file")
     leads.add_argument(
         "--format",
@@ -202,23 +213,55 @@ def _parser() -> argparse.ArgumentParser:
         help="merge the JSONL outputs of sharded exports into one file",
         description=(
             "Merge JSONL files written by `export leads --shard I/N` workers into one file "
-            "ordered by date, checking that no lead appears twice."
+            "ordered by date, checking that no lead appears twice. The parts must be every "
+            "shard of one finished export (as recorded when each finished), unless "
+            "--allow-partial."
         ),
     )
     merge.add_argument("parts", nargs="+", type=Path, help="the shard outputs (JSONL)")
     merge.add_argument("--out", required=True, type=Path, help="merged output (.jsonl or .csv)")
     merge.add_argument("--order", choices=("asc", "desc"), default="asc")
     merge.add_argument("--force", action="store_true", help="overwrite an existing output")
+    merge.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="merge even if the parts are not every shard of one finished export",
+    )
     _add_debug(merge)
 
     add_mirror_parser(commands, _add_connection)
     lead_cmd = commands.add_parser("leads", help="single leads")
     lead_actions = lead_cmd.add_subparsers(dest="action", metavar="ACTION")
     lead_actions.required = True
-    get = lead_actions.add_parser("get", help="print one lead as JSON")
-    get.add_argument("lead_id", type=int)
+    get = lead_actions.add_parser(
+        "get",
+        help="print one lead as JSON",
+        description=(
+            "Fetch one lead by its id and print it as JSON on stdout (every field the API "
+            "returned, unknown ones included). Costs one request of today's budget."
+        ),
+    )
+    get.add_argument(
+        "lead_id", type=_lead_id, metavar="LEAD_ID", help="the lead's id (a positive integer)"
+    )
     _add_connection(get)
     return parser
+
+
+def _lead_id(text: str) -> int:
+    """A lead id from the command line: a positive integer (argparse says which argument)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if not 1 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 request``, ``2 requests`` (counts with thousands separators)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
@@ -242,12 +285,30 @@ def _state_quota(token: str, key_type: str, limit: int) -> FileQuota:
     return FileQuota(default_state_dir() / f"quota-{key_type}-{digest}.json", limit)
 
 
+def _check_connection_flags(args: argparse.Namespace) -> None:
+    """UsageError for a connection flag no run could use (before anything happens)."""
+    if args.daily_limit is not None and args.daily_limit < 1:
+        raise UsageError(
+            f"--daily-limit must be a positive number of requests per UTC day, "
+            f"got {args.daily_limit}"
+        )
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.max_retries < 0:
+        raise UsageError(f"--max-retries must be 0 or more, got {args.max_retries}")
+    if args.quota_fallback is not None and not 0 < args.quota_fallback <= 1:
+        raise UsageError(
+            f"--quota-fallback must be a fraction in (0, 1], e.g. 0.1, got {args.quota_fallback}"
+        )
+    if args.demo and args.demo_leads < 0:
+        raise UsageError("--demo-leads must be >= 0")
+
+
 @asynccontextmanager
 async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatConverts]:
+    _check_connection_flags(args)
     key_type = args.key_type
     limit = args.daily_limit
-    if limit is not None and limit < 0:
-        raise UsageError("--daily-limit must be >= 0")
     common: dict[str, Any] = {
         "key_type": key_type,
         "timeout": args.timeout,
@@ -257,8 +318,6 @@ async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatC
     if args.demo:
         from .testing import FakeWhatConverts
 
-        if args.demo_leads < 0:
-            raise UsageError("--demo-leads must be >= 0")
         fake = FakeWhatConverts(
             leads=args.demo_leads, seed=0, key_type=key_type, start=DEMO_START, end=DEMO_END
         )
@@ -331,7 +390,7 @@ class _Progress:
         self.bar.n = p.windows_done
         rate = p.leads_written / max(time.monotonic() - self.started, 1e-9)
         self.bar.set_postfix_str(
-            f"{p.leads_written:,} leads, {rate:,.0f}/s, {p.requests_used} requests, "
+            f"{p.leads_written:,} leads, {rate:,.0f}/s, {_plural(p.requests_used, 'request')}, "
             f"{p.requests_left} left today",
             refresh=True,
         )
@@ -401,14 +460,64 @@ def _preflight(windows: int, left: int, mode: str) -> str:
     return f"{line} (enough for the first page of each window)"
 
 
-async def _export(args: argparse.Namespace, err: TextIO) -> int:
-    fmt: Literal["jsonl", "csv"] = (
-        "csv" if (args.format or args.out.suffix.lower().lstrip(".")) == "csv" else "jsonl"
+_FORMAT_OF_SUFFIX: dict[str, Literal["jsonl", "csv"]] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".br")
+
+
+def _output_format(path: Path, given: str | None, flag: str = "--out") -> Literal["jsonl", "csv"]:
+    """The format to write ``path`` in: ``--format`` if given, else from the file name.
+
+    Raises :class:`UsageError` when the name says another format than ``--format``, or
+    when without ``--format`` the name says none we write (a compressed or unknown
+    extension): the output would not be what its name promises.
+    """
+    suffix = path.suffix.lower()
+    named = _FORMAT_OF_SUFFIX.get(suffix)
+    if given is not None:
+        if named is not None and named != given:
+            raise UsageError(
+                f"--format {given} contradicts {flag} {path}: the name says {named}; "
+                "change the name or the --format"
+            )
+        return "csv" if given == "csv" else "jsonl"
+    if named is not None:
+        return named
+    if suffix in _COMPRESSED:
+        raise UsageError(
+            f"{flag} {path} names a compressed file, but the output is written "
+            "uncompressed; name it .jsonl or .csv and compress it afterwards (or pass "
+            "--format to write plain text under this name anyway)"
+        )
+    raise UsageError(
+        f"cannot tell the format from {flag} {path}: name it .jsonl (or .ndjson, .json) "
+        "or .csv, or pass --format jsonl|csv"
     )
+
+
+async def _export(args: argparse.Namespace, err: TextIO) -> int:
+    # Every check comes first: nothing is printed, sent or written for a bad command.
+    fmt = _output_format(args.out, args.format)
     filters = {
         name: getattr(args, name) for name in LEAD_FILTERS if getattr(args, name) is not None
     }
     shard = _parse_shard(args.shard)
+    _check_connection_flags(args)
+    state = check_export(
+        args.out,
+        start_date=args.start_date,
+        end_date=args.end_date,
+        format=fmt,
+        resume=args.resume,
+        force=args.force,
+        per_page=args.per_page,
+        prefetch=args.prefetch,
+        shard=shard,
+    )
     mode = "wait" if args.wait_for_quota else "raise"
     progress = _Progress(err, enabled=not args.quiet)
     # Shards share one key: together they keep within its in-flight maximum.
@@ -417,7 +526,6 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
     if args.wait_for_quota:
         extra["clock"] = _AnnouncingClock(err)
     async with _client(args, **extra) as wc:
-        state = export_state(args.out) if args.resume else None
         if isinstance(state, Checkpoint):
             windows = state.windows_total - state.window
         else:
@@ -461,9 +569,10 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
         print(
             f"whatconverts: exported {result.leads_written:,} leads to {result.path} "
             f"({result.format}) in {result.elapsed:.1f} s ({rate:,.0f} leads/s), "
-            f"{result.requests_used} requests, {result.windows_done}/{result.windows_total} "
+            f"{_plural(result.requests_used, 'request')}, "
+            f"{result.windows_done}/{result.windows_total} "
             f"windows{', resumed' if result.resumed else ''}; "
-            f"{wc.quota.remaining} requests left today",
+            f"{_plural(wc.quota.remaining, 'request')} left today",
             file=err,
         )
     return EXIT_OK
@@ -472,6 +581,9 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
 async def _quota(args: argparse.Namespace, out: TextIO) -> int:
     async with _client(args) as wc:
         quota = wc.quota
+        if isinstance(quota, FileQuota):
+            # A damaged file reads as a spent day: say it is damaged, not "0 remaining".
+            quota.check_state()
         print(
             json.dumps(
                 {
@@ -495,8 +607,58 @@ async def _lead_get(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _check_shard_set(parts: Sequence[Path]) -> None:
+    """UsageError unless ``parts`` are every shard of one finished export, once each.
+
+    What each part is comes from the record its export left when it finished (see
+    :class:`~whatconverts_async.export.Completion`): its arguments and its ``I/N``.
+    """
+    found: dict[int, Path] = {}
+    counts: set[int] = set()
+    queries: list[tuple[Path, dict[str, Any]]] = []
+    for part in parts:
+        record = Completion.load(completion_path(part))
+        if record is None or not record.matches(part):
+            raise UsageError(
+                f"cannot tell which shard {part} is: there is no record here of an export "
+                "that finished writing it (or it changed since); merge it with "
+                "--allow-partial if you know the set is complete"
+            )
+        index, count = record.query.get("shard") or (0, 1)
+        if index in found:
+            raise UsageError(
+                f"{found[index]} and {part} are both shard {index}/{count}; pass each shard once"
+            )
+        found[index] = part
+        counts.add(count)
+        queries.append((part, {k: v for k, v in record.query.items() if k != "shard"}))
+    if len(counts) > 1:
+        raise UsageError(
+            "the parts come from exports split into different numbers of shards "
+            f"({', '.join(str(n) for n in sorted(counts))}); merge the shards of one export"
+        )
+    first, query = queries[0]
+    for part, other in queries[1:]:
+        if other != query:
+            names = sorted(k for k in set(query) | set(other) if query.get(k) != other.get(k))
+            raise UsageError(
+                f"{part} and {first} are shards of different exports "
+                f"({', '.join(names)} differ); merge the shards of one export"
+            )
+    (count,) = counts
+    missing = [str(i) for i in range(count) if i not in found]
+    if missing:
+        raise UsageError(
+            f"the set is incomplete: shard(s) {', '.join(missing)} of {count} are missing "
+            f"(given: {', '.join(f'{i}/{count}' for i in sorted(found))}); pass every shard, "
+            "or --allow-partial to merge only these"
+        )
+
+
 def _merge(args: argparse.Namespace, err: TextIO) -> int:
-    fmt: Literal["jsonl", "csv"] = "csv" if args.out.suffix.lower() == ".csv" else "jsonl"
+    fmt = _output_format(args.out, None)
+    if not args.allow_partial:
+        _check_shard_set(args.parts)
     written = merge_jsonl(args.parts, args.out, order=args.order, format=fmt, force=args.force)
     print(
         f"whatconverts: merged {written:,} leads from {len(args.parts)} files into {args.out}",
@@ -519,18 +681,90 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 _PYTHON_OPTION = re.compile(r"\b(\w+)=True(?: \((--[\w-]+)\))?")
 
+# The library's parameter names and the flags that set them: the one place where an
+# error about a Python argument is turned into one about the flag the user typed.
+_FLAG_OF = {
+    "start_date": "--start-date",
+    "end_date": "--end-date",
+    "per_page": "--per-page",
+    "leads_per_page": "--per-page",
+    "prefetch": "--prefetch",
+    "shard": "--shard",
+    "format": "--format",
+    "order": "--order",
+    "resume": "--resume",
+    "force": "--force",
+    "path": "--out",
+    "fallback_fraction": "--quota-fallback",
+    "daily_limit": "--daily-limit",
+    "limit": "--daily-limit",
+    "key_type": "--key-type",
+    "timeout": "--timeout",
+    "max_retries": "--max-retries",
+    "lead_id": "LEAD_ID",
+    **{name: "--" + name.replace("_", "-") for name in LEAD_FILTERS},
+}
+# In running text only the names with an underscore are replaced: "resume" or "order"
+# are also plain words there.
+_PYTHON_NAME = re.compile(
+    r"(?<![\w-])("
+    + "|".join(sorted((n for n in _FLAG_OF if "_" in n), key=len, reverse=True))
+    + r")(?![\w-])"
+)
 
-def _in_cli_words(message: str) -> str:
-    """The library's ``force=True (--force)`` as the command line says it: ``--force``."""
-    return _PYTHON_OPTION.sub(
-        lambda m: m.group(2) or "--" + m.group(1).replace("_", "-"), message
+
+def _in_cli_words(message: str, parameter: str | None = None, *, names: bool = True) -> str:
+    """A library message as the command line says it: flags for Python argument names.
+
+    ``parameter`` (an :class:`InvalidParameterError`'s) heads the message and is
+    replaced even when it is a plain word; ``force=True (--force)`` becomes ``--force``.
+    ``names=False`` only does the latter (the mirror commands word their own messages).
+    """
+    if not names:
+        return _PYTHON_OPTION.sub(
+            lambda m: m.group(2) or "--" + m.group(1).replace("_", "-"), message
+        ).replace(" (or --force)", "")
+    if parameter in _FLAG_OF and message.startswith(parameter + " "):
+        message = _FLAG_OF[parameter] + message[len(parameter) :]
+    message = _PYTHON_OPTION.sub(
+        lambda m: m.group(2) or _FLAG_OF.get(m.group(1), "--" + m.group(1).replace("_", "-")),
+        message,
     ).replace(" (or --force)", "")
+    return _PYTHON_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
+
+
+def _quota_hint(args: argparse.Namespace, exc: QuotaExhaustedError) -> str:
+    """What to do about a spent budget, in the options of the command that was run."""
+    if isinstance(exc, QuotaStateError):
+        return ""  # its message already says how to reset the file; waiting will not
+    if args.command == "export":
+        return (
+            "; progress is saved: run the same command with --resume after the reset "
+            "(or use --wait-for-quota)"
+        )
+    if args.command == "mirror":
+        return "; committed pages stay: run the same mirror command again after the reset"
+    return f"; run the command again after the reset ({exc.resets_at:%Y-%m-%d %H:%M} UTC)"
+
+
+def _one_log_handler() -> None:
+    """Leave the CLI's handler as the only one that prints the library's records.
+
+    ``WHATCONVERTS_LOG`` gives the library a stderr handler of its own for programs that
+    configure no logging; the CLI does, so with both every line would print twice. The
+    level it asked for stays.
+    """
+    library = logging.getLogger("whatconverts_async")
+    for handler in list(library.handlers):
+        if not isinstance(handler, logging.NullHandler):
+            library.removeHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     err = sys.stderr
+    _one_log_handler()
     if args.debug:
         logging.basicConfig(
             level=logging.DEBUG,
@@ -560,16 +794,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = EXIT_USAGE
         elif isinstance(exc, QuotaExhaustedError):
             code = EXIT_QUOTA
-            message += (
-                "; progress is saved: run the same command with --resume after the reset "
-                "(or use --wait-for-quota)"
-            )
+            message += _quota_hint(args, exc)
         elif isinstance(exc, AuthenticationError):
             code = EXIT_AUTH
             message = f"authentication failed: check the API token and secret ({exc.status})"
         elif not isinstance(exc, WhatConvertsError):
             message = f"{type(exc).__name__}: {exc}"
-        print(f"whatconverts: error: {_in_cli_words(message)}", file=err)
+        parameter = exc.parameter if isinstance(exc, InvalidParameterError) else None
+        # Only our own messages are reworded: an API's error text is quoted as it came.
+        ours = isinstance(
+            exc, (UsageError, InvalidParameterError, ExportError, QuotaUnavailableError)
+        )
+        words = _in_cli_words(message, parameter, names=ours and args.command != "mirror")
+        print(f"whatconverts: error: {words}", file=err)
         return code
 
 

@@ -204,6 +204,10 @@ def plan_scan(
     accepts (a bare ``end_date`` covers its day). ``per_page`` None is the API's largest
     page, 2,500. ``filters`` are lead-list filters; agency-only ones and
     ``account_ids``/``profile_ids`` (one scope per id, read in turn) need ``master``.
+
+    Windows that begin after ``now`` are left out (they cannot hold a lead yet, and each
+    would cost a request): a range wholly in the future plans no window. ``end`` stays
+    the ``end_date`` asked for.
     Raises :class:`~whatconverts_async.errors.InvalidParameterError` naming the argument.
 
     >>> from datetime import date
@@ -230,7 +234,10 @@ def plan_scan(
     )
     base = check_lead_filters(filters or {}, master=master)
     scopes = _scopes(account_ids, profile_ids, base, master=master)
-    windows = split_windows(start, stop, order=direction)
+    # A window that begins after "now" can hold no lead yet: requesting it would spend
+    # budget on a certain empty answer. The window that holds "now" keeps its planned end.
+    present = _whole_seconds(now, "now")
+    windows = [w for w in split_windows(start, stop, order=direction) if w.start <= present]
     planned = tuple(
         ScanWindow(
             window,

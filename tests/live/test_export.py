@@ -245,10 +245,30 @@ async def test_shards_split_the_windows_exactly(fake: FakeWhatConverts, tmp_path
 
 
 async def test_wait_mode_sleeps_through_resets_and_finishes(tmp_path: Path) -> None:
-    from whatconverts_async import FastClock
+    import asyncio
+    from datetime import timedelta
 
-    # An artificial day of 0.2 s: the budget of 4 refills many times during the export.
-    clock = FastClock(day_seconds=0.2, start=datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC))
+    class ResetClock:
+        """Time moves only when the client waits for a reset.
+
+        (A FastClock made this test depend on the machine's speed: a request that took
+        the last unit of one artificial day could reach the server in the next.) With
+        ``prefetch=1`` no request is in flight when the day turns, so client and server
+        always agree on the day.
+        """
+
+        def __init__(self, start: datetime) -> None:
+            self.current = start
+
+        def now(self) -> datetime:
+            return self.current
+
+        async def sleep(self, seconds: float) -> None:
+            self.current += timedelta(seconds=seconds)
+            await asyncio.sleep(0)
+
+    # The budget of 4 refills many times during the export.
+    clock = ResetClock(datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC))
     fake = FakeWhatConverts(
         leads=3_000,
         seed=4,
@@ -260,7 +280,12 @@ async def test_wait_mode_sleeps_through_resets_and_finishes(tmp_path: Path) -> N
     out = tmp_path / "leads.jsonl"
     async with fake, client_for(fake, daily_limit=4, on_quota_exhausted="wait", clock=clock) as wc:
         result = await export_leads(
-            wc, out, start_date=date(2018, 1, 1), end_date=date(2019, 12, 31), per_page=250
+            wc,
+            out,
+            start_date=date(2018, 1, 1),
+            end_date=date(2019, 12, 31),
+            per_page=250,
+            prefetch=1,
         )
     ids = read_jsonl_ids(out)
     assert len(ids) == len(set(ids)) == 3_000

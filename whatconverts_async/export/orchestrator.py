@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -22,13 +22,14 @@ import attrs
 from ..client import WhatConverts
 from ..errors import CheckpointError, ExportError, InvalidParameterError
 from ..models import Lead, Page
-from ..params import DateLike, check_prefetch, format_datetime
+from ..params import DateLike, check_int_range, check_prefetch, date_range, format_datetime
 from ..scan import ScanWindow
+from ..vocab import MAX_LEADS_PER_PAGE
 from .checkpoint import Checkpoint, Completion, completion_path, fsync_dir
 from .lock import export_lock
 from .sinks import DataFile, encode_lead, jsonl_to_csv
 
-__all__ = ["ExportProgress", "ExportResult", "export_leads", "export_state"]
+__all__ = ["ExportProgress", "ExportResult", "check_export", "export_leads", "export_state"]
 
 R = TypeVar("R")
 Format = Literal["jsonl", "csv"]
@@ -117,18 +118,38 @@ def _check_arguments(
     resume: bool,
     force: bool,
     shard: Any,
+    start_date: DateLike,
     end_date: DateLike | None,
+    per_page: int | None,
     prefetch: int,
+    now: datetime,
 ) -> tuple[Path, tuple[int, int] | None]:
     """The output path and the shard, or :class:`InvalidParameterError` naming the culprit."""
     if format not in ("jsonl", "csv"):
         raise InvalidParameterError("format", f"must be 'jsonl' or 'csv', got {format!r}")
     if resume and force:
-        raise InvalidParameterError("resume", "cannot be combined with force")
+        raise InvalidParameterError("resume", "cannot be combined with force=True (--force)")
     checked_shard = _check_shard(shard)
     target = Path(path)
     if target.is_dir():
         raise InvalidParameterError("path", f"{target} is a directory")
+    if not target.parent.is_dir():
+        raise InvalidParameterError(
+            "path", f"{target}: the folder {target.parent} does not exist; create it first"
+        )
+    start, end = date_range(start_date, end_date)
+    today = now.astimezone(timezone.utc).date()
+    # A finished export is final: one whose range reached past today would be recorded
+    # as complete while its future part is still empty, and a resume would never read it.
+    for name, moment in (("start_date", start), ("end_date", end)):
+        if moment is not None and moment.date() > today:
+            raise InvalidParameterError(
+                name,
+                f"is after today ({today.isoformat()} UTC), got {format_datetime(moment)}; "
+                "an export covers what exists now: omit end_date to export up to now",
+            )
+    if per_page is not None:
+        check_int_range(per_page, "per_page", 1, MAX_LEADS_PER_PAGE)
     if checked_shard is not None and end_date is None and not resume:
         raise InvalidParameterError(
             "end_date",
@@ -137,6 +158,42 @@ def _check_arguments(
         )
     check_prefetch(prefetch)
     return target, checked_shard
+
+
+def check_export(
+    path: str | os.PathLike[str],
+    *,
+    start_date: DateLike,
+    end_date: DateLike | None = None,
+    format: Format = "jsonl",
+    resume: bool = False,
+    force: bool = False,
+    per_page: int | None = None,
+    prefetch: int = 4,
+    shard: tuple[int, int] | None = None,
+    now: datetime | None = None,
+) -> Checkpoint | Completion | None:
+    """The checks :func:`export_leads` makes before anything else, without a client.
+
+    Returns where the output stands (as :func:`export_state`, for a ``resume``), or
+    raises what :func:`export_leads` would: :class:`InvalidParameterError` naming the
+    argument, :class:`ExportError` for an output that exists (without ``resume`` or
+    ``force``) or a checkpoint that cannot be resumed. Reads files, changes none;
+    ``now`` (default: the system clock) decides what "after today" is.
+    """
+    target, _ = _check_arguments(
+        path,
+        format=format,
+        resume=resume,
+        force=force,
+        shard=shard,
+        start_date=start_date,
+        end_date=end_date,
+        per_page=per_page,
+        prefetch=prefetch,
+        now=now or datetime.now(timezone.utc),
+    )
+    return _find_state(_Paths.of(target, format), format=format, resume=resume, force=force)
 
 
 def _check_shard(shard: Any) -> tuple[int, int] | None:
@@ -182,12 +239,32 @@ def _find_state(
             "here (or it changed since); use force=True (--force) to overwrite it"
         )
     leftovers = paths.leftovers()
+    if leftovers and not force and not resume and _nothing_committed(paths):
+        # An export that failed before its first page (a 401, a spent budget) left only
+        # its empty start: starting afresh loses nothing, so the same command works again.
+        return None
     if leftovers and not force and not resume:
         raise ExportError(
             f"{leftovers[0]} already exists; pass resume=True (--resume) to continue an "
             "interrupted export or force=True (--force) to overwrite"
         )
     return None
+
+
+def _nothing_committed(paths: _Paths) -> bool:
+    """Whether the files of ``paths`` are only the start of an export that wrote nothing:
+    a readable checkpoint at the very beginning, an empty data file, no final output."""
+    try:
+        checkpoint = Checkpoint.load(paths.checkpoint)
+        data_size = paths.data.stat().st_size if paths.data.exists() else 0
+    except (CheckpointError, OSError):
+        return False
+    fresh = Checkpoint(
+        format=checkpoint.format, query=checkpoint.query, windows_total=checkpoint.windows_total
+    )
+    fresh.requests_used = checkpoint.requests_used
+    final_output = paths.target != paths.data and paths.target.exists()
+    return checkpoint == fresh and data_size == 0 and not final_output
 
 
 def _query(
@@ -251,10 +328,24 @@ def _plan(
     windows = list(plan.windows)
     if recorded is not None and (recorded.query != query or recorded.windows_total != len(windows)):
         raise CheckpointError(
-            "the checkpoint was made with different arguments "
-            f"({json.dumps(recorded.query, sort_keys=True)}); resume with the same ones"
+            "the checkpoint was made with different arguments: "
+            f"{_differences(recorded.query, query)}; resume with the same ones"
         )
     return windows, query
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``name was X, now Y`` for each argument that differs (filters one by one)."""
+    flat_old = {**{k: v for k, v in old.items() if k != "filters"}, **old.get("filters", {})}
+    flat_new = {**{k: v for k, v in new.items() if k != "filters"}, **new.get("filters", {})}
+    changed = [
+        f"{name} was {json.dumps(flat_old.get(name))}, now {json.dumps(flat_new.get(name))}"
+        for name in sorted(set(flat_old) | set(flat_new))
+        if flat_old.get(name) != flat_new.get(name)
+    ]
+    # Same arguments but another window count: the planning itself changed (a version
+    # with other window rules); say so rather than name no argument.
+    return "; ".join(changed) or "the same arguments now plan a different number of windows"
 
 
 class _Run:
@@ -391,6 +482,15 @@ async def export_leads(
     ``i, i+n, i+2n, ...`` so ``n`` workers with the same arguments split the range
     between them. Filters are those of :meth:`LeadsResource.iterate`.
 
+    Dates: neither ``start_date`` nor ``end_date`` may lie after today (UTC): a
+    finished export is final, so one that reached into the future would be recorded
+    complete with its future part empty. ``end_date`` None exports up to now: that
+    instant is fixed when the export starts and recorded in its checkpoint, a
+    ``resume`` continues to it (not to the new "now"), and once finished the export
+    stays finished. To take in later leads, export the range after the recorded end
+    (``ExportResult``/completion ``query["end_date"]``) to a new file, or keep a
+    :mod:`mirror <whatconverts_async.mirror>` current instead.
+
     Raises :class:`~whatconverts_async.InvalidParameterError` for bad arguments and
     :class:`~whatconverts_async.ExportError` (or its :class:`CheckpointError`) when the
     output cannot be written or resumed as asked, both before any request;
@@ -403,8 +503,11 @@ async def export_leads(
         resume=resume,
         force=force,
         shard=shard,
+        start_date=start_date,
         end_date=end_date,
+        per_page=per_page,
         prefetch=prefetch,
+        now=client.now(),
     )
     paths = _Paths.of(target, format)
     with export_lock(target):

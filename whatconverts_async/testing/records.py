@@ -50,22 +50,40 @@ class ApiKey(NamedTuple):
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def _headers_repr(headers: Mapping[str, str]) -> str:
+    # A test failure prints the record: the credentials must not be in that output.
+    shown = {
+        name: ("<redacted>" if name.lower() in _CREDENTIAL_HEADERS else value)
+        for name, value in headers.items()
+    }
+    return repr(shown)
+
+
+def _token_repr(token: str | None) -> str:
+    return "None" if token is None else "'<redacted>'"
+
+
 @attrs.frozen
 class RecordedRequest:
     """One request as the simulator received it (``fake.requests``).
 
     ``status`` is the status answered, or ``None`` when the connection was dropped
-    (or the request is still being handled).
+    (or the request is still being handled). The repr leaves out credentials (the
+    ``Authorization`` header, the key's token); the fields themselves keep them for
+    tests that check what was sent.
     """
 
     method: str
     path: str
     query: list[tuple[str, str]]
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(repr=_headers_repr)
     body: bytes
     form: dict[str, str] | None
     content_type: str
-    key_token: str | None
+    key_token: str | None = attrs.field(repr=_token_repr)
     status: int | None = None
     received_at: float = 0.0
 
