@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar, cast
 import attrs
 import yarl
 
+from ._headers import Headers
 from ._session import ClientSession, ConnectionConfig, SessionOwner
 from ._transport import (
     REDACTIONS,
@@ -55,7 +56,7 @@ from .resources.users import UsersResource
 from .retry import RetryPolicy
 from .throttle import MAX_IN_FLIGHT, Throttle
 
-__all__ = ["DEFAULT_BASE_URL", "ClientConfig", "KeyType", "WhatConverts"]
+__all__ = ["DEFAULT_BASE_URL", "APIResponse", "ClientConfig", "KeyType", "WhatConverts"]
 
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 
@@ -70,6 +71,23 @@ class _DailyLimitReached(Exception):
     def __init__(self, error: APIError) -> None:
         super().__init__(error.status)
         self.error = error
+
+
+@attrs.frozen
+class APIResponse:
+    """One API answer with its metadata, from :meth:`WhatConverts.request_raw`.
+
+    ``data`` is the JSON object answered; ``status`` the HTTP status; ``headers`` the
+    answer's headers (read-only, case-insensitive, without our credentials; see
+    :class:`~whatconverts_async.errors.APIError`); ``method`` and ``url`` the request
+    that got it (the last attempt's, when it was retried).
+    """
+
+    data: dict[str, Any] = attrs.field(repr=False)
+    status: int
+    headers: Headers = attrs.field(repr=False)
+    method: str
+    url: str
 
 
 class KeyType(str, enum.Enum):
@@ -560,6 +578,31 @@ class WhatConverts(SessionOwner):
         Example::
 
             payload = await wc.request("GET", "leads", params={"leads_per_page": 1})
+
+        :meth:`request_raw` does the same and returns the answer's headers too.
+        """
+        answer = await self.request_raw(
+            method, path, params=params, form=form, idempotent=idempotent
+        )
+        return answer.data
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> APIResponse:
+        """Like :meth:`request` (same arguments, path, budget, retries and errors), but
+        returns an :class:`APIResponse`: the JSON object as ``data`` with the answer's
+        ``status`` and ``headers``.
+
+        Example::
+
+            answer = await wc.request_raw("GET", "leads", params={"leads_per_page": 1})
+            print(answer.headers.get("Date"), answer.data["total_leads"])
         """
         method = method.upper()
         pairs = encode_form(form) if form is not None else None
@@ -571,10 +614,16 @@ class WhatConverts(SessionOwner):
                 waited, method, url, query, number, form=pairs, headers=self._credentials.headers()
             )
             assert answer is not None  # no sink: always an answer
-            return await decode_object_sliced(answer)
+            return APIResponse(
+                await decode_object_sliced(answer),
+                answer.status,
+                answer.headers,
+                answer.method,
+                answer.url,
+            )
 
-        payload: dict[str, Any] = await self._retried(method, path, params, idempotent, attempt)
-        return payload
+        response: APIResponse = await self._retried(method, path, params, idempotent, attempt)
+        return response
 
     async def stream(
         self,

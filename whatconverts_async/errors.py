@@ -51,7 +51,10 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+
+from ._headers import NO_HEADERS, Headers
 
 __all__ = [
     "APIConnectionError",
@@ -254,7 +257,11 @@ class APIError(WhatConvertsError):
     ``error_message`` field when present), ``method``, ``url``, ``body`` (a short,
     truncated excerpt of the body when it was not the usual JSON), ``retry_after``
     (the answer's ``Retry-After`` in seconds: None when absent or unreadable,
-    ``inf`` when too large to represent).
+    ``inf`` when too large to represent), ``headers`` (the answer's headers: a
+    read-only, case-insensitive mapping, e.g. ``exc.headers["x-request-id"]``; empty
+    when the error was not raised from an HTTP answer). The headers never carry our
+    credentials: values echoing the token, the secret or the ``Authorization`` header
+    are redacted, and a ``Location`` keeps no query string.
     """
 
     def __init__(
@@ -267,8 +274,16 @@ class APIError(WhatConvertsError):
         error_message: str | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
+        self.headers: Headers = (
+            NO_HEADERS
+            if not headers
+            else headers
+            if isinstance(headers, Headers)
+            else Headers(headers)
+        )
         self.method = method
         self.url = url
         self.error_message = error_message
