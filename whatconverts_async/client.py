@@ -23,6 +23,7 @@ import base64
 import enum
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
@@ -44,7 +45,14 @@ from ._transport import (
 )
 from ._validators import has_methods, one_of, seconds, whole
 from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for, wait_for_reset
-from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
+from .errors import (
+    APIConnectionError,
+    APIError,
+    InvalidParameterError,
+    KeyTypeError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+)
 from .params import encode_form, encode_query, require_secure_transport
 from .resources.accounts import AccountsResource
 from .resources.leads import LeadsResource
@@ -55,6 +63,7 @@ from .resources.tracking import TrackingResource
 from .resources.users import UsersResource
 from .retry import RetryPolicy
 from .throttle import MAX_IN_FLIGHT, Throttle
+from .vocab import AGENCY_ONLY_RESOURCES
 
 __all__ = ["DEFAULT_BASE_URL", "APIResponse", "ClientConfig", "KeyType", "WhatConverts"]
 
@@ -63,6 +72,14 @@ DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 T = TypeVar("T")
 
 logger = logging.getLogger("whatconverts_async")
+
+AGENCY_KEY_MESSAGE = re.compile(r"\b(?:agency|master)\b.{0,40}\bkey\b", re.IGNORECASE)
+"""An ``error_message`` saying an Agency (master) key is needed (the API documents
+"Agency Key is required to access this resource")."""
+
+
+def _agency_only(path: str) -> bool:
+    return path.lstrip("/").split("/", 1)[0] in AGENCY_ONLY_RESOURCES
 
 
 class _DailyLimitReached(Exception):
@@ -744,6 +761,9 @@ class WhatConverts(SessionOwner):
             except APIError as exc:
                 if policy.is_daily_limit(exc.status, exc.error_message, exc.retry_after):
                     raise _DailyLimitReached(exc) from None
+                hinted = self._key_type_hint(exc, path)
+                if hinted is not None:
+                    raise hinted from None
                 raise
 
         if idempotent is None:
@@ -764,6 +784,105 @@ class WhatConverts(SessionOwner):
             # Waited here, not only in the throttle: a user's quota whose mark_spent does
             # not stop try_acquire must not turn this loop into a stream of refusals.
             await wait_for_reset(self._throttle.quota, self._clock)
+
+    def _key_type_hint(self, exc: APIError, path: str) -> APIError | None:
+        """For a client told ``key_type="master"``, a 403 from an agency-only resource
+        says what it likely means: with the API's "Agency Key is required" message, a
+        :class:`KeyTypeError` (the key is a profile key, its budget is 1,000/day);
+        with another message, the same error with a hint (403 has other causes too)."""
+        if self.key_type is not KeyType.MASTER or exc.status != 403 or not _agency_only(path):
+            return None
+        same: dict[str, Any] = dict(
+            status=exc.status,
+            method=exc.method,
+            url=exc.url,
+            error_message=exc.error_message,
+            body=exc.body,
+            retry_after=exc.retry_after,
+            headers=exc.headers,
+        )
+        resource = path.lstrip("/").split("/", 1)[0]
+        if exc.error_message is not None and AGENCY_KEY_MESSAGE.search(exc.error_message):
+            return KeyTypeError(
+                f"{exc}: this client was built with key_type='master', but the API says "
+                f"{resource} needs an Agency (master) key, so this key is a profile key. "
+                "Its daily limit is 1,000 requests, not the 10,000 this client's budget "
+                "assumes: build the client with key_type='profile'",
+                declared=KeyType.MASTER.value,
+                detected=KeyType.PROFILE.value,
+                **same,
+            )
+        return type(exc)(
+            f"{exc} (this client was built with key_type='master'; if the key is in fact a "
+            f"profile key, which may not use {resource}, build it with key_type='profile': "
+            "await wc.check_key_type() tells, for one request)",
+            **same,
+        )
+
+    async def check_key_type(self, *, raise_on_mismatch: bool = True) -> KeyType:
+        """Ask the API which kind of key this is, and return it.
+
+        Makes ONE request (``GET accounts``, one account per page), which spends one unit
+        of the daily budget: a master (agency) key is answered, a profile key is refused
+        with 403 "Agency Key is required ...". Call it once at start-up when the key's
+        type is not certain; the budget (1,000 or 10,000 a day) and the agency-only
+        resources and filters depend on ``key_type``.
+
+        Returns :attr:`KeyType.MASTER` or :attr:`KeyType.PROFILE`. When it differs from
+        the ``key_type`` this client was built with, raises :class:`KeyTypeError`
+        (``declared``, ``detected``) unless ``raise_on_mismatch=False``. A 403 that does
+        not say an Agency key is needed is not guessed at: that
+        :class:`~whatconverts_async.errors.PermissionDeniedError` is raised as it came.
+        Other errors (authentication, budget, connection) are raised as usual.
+
+        Example::
+
+            async with WhatConverts(token, secret, key_type="master") as wc:
+                await wc.check_key_type()   # KeyTypeError if it is a profile key
+        """
+        if not isinstance(raise_on_mismatch, bool):
+            raise InvalidParameterError("raise_on_mismatch", "must be True or False")
+        params = {"accounts_per_page": 1, "page_number": 1}
+        refused: APIError | None = None
+        try:
+            await self.request("GET", "accounts", params=params)
+            detected = KeyType.MASTER
+        except KeyTypeError as exc:
+            detected, refused = KeyType.PROFILE, exc
+        except PermissionDeniedError as exc:
+            if exc.error_message is None or not AGENCY_KEY_MESSAGE.search(exc.error_message):
+                raise
+            detected, refused = KeyType.PROFILE, exc
+        if detected is self.key_type or not raise_on_mismatch:
+            return detected
+        if refused is not None:
+            if isinstance(refused, KeyTypeError):
+                raise refused
+            url = refused.url
+        else:
+            url = str(self.base_url.join(yarl.URL("accounts")))
+        if detected is KeyType.MASTER:
+            message = (
+                f"GET {url} was answered, so this key is a master (agency) key, but this "
+                "client was built with key_type='profile': build it with key_type='master' "
+                "for the key's 10,000 requests a day and the account/profile filters"
+            )
+        else:
+            message = (
+                f"GET {url} was refused as needing an Agency key, so this key is a profile "
+                "key, but this client was built with key_type='master' (a budget of 10,000 "
+                "a day against the key's 1,000): build it with key_type='profile'"
+            )
+        raise KeyTypeError(
+            message,
+            declared=self.key_type.value,
+            detected=detected.value,
+            status=200 if refused is None else refused.status,
+            method="GET",
+            url=url,
+            error_message=None if refused is None else refused.error_message,
+            headers=None if refused is None else refused.headers,
+        )
 
     async def _day_spent(self, answer: APIError) -> QuotaExhaustedError:
         """Mark the budget spent until the next UTC midnight after ``answer`` said the

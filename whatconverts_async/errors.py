@@ -28,6 +28,7 @@ The tree::
         ├── BadRequestError          400
         ├── AuthenticationError      401
         ├── PermissionDeniedError    403 (e.g. a profile key on an agency-only resource)
+        │   └── KeyTypeError         ... a key declared master that the API says is not
         ├── NotFoundError            404, or 400 "Invalid ... ID."
         ├── RateLimitError           429
         ├── ServerError              5xx
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from ._headers import NO_HEADERS, Headers
 
@@ -68,6 +70,7 @@ __all__ = [
     "FilterNotAppliedError",
     "InvalidJSONError",
     "InvalidParameterError",
+    "KeyTypeError",
     "MalformedResponseError",
     "NotFoundError",
     "PaginationError",
@@ -302,6 +305,25 @@ class AuthenticationError(APIError):
 
 class PermissionDeniedError(APIError):
     """HTTP 403: this key may not use this resource (e.g. a profile key on accounts)."""
+
+
+class KeyTypeError(PermissionDeniedError):
+    """The key is not of the type the client was told (``key_type``).
+
+    Raised when a client built with ``key_type="master"`` is refused (403) an
+    agency-only resource (accounts, profiles, users, roles) with a message saying an
+    Agency (master) key is required: the key is a profile key, its daily limit is
+    1,000 requests, not the 10,000 the budget assumed. Also raised by
+    :meth:`WhatConverts.check_key_type <whatconverts_async.WhatConverts.check_key_type>`
+    when the type it detects differs from ``key_type`` (``declared`` and ``detected``
+    say which; ``status`` is then 403 or 200). A subclass of
+    :class:`PermissionDeniedError`, so code catching that still does.
+    """
+
+    def __init__(self, message: str, *, declared: str, detected: str, **kwargs: Any) -> None:
+        self.declared = declared
+        self.detected = detected
+        super().__init__(message, **kwargs)
 
 
 class NotFoundError(APIError):

@@ -26,6 +26,7 @@ else:  # pragma: no cover - Python 3.10: Unpack (PEP 692) needs typing_extension
     from typing_extensions import TypedDict
 
 __all__ = [
+    "AGENCY_ONLY_RESOURCES",
     "LEAD_FILTERS",
     "LEAD_STATUSES",
     "LEAD_TYPES",
@@ -56,6 +57,10 @@ widest id column a database (or the mirror) can hold. Larger values are refused 
 and in webhook bodies."""
 
 ORDERS = ("asc", "desc")
+
+AGENCY_ONLY_RESOURCES = ("accounts", "users", "roles")
+"""First path segments of the resources only a master (agency) key may use (profiles
+live under ``accounts/``); a profile key is refused there."""
 
 _E = TypeVar("_E", bound="_ApiEnum")
 
