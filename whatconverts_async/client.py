@@ -786,11 +786,16 @@ class WhatConverts(SessionOwner):
             await wait_for_reset(self._throttle.quota, self._clock)
 
     def _key_type_hint(self, exc: APIError, path: str) -> APIError | None:
-        """For a client told ``key_type="master"``, a 403 from an agency-only resource
-        says what it likely means: with the API's "Agency Key is required" message, a
-        :class:`KeyTypeError` (the key is a profile key, its budget is 1,000/day);
-        with another message, the same error with a hint (403 has other causes too)."""
-        if self.key_type is not KeyType.MASTER or exc.status != 403 or not _agency_only(path):
+        """For a client told ``key_type="master"``, a 403 (or 401) from an agency-only
+        resource says what it likely means: a 403 with the API's "Agency Key is required"
+        message is a :class:`KeyTypeError` (the key is a profile key, its budget is
+        1,000/day); any other such refusal is the same error with a hint, since it has
+        other causes too."""
+        if (
+            self.key_type is not KeyType.MASTER
+            or exc.status not in (401, 403)
+            or not _agency_only(path)
+        ):
             return None
         same: dict[str, Any] = dict(
             status=exc.status,
@@ -802,7 +807,11 @@ class WhatConverts(SessionOwner):
             headers=exc.headers,
         )
         resource = path.lstrip("/").split("/", 1)[0]
-        if exc.error_message is not None and AGENCY_KEY_MESSAGE.search(exc.error_message):
+        if (
+            exc.status == 403
+            and exc.error_message is not None
+            and AGENCY_KEY_MESSAGE.search(exc.error_message)
+        ):
             return KeyTypeError(
                 f"{exc}: this client was built with key_type='master', but the API says "
                 f"{resource} needs an Agency (master) key, so this key is a profile key. "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from whatconverts_async.resources.leads import _CREATE_TEXT, LeadCreateFields
 from whatconverts_async.vocab import LEAD_FILTERS, LeadFilters, LeadStatus, LeadType, Quotable
 
 CASES = Path(__file__).parent / "cases"
@@ -20,6 +21,11 @@ CHOICE_ENUMS = {"lead_type": LeadType, "lead_status": LeadStatus, "quotable": Qu
 def test_the_typed_dict_has_exactly_the_table_filters() -> None:
     assert set(LeadFilters.__annotations__) == set(LEAD_FILTERS)
     assert LeadFilters.__required_keys__ == frozenset()
+
+
+def test_the_create_fields_typed_dict_has_exactly_the_create_text_fields() -> None:
+    assert set(LeadCreateFields.__annotations__) == set(_CREATE_TEXT)
+    assert LeadCreateFields.__required_keys__ == frozenset()
 
 
 def test_each_filter_is_typed_as_its_kind() -> None:

@@ -9,6 +9,8 @@ from datetime import date
 import pytest
 
 from whatconverts_async import (
+    APIError,
+    AuthenticationError,
     InvalidParameterError,
     KeyType,
     KeyTypeError,
@@ -16,7 +18,7 @@ from whatconverts_async import (
     RetryPolicy,
     WhatConverts,
 )
-from whatconverts_async.testing import FakeWhatConverts
+from whatconverts_async.testing import FakeWhatConverts, Realism
 from whatconverts_async.testing.records import ApiKey
 
 FAST = RetryPolicy(base_wait=0.001, max_wait=0.01)
@@ -124,3 +126,26 @@ async def test_a_profile_key_declared_profile_gets_the_plain_403(
             await wc.accounts.list()
         assert not isinstance(caught.value, KeyTypeError)
         assert "key_type" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "error"),
+    [("forbidden", PermissionDeniedError), ("unauthorized", AuthenticationError)],
+)
+async def test_other_refusals_of_a_profile_key_get_a_hint_not_a_verdict(
+    refusal: str, error: type[APIError]
+) -> None:
+    async with (
+        FakeWhatConverts(
+            leads=10, seed=7, key_type="master", realism=Realism(agency_refusal=refusal)
+        ) as fake,
+        client(fake, fake.profile_key, "master") as wc,
+    ):
+        with pytest.raises(error) as caught:
+            await wc.accounts.list()
+        assert not isinstance(caught.value, KeyTypeError)
+        assert "check_key_type" in str(caught.value)
+        # Not guessed at by the check either: the refusal is raised as it came.
+        with pytest.raises(error):
+            await wc.check_key_type()
+        assert wc.quota.used == 2

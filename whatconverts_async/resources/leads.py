@@ -61,11 +61,11 @@ from ..vocab import (
 from ._base import Resource
 
 if sys.version_info >= (3, 11):
-    from typing import Unpack
+    from typing import TypedDict, Unpack
 else:  # pragma: no cover - Python 3.10
-    from typing_extensions import Unpack
+    from typing_extensions import TypedDict, Unpack
 
-__all__ = ["LEAD_TYPES", "LeadsResource", "check_filters_applied"]
+__all__ = ["LEAD_TYPES", "LeadCreateFields", "LeadsResource", "check_filters_applied"]
 
 _CREATE_TEXT = (
     # Click ids and the WhatConverts visitor cookie, as working integrations send them.
@@ -99,6 +99,42 @@ _CREATE_TEXT = (
     "zip",
     "country",
 )
+
+
+class LeadCreateFields(TypedDict, total=False):
+    """The text fields :meth:`LeadsResource.create` takes as keyword arguments (each a
+    string, or None to leave it out), so ``mypy`` catches a misspelt one. Kept equal to
+    the create's list of text fields by a test."""
+
+    gclid: str | None
+    msclkid: str | None
+    fbclid: str | None
+    wc_client_current: str | None
+    sender_name: str | None
+    subject: str | None
+    contact_name: str | None
+    email_address: str | None
+    phone_number: str | None
+    notes: str | None
+    lead_source: str | None
+    lead_medium: str | None
+    lead_campaign: str | None
+    lead_content: str | None
+    lead_keyword: str | None
+    lead_url: str | None
+    landing_url: str | None
+    ip_address: str | None
+    user_id: str | None
+    message: str | None
+    caller_name: str | None
+    caller_number: str | None
+    tracking_number: str | None
+    destination_number: str | None
+    form_name: str | None
+    city: str | None
+    state: str | None
+    zip: str | None
+    country: str | None
 
 
 class LeadsResource(Resource):
@@ -319,7 +355,7 @@ class LeadsResource(Resource):
         additional_fields: Mapping[str, Any] | None = None,
         mapped_fields: Mapping[str, Any] | None = None,
         verify: bool = False,
-        **fields: Any,
+        **fields: Unpack[LeadCreateFields],
     ) -> int:
         """Create a lead and return its id.
 

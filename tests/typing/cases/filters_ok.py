@@ -29,6 +29,8 @@ async def main(wc: WhatConverts) -> None:
     filters: LeadFilters = {"lead_source": "google", "duplicate": True}
     plan = wc.leads.plan_scan(start_date=date(2025, 1, 1), **filters)
     print(len(plan.windows))
+    lead_id = await wc.leads.create(lead_type="web_form", contact_name="Jane Roe", gclid="EAIa")
+    print(lead_id)
     fast = wc.with_options(timeout=2, max_retries=0)
     answer = await fast.request_raw("GET", "leads")
     print(answer.headers["content-type"], answer.data)

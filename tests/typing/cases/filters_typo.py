@@ -13,3 +13,5 @@ async def main(wc: WhatConverts) -> None:
     wc.leads.iterate(start_date=date(2025, 1, 1), spams=True)  # error
     wc.leads.iterate_pages(start_date=date(2025, 1, 1), profile_id="7")  # error
     wc.leads.plan_scan(start_date=date(2025, 1, 1), quote_value="yes")  # error
+    await wc.leads.create(lead_type="web_form", contact_nam="Jane Roe")  # error
+    await wc.leads.create(lead_type="web_form", gclid=12345)  # error
