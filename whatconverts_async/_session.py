@@ -30,10 +30,13 @@ def timeout_seconds(_instance: Any, attribute: attrs.Attribute[Any], value: Any)
     that may wait forever holds its slot of the in-flight cap forever)."""
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     # ``not value > 0`` refuses NaN too, which compares false.
-    if not is_number or not value > 0 or math.isinf(value):
+    if not is_number or not value > 0:
         raise InvalidParameterError(
-            attribute.alias or attribute.name,
-            f"must be a finite number of seconds > 0, got {value!r}",
+            attribute.alias or attribute.name, f"must be a number of seconds > 0, got {value!r}"
+        )
+    if math.isinf(value):
+        raise InvalidParameterError(
+            attribute.alias or attribute.name, f"must be a finite number of seconds, got {value!r}"
         )
 
 
