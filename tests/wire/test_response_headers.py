@@ -22,6 +22,7 @@ from whatconverts_async import (
     ServerError,
     WhatConverts,
 )
+from whatconverts_async.endpoints import EndpointClient, OfflineLead
 from whatconverts_async.testing import FakeWhatConverts
 
 TOKEN = "tok-0123456789"
@@ -74,6 +75,14 @@ async def hostile() -> AsyncIterator[str]:
                     "X-Request-Id": "req-4",
                 },
             )
+        if tail.startswith("endpoint/"):
+            echo = {
+                "X-Echo-Url": str(request.url),
+                "X-Echo-Path": request.path,
+                "Content-Location": str(request.url),
+                "X-Request-Id": "req-6",
+            }
+            return web.json_response({"error_message": "Bad row."}, status=400, headers=echo)
         if tail == "leads/4":
             return web.json_response(
                 {"error_message": "Internal error."}, headers={"X-Request-Id": "req-5"}
@@ -166,6 +175,21 @@ async def test_pages_of_a_scan_carry_the_simulator_headers() -> None:
         except APIError as exc:
             accounts_error = exc
         assert accounts_error is not None and "content-type" in accounts_error.headers
+
+
+async def test_endpoint_errors_carry_headers_without_the_endpoint_url(hostile: str) -> None:
+    secret_path = "endpoint/s3cr3t-endpoint-token"
+    url = f"{hostile}{secret_path}?key=another-s3cr3t"
+    row = OfflineLead(profile_id=1, date=date(2026, 3, 10))
+    async with EndpointClient(url, retry_policy=FAST) as ep:
+        with pytest.raises(APIError) as caught:
+            await ep.send([row])
+    headers = caught.value.headers
+    assert headers["x-request-id"] == "req-6"
+    shown = repr(headers) + str(caught.value)
+    assert "s3cr3t-endpoint-token" not in shown and "another-s3cr3t" not in shown
+    assert headers["x-echo-path"] == "<redacted>"
+    assert headers["content-location"].startswith("http://127.0.0.1:")
 
 
 def test_errors_built_by_hand_have_empty_headers() -> None:
