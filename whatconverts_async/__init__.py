@@ -15,8 +15,9 @@ The API simulator for tests lives in :mod:`whatconverts_async.testing`.
 import logging as _logging
 import os as _os
 
+from ._headers import Headers
 from .budget import FastClock, LocalQuota, Quota, SystemClock
-from .client import DEFAULT_BASE_URL, KeyType, WhatConverts
+from .client import DEFAULT_BASE_URL, APIResponse, KeyType, WhatConverts
 from .errors import (
     APIConnectionError,
     APIError,
@@ -28,6 +29,7 @@ from .errors import (
     ExportError,
     FilterNotAppliedError,
     InvalidParameterError,
+    KeyTypeError,
     MalformedResponseError,
     NotFoundError,
     PaginationError,
@@ -75,6 +77,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "Account",
     "AuthenticationError",
@@ -84,8 +87,10 @@ __all__ = [
     "ExportError",
     "FastClock",
     "FilterNotAppliedError",
+    "Headers",
     "InvalidParameterError",
     "KeyType",
+    "KeyTypeError",
     "Lead",
     "LeadStatus",
     "LeadType",

@@ -3,13 +3,15 @@ lifecycle of their aiohttp session."""
 
 from __future__ import annotations
 
+import math
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
 
-from ._validators import instance, seconds, whole
+from ._validators import instance, whole
+from .errors import InvalidParameterError
 from .retry import RetryPolicy
 
 __all__ = ["ClientSession", "ConnectionConfig", "SessionOwner"]
@@ -23,15 +25,42 @@ USER_AGENT = "whatconverts-async"
 _S = TypeVar("_S", bound="SessionOwner")
 
 
+def timeout_seconds(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A timeout: a finite number of seconds > 0 (not a bool, NaN or infinity: a request
+    that may wait forever holds its slot of the in-flight cap forever)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # ``not value > 0`` refuses NaN too, which compares false.
+    if not is_number or not value > 0:
+        raise InvalidParameterError(
+            attribute.alias or attribute.name, f"must be a number of seconds > 0, got {value!r}"
+        )
+    if math.isinf(value):
+        raise InvalidParameterError(
+            attribute.alias or attribute.name, f"must be a finite number of seconds, got {value!r}"
+        )
+
+
+def boolean(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``True`` or ``False`` (not a truthy stand-in such as ``"no"``)."""
+    if not isinstance(value, bool):
+        raise InvalidParameterError(
+            attribute.alias or attribute.name, f"must be True or False, got {value!r}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class ConnectionConfig:
     """Settings of one connection to WhatConverts, checked when built.
 
     Every bad value raises :class:`~whatconverts_async.errors.InvalidParameterError`
-    naming it. ``timeout`` is in seconds for one attempt; ``max_retries`` overrides the
-    count of ``retry_policy``; ``session`` is a user's ``aiohttp.ClientSession`` that is
-    then never closed here; ``allow_insecure`` permits plain ``http://`` to a host that
-    is not loopback.
+    naming it. ``timeout`` is in seconds for one attempt (finite, > 0); ``max_retries``
+    overrides the count of ``retry_policy``; ``session`` is a user's
+    ``aiohttp.ClientSession`` that is then never closed here; ``allow_insecure`` permits
+    plain ``http://`` to a host that is not loopback; ``trust_env`` lets the session this
+    library creates read proxy settings (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``)
+    and ``~/.netrc`` from the environment, as ``aiohttp.ClientSession(trust_env=True)``
+    does (default False: the environment is ignored; a session you pass keeps its own
+    setting).
 
     >>> ConnectionConfig(timeout=5, max_retries=2).retries.max_retries
     2
@@ -41,13 +70,14 @@ class ConnectionConfig:
     whatconverts_async.errors.InvalidParameterError: timeout must be a number of seconds > 0, got 0
     """
 
-    timeout: float = attrs.field(default=30.0, validator=seconds(positive=True))
+    timeout: float = attrs.field(default=30.0, validator=timeout_seconds)
     max_retries: int = attrs.field(default=5, validator=whole(0))
     retry_policy: RetryPolicy | None = attrs.field(default=None, validator=instance(RetryPolicy))
     session: aiohttp.ClientSession | None = attrs.field(
         default=None, validator=instance(aiohttp.ClientSession), repr=False
     )
     allow_insecure: bool = False
+    trust_env: bool = attrs.field(default=False, validator=boolean)
 
     @property
     def retries(self) -> RetryPolicy:
@@ -57,7 +87,10 @@ class ConnectionConfig:
 
 class SessionOwner:
     """Owns an ``aiohttp.ClientSession`` (created lazily inside the running loop), or
-    borrows one the user passed in and then never closes it."""
+    borrows one the user passed in and then never closes it, or shares the session of
+    another owner (its *parent*, see :meth:`_share_session`)."""
+
+    _parent: SessionOwner | None = None
 
     def _init_session(
         self,
@@ -65,16 +98,40 @@ class SessionOwner:
         *,
         headers: dict[str, str],
         connection_limit: int | None = None,
+        trust_env: bool = False,
     ) -> None:
         self._session = session
         self._owns_session = session is None
         self._closed = False
         self._session_headers = {"User-Agent": USER_AGENT, **headers}
         self._connection_limit = connection_limit
+        self._trust_env = trust_env
+        self._parent = None
+
+    def _share_session(self, parent: SessionOwner) -> None:
+        """Use ``parent``'s session (also one it creates later) and never close it: the
+        parent owns it. Once the parent is closed, this one refuses to send."""
+        self._session = None
+        self._owns_session = False
+        self._closed = False
+        self._parent = parent
+
+    @property
+    def _shut(self) -> bool:
+        """Closed, or derived from an owner that is closed."""
+        return self._closed or (self._parent is not None and self._parent._shut)
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError(f"this {type(self).__name__} is closed")
+        if self._parent is not None:
+            if self._parent._shut:
+                raise RuntimeError(
+                    f"this {type(self).__name__} was derived with with_options() from a "
+                    "client that is now closed; it shares that client's session, so it "
+                    "cannot send either"
+                )
+            return self._parent._get_session()
         if self._session is None:
             # Created here, inside the running loop, never at import or __init__ time.
             connector = (
@@ -82,7 +139,9 @@ class SessionOwner:
                 if self._connection_limit is None
                 else aiohttp.TCPConnector(limit=self._connection_limit)
             )
-            session = aiohttp.ClientSession(connector=connector, headers=self._session_headers)
+            session = aiohttp.ClientSession(
+                connector=connector, headers=self._session_headers, trust_env=self._trust_env
+            )
             # aiohttp silently re-sends an idempotent request once when the server closes
             # the connection without answering. That second attempt would bypass the
             # throttle (spending the API's daily quota unaccounted) and could repeat a
@@ -94,7 +153,8 @@ class SessionOwner:
         return self._session
 
     async def close(self) -> None:
-        """Close the HTTP session if this object created it. Safe to call twice."""
+        """Close the HTTP session if this object created it (a client derived with
+        ``with_options()`` never closes its parent's session). Safe to call twice."""
         self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
@@ -102,8 +162,8 @@ class SessionOwner:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._closed
+        """True once :meth:`close` was called (on a derived client: on it or its parent)."""
+        return self._shut
 
     async def __aenter__(self: _S) -> _S:
         self._get_session()

@@ -40,6 +40,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 
 from . import _json
 from ._gc import no_cyclic_gc
+from ._headers import NO_HEADERS, Headers
 from .errors import (
     APIConnectionError,
     APIError,
@@ -246,6 +247,50 @@ class _Redactions:
 REDACTIONS = _Redactions()
 """Strings scrubbed from every error message built here (see :class:`_Redactions`)."""
 
+# Headers whose value is a URL: a signed storage link (or an Endpoint URL) hides in its
+# path or query, so only what ``mask`` shows of it, without the query, is kept.
+_URL_HEADERS = frozenset({"location", "content-location"})
+
+
+def safe_headers(
+    headers: Mapping[str, str],
+    *,
+    mask: Callable[[str], str] = str,
+    hide: Sequence[str] = (),
+) -> Headers:
+    """A read-only, case-insensitive copy of response ``headers`` that may be shown (pure).
+
+    Every value is scrubbed of the credentials in :data:`REDACTIONS` (a server or proxy
+    that echoes the token, the secret or the ``Authorization`` header) and of the strings
+    in ``hide`` (e.g. the secret part of an Endpoint URL); a URL header (``Location``,
+    ``Content-Location``) keeps only what ``mask`` shows of it, without its query.
+    Repeated headers (``Set-Cookie``) are all kept, in order.
+
+    >>> h = safe_headers({"Location": "https://files.example/r.mp3?Signature=abc",
+    ...                   "X-Request-Id": "7"})
+    >>> h["location"], h["x-request-id"]
+    ('https://files.example/r.mp3 (query hidden)', '7')
+    """
+    items = headers.items()
+    copy: list[tuple[str, str]] = []
+    for name, value in items:
+        if name.lower() in _URL_HEADERS:
+            value = _shown_url(value, mask)
+        for secret in hide:
+            if secret and secret in value:
+                value = value.replace(secret, "<redacted>")
+        copy.append((name, REDACTIONS.scrub(value)))
+    return Headers(copy)
+
+
+def _shown_url(value: str, mask: Callable[[str], str]) -> str:
+    try:
+        url = yarl.URL(value.strip())
+    except (ValueError, TypeError):
+        return "<unreadable URL>"
+    hidden = " (query hidden)" if url.query_string else ""
+    return mask(str(url.with_query(None).with_fragment(None))) + hidden
+
 
 def _snippet(body: bytes) -> str:
     text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
@@ -260,12 +305,14 @@ def error_for_status(
     url: str,
     retry_after: str | None = None,
     payload: Any = None,
+    headers: Headers = NO_HEADERS,
 ) -> APIError:
     """The exception for an error answer, through :data:`STATUSES` (pure; no I/O).
 
     ``payload`` is the decoded JSON body when the caller already has it; otherwise the
     body is decoded here if it is JSON. A 2xx status is accepted too, for the API's
-    habit of answering 200 with ``{"error_message": ...}``.
+    habit of answering 200 with ``{"error_message": ...}``. ``headers`` (already made
+    safe by :func:`safe_headers`) become the error's ``headers``.
 
     >>> e = error_for_status(400, b'{"error_message": "Invalid lead ID."}',
     ...                      method="GET", url="https://x/api/v1/leads/1")
@@ -298,7 +345,7 @@ def error_for_status(
         f"{status} from {method} {url}: {message if message is not None else excerpt or 'no body'}"
     )
     kwargs: dict[str, Any] = dict(
-        status=status, method=method, url=url, error_message=message, body=excerpt
+        status=status, method=method, url=url, error_message=message, body=excerpt, headers=headers
     )
     seconds = parse_retry_after(retry_after)
     if seconds is not None:
@@ -307,9 +354,16 @@ def error_for_status(
 
 
 def malformed(
-    status: int, body: bytes, *, method: str, url: str, why: str
+    status: int,
+    body: bytes,
+    *,
+    method: str,
+    url: str,
+    why: str,
+    headers: Headers = NO_HEADERS,
 ) -> MalformedResponseError:
-    """A :class:`MalformedResponseError` quoting a short excerpt of the body."""
+    """A :class:`MalformedResponseError` quoting a short excerpt of the body (``headers``:
+    the answer's, made safe by :func:`safe_headers`, when there was one)."""
     excerpt = _snippet(body) if body else "empty body"
     return MalformedResponseError(
         f"unreadable response to {method} {url} (status {status}): {why}; body: {excerpt}",
@@ -317,6 +371,7 @@ def malformed(
         method=method,
         url=url,
         body=excerpt,
+        headers=headers,
     )
 
 
@@ -368,13 +423,15 @@ hop would not be counted in the budget'
 @attrs.frozen
 class Answer:
     """A complete 2xx answer: ``status``, the ``body`` as read (capped), its content type,
-    and the ``method``/``url`` it answered (as they may be shown)."""
+    the ``method``/``url`` it answered (as they may be shown) and its ``headers`` (made
+    safe by :func:`safe_headers`)."""
 
     status: int
     body: bytes = attrs.field(repr=False)
     content_type: str
     method: str
     url: str
+    headers: Headers = attrs.field(default=NO_HEADERS, repr=False)
 
     @property
     def is_json(self) -> bool:
@@ -386,7 +443,11 @@ def decode_object(answer: Answer) -> dict[str, Any]:
     """The JSON object of an API answer: anything else is a
     :class:`MalformedResponseError`, and ``{"error_message": ...}`` is the error it names.
     """
-    where = {"method": answer.method, "url": answer.url}
+    where: dict[str, Any] = {
+        "method": answer.method,
+        "url": answer.url,
+        "headers": answer.headers,
+    }
     if not answer.body.strip():
         raise malformed(answer.status, answer.body, **where, why="empty body")
     try:
@@ -420,7 +481,11 @@ async def decode_object_sliced(answer: Answer) -> dict[str, Any]:
 
 
 def _checked_object(answer: Answer, payload: Any) -> dict[str, Any]:
-    where = {"method": answer.method, "url": answer.url}
+    where: dict[str, Any] = {
+        "method": answer.method,
+        "url": answer.url,
+        "headers": answer.headers,
+    }
     if not isinstance(payload, dict):
         raise malformed(answer.status, answer.body, **where, why="JSON is not an object")
     if "error_message" in payload:
@@ -437,7 +502,12 @@ def decode_lenient(answer: Answer) -> Any:
             decoded = loads(answer.body)
     if isinstance(decoded, dict) and "error_message" in decoded:
         raise error_for_status(
-            answer.status, answer.body, method=answer.method, url=answer.url, payload=decoded
+            answer.status,
+            answer.body,
+            method=answer.method,
+            url=answer.url,
+            payload=decoded,
+            headers=answer.headers,
         )
     return decoded
 
@@ -533,6 +603,7 @@ class Transport:
                     await sink(Body(chunks, response.content_type))
                     return None
                 raw = await self._read(response, method, shown)
+                answered = self._safe_headers(response.headers, url, shown)
                 retry_after = response.headers.get("Retry-After")
                 content_type = response.content_type
                 # Read here and kept only as the reason: a Location may be a signed link,
@@ -562,10 +633,22 @@ class Transport:
         if redirect is not None:
             # Redirects are not followed: each hop would be a request the budget never
             # saw, and an API answering with one is misconfigured (or not the API).
-            raise malformed(status, raw, method=method, url=shown, why=redirect)
+            raise malformed(status, raw, method=method, url=shown, why=redirect, headers=answered)
         if not ok:
-            raise error_for_status(status, raw, method=method, url=shown, retry_after=retry_after)
-        return Answer(status, raw, content_type, method, shown)
+            raise error_for_status(
+                status, raw, method=method, url=shown, retry_after=retry_after, headers=answered
+            )
+        return Answer(status, raw, content_type, method, shown, answered)
+
+    def _safe_headers(self, headers: Mapping[str, str], url: yarl.URL, shown: str) -> Headers:
+        # When the URL itself is a secret (an Endpoint), an answer echoing it in a header
+        # must not carry it out; the API's URLs are not secret (``shown`` is the URL).
+        hide = (
+            [part for part in (str(url), url.raw_path, url.raw_query_string) if len(part) >= 8]
+            if shown != str(url)
+            else []
+        )
+        return safe_headers(headers, mask=self.mask, hide=hide)
 
     async def _chunks(
         self, response: aiohttp.ClientResponse, limit: int | None, method: str, url: str

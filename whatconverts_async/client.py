@@ -23,6 +23,7 @@ import base64
 import enum
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
@@ -31,6 +32,7 @@ from typing import Any, Literal, TypeVar, cast
 import attrs
 import yarl
 
+from ._headers import Headers
 from ._session import ClientSession, ConnectionConfig, SessionOwner
 from ._transport import (
     REDACTIONS,
@@ -43,7 +45,14 @@ from ._transport import (
 )
 from ._validators import has_methods, one_of, seconds, whole
 from .budget import Clock, LocalQuota, Quota, SystemClock, daily_limit_for, wait_for_reset
-from .errors import APIConnectionError, APIError, InvalidParameterError, QuotaExhaustedError
+from .errors import (
+    APIConnectionError,
+    APIError,
+    InvalidParameterError,
+    KeyTypeError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+)
 from .params import encode_form, encode_query, require_secure_transport
 from .resources.accounts import AccountsResource
 from .resources.leads import LeadsResource
@@ -53,15 +62,24 @@ from .resources.roles import RolesResource
 from .resources.tracking import TrackingResource
 from .resources.users import UsersResource
 from .retry import RetryPolicy
-from .throttle import Throttle
+from .throttle import MAX_IN_FLIGHT, Throttle
+from .vocab import AGENCY_ONLY_RESOURCES
 
-__all__ = ["DEFAULT_BASE_URL", "ClientConfig", "KeyType", "WhatConverts"]
+__all__ = ["DEFAULT_BASE_URL", "APIResponse", "ClientConfig", "KeyType", "WhatConverts"]
 
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 
 T = TypeVar("T")
 
 logger = logging.getLogger("whatconverts_async")
+
+AGENCY_KEY_MESSAGE = re.compile(r"\b(?:agency|master)\b.{0,40}\bkey\b", re.IGNORECASE)
+"""An ``error_message`` saying an Agency (master) key is needed (the API documents
+"Agency Key is required to access this resource")."""
+
+
+def _agency_only(path: str) -> bool:
+    return path.lstrip("/").split("/", 1)[0] in AGENCY_ONLY_RESOURCES
 
 
 class _DailyLimitReached(Exception):
@@ -70,6 +88,23 @@ class _DailyLimitReached(Exception):
     def __init__(self, error: APIError) -> None:
         super().__init__(error.status)
         self.error = error
+
+
+@attrs.frozen
+class APIResponse:
+    """One API answer with its metadata, from :meth:`WhatConverts.request_raw`.
+
+    ``data`` is the JSON object answered; ``status`` the HTTP status; ``headers`` the
+    answer's headers (read-only, case-insensitive, without our credentials; see
+    :class:`~whatconverts_async.errors.APIError`); ``method`` and ``url`` the request
+    that got it (the last attempt's, when it was retried).
+    """
+
+    data: dict[str, Any] = attrs.field(repr=False)
+    status: int
+    headers: Headers = attrs.field(repr=False)
+    method: str
+    url: str
 
 
 class KeyType(str, enum.Enum):
@@ -104,6 +139,17 @@ def _base_url(value: Any) -> yarl.URL:
     return url if url.path.endswith("/") else url.with_path(url.path + "/")
 
 
+def _in_flight_cap(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    whole(1)(_instance, attribute, value)
+    if value > MAX_IN_FLIGHT:
+        # More would only earn refusals: the API allows 20 requests in flight per key.
+        raise InvalidParameterError(
+            "max_concurrency",
+            f"must be at most {MAX_IN_FLIGHT} (the API's limit of requests in flight per "
+            f"key), got {value!r}",
+        )
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class ClientConfig(ConnectionConfig):
     """The settings of a :class:`WhatConverts` client, checked when built (each bad value
@@ -122,7 +168,7 @@ class ClientConfig(ConnectionConfig):
     on_quota_exhausted: Literal["raise", "wait"] = attrs.field(
         default="raise", validator=one_of("raise", "wait")
     )
-    max_concurrency: int = attrs.field(default=20, validator=whole(1))
+    max_concurrency: int = attrs.field(default=MAX_IN_FLIGHT, validator=_in_flight_cap)
     quota: Quota | None = attrs.field(
         default=None,
         validator=has_methods("try_acquire", like="a Quota", on_type=True),
@@ -187,12 +233,18 @@ class _AuthHeaders(Mapping[str, str]):
         return f"<headers {sorted(self._items)} (values hidden)>"
 
 
-def _credential_problem(token: Any, secret: Any) -> str | None:
-    """The name of the credential argument that is not a non-empty string, if any."""
+def _credential_problem(token: Any, secret: Any) -> tuple[str, str] | None:
+    """The name of the credential argument that is unusable and what is wrong with it
+    (never its value), if any."""
     for name, value in (("api_token", token), ("api_secret", secret)):
         raw = value.value if isinstance(value, _Secret) else value
         if not isinstance(raw, str) or not raw.strip():
-            return name
+            return name, "must be a non-empty string"
+    raw_token = token.value if isinstance(token, _Secret) else token
+    if ":" in raw_token:
+        # HTTP Basic auth joins user and password with the first ':' (RFC 7617), so the
+        # server would split such a token in the wrong place: every request a 401.
+        return "api_token", "must not contain ':' (is it 'token:secret' in one string?)"
     return None
 
 
@@ -202,9 +254,9 @@ def _basic(token: str, secret: str | _Secret) -> _Secret:
     # surrogatepass: any str encodes, so nothing can raise while the secret is a local.
     raw = f"{token}:{plain}".encode("utf-8", "surrogatepass")
     encoded = base64.b64encode(raw).decode("ascii")
-    # A server or proxy that echoes the header (or the secret) back must not put it in our
-    # error messages.
-    REDACTIONS.add(encoded, plain)
+    # A server or proxy that echoes the header (or the secret, or the token) back must not
+    # put it in our error messages or in the response headers errors carry.
+    REDACTIONS.add(encoded, plain, token)
     return _Secret("Basic " + encoded)
 
 
@@ -226,12 +278,14 @@ class _Credentials:
     def check(self) -> None:
         """Raise :class:`InvalidParameterError` naming a credential that was not usable."""
         if self._problem is not None:
+            name, problem = self._problem
             if self._from_env:
-                variable = "WHATCONVERTS_" + self._problem.upper()
-                raise InvalidParameterError(
-                    self._problem, f"was not passed and {variable} is not set in the environment"
-                )
-            raise InvalidParameterError(self._problem, "must be a non-empty string")
+                variable = "WHATCONVERTS_" + name.upper()
+                if problem.startswith("must be a non-empty"):
+                    problem = f"was not passed and {variable} is not set in the environment"
+                else:
+                    problem = f"(from {variable}) {problem}"
+            raise InvalidParameterError(name, problem)
 
     @property
     def header(self) -> str:
@@ -289,6 +343,13 @@ class WhatConverts(SessionOwner):
             :class:`~whatconverts_async.retry.RetryPolicy`); ``max_retries`` overrides
             its count.
         max_response_bytes: answers larger than this are refused (default 256 MiB).
+        trust_env: let the session this client creates use proxy settings
+            (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) and ``~/.netrc`` from the
+            environment, as ``aiohttp.ClientSession(trust_env=True)`` does (default
+            False: the environment is ignored). Has no effect on a ``session`` you pass.
+
+    Per-call settings: :meth:`with_options` returns a client with its own ``timeout``
+    and retries that shares this one's session, budget and throttle.
 
     The budget counts what reached the wire: every attempt that may have reached the
     API spends one unit (retries too); an attempt that provably never left the machine
@@ -321,6 +382,7 @@ class WhatConverts(SessionOwner):
         min_interval: float = 0.001,
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = 256 * 1024 * 1024,
+        trust_env: bool = False,
     ) -> None:
         if api_token is None and api_secret is None:
             # As openai-python reads OPENAI_API_KEY: credentials from the environment.
@@ -345,12 +407,8 @@ class WhatConverts(SessionOwner):
             min_interval=min_interval,
             retry_policy=retry_policy,
             max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
         )
-        self.key_type = config.key_type
-        self.base_url = config.base_url
-        self.timeout = float(config.timeout)
-        self.retry_policy = config.retries
-        self.max_response_bytes = config.max_response_bytes
         self._clock: Clock = config.clock or SystemClock()
         self._throttle = Throttle(
             self._budget(config),
@@ -359,12 +417,24 @@ class WhatConverts(SessionOwner):
             on_exhausted=config.on_quota_exhausted,
             clock=self._clock,
         )
-        self._transport = Transport(timeout=self.timeout, max_body=self.max_response_bytes)
         self._init_session(
             config.session,
             headers={"Accept": "application/json"},
             connection_limit=config.max_concurrency,
+            trust_env=config.trust_env,
         )
+        self._configure(config)
+
+    def _configure(self, config: ClientConfig) -> None:
+        """Set what follows from ``config`` alone (the per-call settings and the
+        resources); the budget, throttle, clock and session are set by the caller."""
+        self.config = config
+        self.key_type = config.key_type
+        self.base_url = config.base_url
+        self.timeout = float(config.timeout)
+        self.retry_policy = config.retries
+        self.max_response_bytes = config.max_response_bytes
+        self._transport = Transport(timeout=self.timeout, max_body=self.max_response_bytes)
         self.leads = LeadsResource(self)
         """Leads: list, iterate, get, create, update."""
         self.accounts = AccountsResource(self)
@@ -391,6 +461,55 @@ class WhatConverts(SessionOwner):
         elif config.daily_limit is not None:
             raise InvalidParameterError("daily_limit", "cannot be combined with quota=")
         return config.quota
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> WhatConverts:
+        """A client with other per-call settings that shares everything else with this one.
+
+        The new client uses this one's HTTP session, daily budget (units it spends show in
+        ``wc.quota``), spacing and in-flight cap, credentials and clock; only what is
+        passed differs (None keeps this client's value):
+
+        * ``timeout``: seconds for one attempt (finite, > 0);
+        * ``max_retries``: retries of transient failures per request (>= 0);
+        * ``retry_policy``: a :class:`~whatconverts_async.retry.RetryPolicy`; its own
+          ``max_retries`` is used unless ``max_retries`` is passed too.
+
+        Bad values raise :class:`~whatconverts_async.errors.InvalidParameterError`
+        naming the argument, before anything is sent. Closing the new client (or
+        leaving ``async with`` on it) never closes the shared session: this client
+        owns it. Once this client is closed, the new one raises ``RuntimeError`` on use.
+        Costs nothing: no request, no new connection.
+
+        Example::
+
+            fast = wc.with_options(timeout=2, max_retries=0)
+            lead = await fast.leads.get(178849242)   # at most one attempt of 2 s
+        """
+        changes: dict[str, Any] = {}
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if retry_policy is not None:
+            changes["retry_policy"] = retry_policy
+            if isinstance(retry_policy, RetryPolicy):
+                changes["max_retries"] = retry_policy.max_retries
+        if max_retries is not None:
+            changes["max_retries"] = max_retries
+        config = attrs.evolve(self.config, **changes)
+        derived = object.__new__(type(self))
+        derived._credentials = self._credentials
+        derived._clock = self._clock
+        derived._throttle = self._throttle
+        # The session's owner, not a derived client: closing a derived client must not
+        # cut off the clients derived from it.
+        derived._share_session(self._parent if isinstance(self._parent, WhatConverts) else self)
+        derived._configure(config)
+        return derived
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> WhatConverts:
@@ -476,6 +595,31 @@ class WhatConverts(SessionOwner):
         Example::
 
             payload = await wc.request("GET", "leads", params={"leads_per_page": 1})
+
+        :meth:`request_raw` does the same and returns the answer's headers too.
+        """
+        answer = await self.request_raw(
+            method, path, params=params, form=form, idempotent=idempotent
+        )
+        return answer.data
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> APIResponse:
+        """Like :meth:`request` (same arguments, path, budget, retries and errors), but
+        returns an :class:`APIResponse`: the JSON object as ``data`` with the answer's
+        ``status`` and ``headers``.
+
+        Example::
+
+            answer = await wc.request_raw("GET", "leads", params={"leads_per_page": 1})
+            print(answer.headers.get("Date"), answer.data["total_leads"])
         """
         method = method.upper()
         pairs = encode_form(form) if form is not None else None
@@ -487,10 +631,16 @@ class WhatConverts(SessionOwner):
                 waited, method, url, query, number, form=pairs, headers=self._credentials.headers()
             )
             assert answer is not None  # no sink: always an answer
-            return await decode_object_sliced(answer)
+            return APIResponse(
+                await decode_object_sliced(answer),
+                answer.status,
+                answer.headers,
+                answer.method,
+                answer.url,
+            )
 
-        payload: dict[str, Any] = await self._retried(method, path, params, idempotent, attempt)
-        return payload
+        response: APIResponse = await self._retried(method, path, params, idempotent, attempt)
+        return response
 
     async def stream(
         self,
@@ -602,7 +752,7 @@ class WhatConverts(SessionOwner):
             try:
                 return await attempt(url, query, attempts, waited)
             except APIConnectionError:
-                if self._closed:
+                if self._shut:
                     # close() cut this request off: say so at once instead of retrying.
                     raise RuntimeError(
                         f"this WhatConverts client was closed during {describe()}"
@@ -611,6 +761,9 @@ class WhatConverts(SessionOwner):
             except APIError as exc:
                 if policy.is_daily_limit(exc.status, exc.error_message, exc.retry_after):
                     raise _DailyLimitReached(exc) from None
+                hinted = self._key_type_hint(exc, path)
+                if hinted is not None:
+                    raise hinted from None
                 raise
 
         if idempotent is None:
@@ -631,6 +784,114 @@ class WhatConverts(SessionOwner):
             # Waited here, not only in the throttle: a user's quota whose mark_spent does
             # not stop try_acquire must not turn this loop into a stream of refusals.
             await wait_for_reset(self._throttle.quota, self._clock)
+
+    def _key_type_hint(self, exc: APIError, path: str) -> APIError | None:
+        """For a client told ``key_type="master"``, a 403 (or 401) from an agency-only
+        resource says what it likely means: a 403 with the API's "Agency Key is required"
+        message is a :class:`KeyTypeError` (the key is a profile key, its budget is
+        1,000/day); any other such refusal is the same error with a hint, since it has
+        other causes too."""
+        if (
+            self.key_type is not KeyType.MASTER
+            or exc.status not in (401, 403)
+            or not _agency_only(path)
+        ):
+            return None
+        same: dict[str, Any] = dict(
+            status=exc.status,
+            method=exc.method,
+            url=exc.url,
+            error_message=exc.error_message,
+            body=exc.body,
+            retry_after=exc.retry_after,
+            headers=exc.headers,
+        )
+        resource = path.lstrip("/").split("/", 1)[0]
+        if (
+            exc.status == 403
+            and exc.error_message is not None
+            and AGENCY_KEY_MESSAGE.search(exc.error_message)
+        ):
+            return KeyTypeError(
+                f"{exc}: this client was built with key_type='master', but the API says "
+                f"{resource} needs an Agency (master) key, so this key is a profile key. "
+                "Its daily limit is 1,000 requests, not the 10,000 this client's budget "
+                "assumes: build the client with key_type='profile'",
+                declared=KeyType.MASTER.value,
+                detected=KeyType.PROFILE.value,
+                **same,
+            )
+        return type(exc)(
+            f"{exc} (this client was built with key_type='master'; if the key is in fact a "
+            f"profile key, which may not use {resource}, build it with key_type='profile': "
+            "await wc.check_key_type() tells, for one request)",
+            **same,
+        )
+
+    async def check_key_type(self, *, raise_on_mismatch: bool = True) -> KeyType:
+        """Ask the API which kind of key this is, and return it.
+
+        Makes ONE request (``GET accounts``, one account per page), which spends one unit
+        of the daily budget: a master (agency) key is answered, a profile key is refused
+        with 403 "Agency Key is required ...". Call it once at start-up when the key's
+        type is not certain; the budget (1,000 or 10,000 a day) and the agency-only
+        resources and filters depend on ``key_type``.
+
+        Returns :attr:`KeyType.MASTER` or :attr:`KeyType.PROFILE`. When it differs from
+        the ``key_type`` this client was built with, raises :class:`KeyTypeError`
+        (``declared``, ``detected``) unless ``raise_on_mismatch=False``. A 403 that does
+        not say an Agency key is needed is not guessed at: that
+        :class:`~whatconverts_async.errors.PermissionDeniedError` is raised as it came.
+        Other errors (authentication, budget, connection) are raised as usual.
+
+        Example::
+
+            async with WhatConverts(token, secret, key_type="master") as wc:
+                await wc.check_key_type()   # KeyTypeError if it is a profile key
+        """
+        if not isinstance(raise_on_mismatch, bool):
+            raise InvalidParameterError("raise_on_mismatch", "must be True or False")
+        params = {"accounts_per_page": 1, "page_number": 1}
+        refused: APIError | None = None
+        try:
+            await self.request("GET", "accounts", params=params)
+            detected = KeyType.MASTER
+        except KeyTypeError as exc:
+            detected, refused = KeyType.PROFILE, exc
+        except PermissionDeniedError as exc:
+            if exc.error_message is None or not AGENCY_KEY_MESSAGE.search(exc.error_message):
+                raise
+            detected, refused = KeyType.PROFILE, exc
+        if detected is self.key_type or not raise_on_mismatch:
+            return detected
+        if refused is not None:
+            if isinstance(refused, KeyTypeError):
+                raise refused
+            url = refused.url
+        else:
+            url = str(self.base_url.join(yarl.URL("accounts")))
+        if detected is KeyType.MASTER:
+            message = (
+                f"GET {url} was answered, so this key is a master (agency) key, but this "
+                "client was built with key_type='profile': build it with key_type='master' "
+                "for the key's 10,000 requests a day and the account/profile filters"
+            )
+        else:
+            message = (
+                f"GET {url} was refused as needing an Agency key, so this key is a profile "
+                "key, but this client was built with key_type='master' (a budget of 10,000 "
+                "a day against the key's 1,000): build it with key_type='profile'"
+            )
+        raise KeyTypeError(
+            message,
+            declared=self.key_type.value,
+            detected=detected.value,
+            status=200 if refused is None else refused.status,
+            method="GET",
+            url=url,
+            error_message=None if refused is None else refused.error_message,
+            headers=None if refused is None else refused.headers,
+        )
 
     async def _day_spent(self, answer: APIError) -> QuotaExhaustedError:
         """Mark the budget spent until the next UTC midnight after ``answer`` said the

@@ -538,6 +538,9 @@ class EndpointClient(SessionOwner):
         session: an ``aiohttp.ClientSession`` you own; it is never closed here.
         retry_policy: backoff settings (``max_retries`` overrides its count).
         allow_insecure: allow plain ``http://`` to a host that is not loopback.
+        trust_env: let the session created here use proxy settings (``HTTP_PROXY``,
+            ``HTTPS_PROXY``, ``NO_PROXY``) and ``~/.netrc`` from the environment (default
+            False: the environment is ignored). Has no effect on a ``session`` you pass.
 
     ``repr()`` and every error or log line show only ``scheme://host/…`` of the URL.
 
@@ -557,6 +560,7 @@ class EndpointClient(SessionOwner):
         session: ClientSession | None = None,
         retry_policy: RetryPolicy | None = None,
         allow_insecure: bool = False,
+        trust_env: bool = False,
     ) -> None:
         hidden = _HiddenURL(endpoint_url)
         # Out of this frame's locals, which a traceback rendered with locals would show.
@@ -569,6 +573,7 @@ class EndpointClient(SessionOwner):
             session=session,
             retry_policy=retry_policy,
             allow_insecure=allow_insecure,
+            trust_env=trust_env,
         )
         self._url = config.endpoint_url
         self.shown_url = mask_endpoint_url(self._url)
@@ -582,7 +587,7 @@ class EndpointClient(SessionOwner):
             mask=mask_endpoint_url,
             setting="endpoint_url",
         )
-        self._init_session(config.session, headers={})
+        self._init_session(config.session, headers={}, trust_env=config.trust_env)
 
     def __repr__(self) -> str:
         # getattr: a half-built client (its settings refused) is shown by tracebacks too.

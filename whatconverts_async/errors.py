@@ -28,6 +28,7 @@ The tree::
         ├── BadRequestError          400
         ├── AuthenticationError      401
         ├── PermissionDeniedError    403 (e.g. a profile key on an agency-only resource)
+        │   └── KeyTypeError         ... a key declared master that the API says is not
         ├── NotFoundError            404, or 400 "Invalid ... ID."
         ├── RateLimitError           429
         ├── ServerError              5xx
@@ -51,7 +52,11 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
+
+from ._headers import NO_HEADERS, Headers
 
 __all__ = [
     "APIConnectionError",
@@ -65,6 +70,7 @@ __all__ = [
     "FilterNotAppliedError",
     "InvalidJSONError",
     "InvalidParameterError",
+    "KeyTypeError",
     "MalformedResponseError",
     "NotFoundError",
     "PaginationError",
@@ -254,7 +260,11 @@ class APIError(WhatConvertsError):
     ``error_message`` field when present), ``method``, ``url``, ``body`` (a short,
     truncated excerpt of the body when it was not the usual JSON), ``retry_after``
     (the answer's ``Retry-After`` in seconds: None when absent or unreadable,
-    ``inf`` when too large to represent).
+    ``inf`` when too large to represent), ``headers`` (the answer's headers: a
+    read-only, case-insensitive mapping, e.g. ``exc.headers["x-request-id"]``; empty
+    when the error was not raised from an HTTP answer). The headers never carry our
+    credentials: values echoing the token, the secret or the ``Authorization`` header
+    are redacted, and a ``Location`` keeps no query string.
     """
 
     def __init__(
@@ -267,8 +277,16 @@ class APIError(WhatConvertsError):
         error_message: str | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
+        self.headers: Headers = (
+            NO_HEADERS
+            if not headers
+            else headers
+            if isinstance(headers, Headers)
+            else Headers(headers)
+        )
         self.method = method
         self.url = url
         self.error_message = error_message
@@ -287,6 +305,25 @@ class AuthenticationError(APIError):
 
 class PermissionDeniedError(APIError):
     """HTTP 403: this key may not use this resource (e.g. a profile key on accounts)."""
+
+
+class KeyTypeError(PermissionDeniedError):
+    """The key is not of the type the client was told (``key_type``).
+
+    Raised when a client built with ``key_type="master"`` is refused (403) an
+    agency-only resource (accounts, profiles, users, roles) with a message saying an
+    Agency (master) key is required: the key is a profile key, its daily limit is
+    1,000 requests, not the 10,000 the budget assumed. Also raised by
+    :meth:`WhatConverts.check_key_type <whatconverts_async.WhatConverts.check_key_type>`
+    when the type it detects differs from ``key_type`` (``declared`` and ``detected``
+    say which; ``status`` is then 403 or 200). A subclass of
+    :class:`PermissionDeniedError`, so code catching that still does.
+    """
+
+    def __init__(self, message: str, *, declared: str, detected: str, **kwargs: Any) -> None:
+        self.declared = declared
+        self.detected = detected
+        super().__init__(message, **kwargs)
 
 
 class NotFoundError(APIError):

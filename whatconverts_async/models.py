@@ -44,6 +44,7 @@ from whatconverts_async._codec import (
     wire_record,
     writer,
 )
+from whatconverts_async._headers import NO_HEADERS, Headers
 
 from .vocab import LeadStatus, LeadType, Quotable
 
@@ -453,15 +454,22 @@ class TrackingForm(_WireRecord):
     wire_originals: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+def _as_headers(value: Mapping[str, str] | None) -> Headers:
+    return value if isinstance(value, Headers) else Headers(value or ())
+
+
 @attrs.frozen(kw_only=True)
 class Page(Generic[T]):
     """One page of a list response: the items plus the envelope's counters.
 
-    ``extra`` keeps envelope keys other than the five documented ones.
+    ``extra`` keeps envelope keys other than the five documented ones. ``headers`` are
+    the headers of the HTTP answer the page came from (a read-only, case-insensitive
+    mapping; empty for a page built by hand); they take no part in equality or the repr,
+    so two reads of the same page compare equal.
 
     >>> page = Page(items=[1, 2], page_number=1, per_page=2, total_pages=3, total_items=5)
-    >>> len(page), list(page), page.has_next
-    (2, [1, 2], True)
+    >>> len(page), list(page), page.has_next, dict(page.headers)
+    (2, [1, 2], True, {})
     """
 
     items: list[T]
@@ -470,6 +478,7 @@ class Page(Generic[T]):
     total_pages: int
     total_items: int
     extra: dict[str, Any] = attrs.field(factory=dict)
+    headers: Headers = attrs.field(default=NO_HEADERS, converter=_as_headers, eq=False, repr=False)
 
     @property
     def has_next(self) -> bool:

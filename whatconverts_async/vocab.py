@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 import attrs
 
+if sys.version_info >= (3, 11):
+    from typing import TypedDict
+else:  # pragma: no cover - Python 3.10: Unpack (PEP 692) needs typing_extensions' TypedDict
+    from typing_extensions import TypedDict
+
 __all__ = [
+    "AGENCY_ONLY_RESOURCES",
     "LEAD_FILTERS",
     "LEAD_STATUSES",
     "LEAD_TYPES",
@@ -31,6 +38,7 @@ __all__ = [
     "PRESENCE",
     "QUOTABLE",
     "FilterSpec",
+    "LeadFilters",
     "LeadStatus",
     "LeadType",
     "Quotable",
@@ -49,6 +57,10 @@ widest id column a database (or the mirror) can hold. Larger values are refused 
 and in webhook bodies."""
 
 ORDERS = ("asc", "desc")
+
+AGENCY_ONLY_RESOURCES = ("accounts", "users", "roles")
+"""First path segments of the resources only a master (agency) key may use (profiles
+live under ``accounts/``); a profile key is refused there."""
 
 _E = TypeVar("_E", bound="_ApiEnum")
 
@@ -191,3 +203,36 @@ LEAD_FILTERS: dict[str, FilterSpec] = _table(
     FilterSpec("profile_id", "id", "master key only", agency_only=True),
 )
 """Every filter the lead list documents, by name, in the order of the API reference."""
+
+
+class LeadFilters(TypedDict, total=False):
+    """The keyword filters of the lead list, for type checkers and editors: the methods
+    that take them (``wc.leads.list``, ``iterate``, ``iterate_pages``, ``plan_scan``) are
+    typed ``**filters: Unpack[LeadFilters]``, so a misspelt filter fails ``mypy`` and
+    editors complete the names. Kept equal to :data:`LEAD_FILTERS` by a test.
+
+    Choice filters take the enum or its filter/display string (``"phone_call"``,
+    ``"Phone Call"``); text filters a non-empty string; ``spam``/``duplicate`` only
+    ``True``; ``account_id``/``profile_id`` (master key) an id. ``None`` means "not
+    filtered". Values are checked when the call is made
+    (:class:`~whatconverts_async.errors.InvalidParameterError` naming the filter).
+    """
+
+    lead_type: LeadType | str | None
+    lead_status: LeadStatus | str | None
+    quotable: Quotable | str | None
+    quote_value: Literal["has_value", "no_value"] | None
+    sales_value: Literal["has_value", "no_value"] | None
+    phone_number: str | None
+    email_address: str | None
+    user_id: str | None
+    lead_source: str | None
+    lead_medium: str | None
+    lead_campaign: str | None
+    lead_content: str | None
+    lead_keyword: str | None
+    spam: bool | None
+    duplicate: bool | None
+    customer_journey: bool | None
+    account_id: int | None
+    profile_id: int | None

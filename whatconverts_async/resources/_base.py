@@ -8,8 +8,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar, cast
 
+import attrs
 import yarl
 
+from .._headers import NO_HEADERS, Headers
 from ..convert import structure, structure_page_steps
 from ..errors import (
     BadRequestError,
@@ -34,6 +36,18 @@ from ..scan import split_windows
 from ..vocab import MAX_LIST_PER_PAGE
 
 T = TypeVar("T")
+
+
+class Answered(Protocol):
+    """What :meth:`Requester.request_raw` returns (an ``APIResponse``)."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON object answered."""
+
+    @property
+    def headers(self) -> Headers:
+        """The answer's headers."""
 
 
 class Requester(Protocol):
@@ -61,6 +75,18 @@ class Requester(Protocol):
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
         """One API request (throttled, retried); its JSON object."""
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Answered:
+        """Like :meth:`request`; the JSON object as ``data``, with the answer's ``headers``
+        (optional: a requester without it gives pages empty headers)."""
 
     async def stream(
         self,
@@ -99,7 +125,14 @@ class Resource:
         per_page_key: str | None = None,
         total_key: str | None = None,
     ) -> Page[T]:
-        payload = await self._client.request("GET", path, params=params)
+        raw = getattr(self._client, "request_raw", None)
+        headers: Headers = NO_HEADERS
+        if raw is None:
+            # A requester of one's own (e.g. a test double) that knows only ``request``.
+            payload = await self._client.request("GET", path, params=params)
+        else:
+            answered: Answered = await raw("GET", path, params=params)
+            payload, headers = answered.data, answered.headers
         steps = structure_page_steps(
             payload,
             item_type,
@@ -114,7 +147,7 @@ class Resource:
             try:
                 self._read(payload, path, lambda: next(steps))
             except StopIteration as done:
-                page: Page[T] = done.value
+                page: Page[T] = attrs.evolve(done.value, headers=headers)
                 return page
             await asyncio.sleep(0)
 

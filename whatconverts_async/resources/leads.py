@@ -2,7 +2,9 @@
 
 Filters (keyword arguments of :meth:`LeadsResource.list`, :meth:`~LeadsResource.iterate`
 and :meth:`~LeadsResource.iterate_pages`) use the API's own names and values, listed once
-in :data:`whatconverts_async.vocab.LEAD_FILTERS` (``lead_type="phone_call"`` or a
+in :data:`whatconverts_async.vocab.LEAD_FILTERS` and typed by
+:class:`~whatconverts_async.vocab.LeadFilters` (so ``mypy`` catches a misspelt filter and
+editors complete the names) (``lead_type="phone_call"`` or a
 ``LeadType``; ``spam=True``; ``account_id``/``profile_id`` with a master key only).
 ``spam`` and ``duplicate`` take only ``True`` (the documented value); ``phone_number``
 must be E.164 (``+17045550100``); text filters must not be empty.
@@ -19,6 +21,7 @@ Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetim
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -50,13 +53,19 @@ from ..vocab import (
     MAX_LEADS_PER_PAGE,
     MAX_WINDOW,
     QUOTABLE,
+    LeadFilters,
     LeadType,
     Quotable,
     normalise,
 )
 from ._base import Resource
 
-__all__ = ["LEAD_TYPES", "LeadsResource", "check_filters_applied"]
+if sys.version_info >= (3, 11):
+    from typing import TypedDict, Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import TypedDict, Unpack
+
+__all__ = ["LEAD_TYPES", "LeadCreateFields", "LeadsResource", "check_filters_applied"]
 
 _CREATE_TEXT = (
     # Click ids and the WhatConverts visitor cookie, as working integrations send them.
@@ -92,6 +101,42 @@ _CREATE_TEXT = (
 )
 
 
+class LeadCreateFields(TypedDict, total=False):
+    """The text fields :meth:`LeadsResource.create` takes as keyword arguments (each a
+    string, or None to leave it out), so ``mypy`` catches a misspelt one. Kept equal to
+    the create's list of text fields by a test."""
+
+    gclid: str | None
+    msclkid: str | None
+    fbclid: str | None
+    wc_client_current: str | None
+    sender_name: str | None
+    subject: str | None
+    contact_name: str | None
+    email_address: str | None
+    phone_number: str | None
+    notes: str | None
+    lead_source: str | None
+    lead_medium: str | None
+    lead_campaign: str | None
+    lead_content: str | None
+    lead_keyword: str | None
+    lead_url: str | None
+    landing_url: str | None
+    ip_address: str | None
+    user_id: str | None
+    message: str | None
+    caller_name: str | None
+    caller_number: str | None
+    tracking_number: str | None
+    destination_number: str | None
+    form_name: str | None
+    city: str | None
+    state: str | None
+    zip: str | None
+    country: str | None
+
+
 class LeadsResource(Resource):
     """Leads (``wc.leads``). Every method works with profile and master keys."""
 
@@ -108,7 +153,7 @@ class LeadsResource(Resource):
         leads_per_page: int | None = None,
         page_number: int | None = None,
         order: Literal["asc", "desc"] | None = None,
-        **filters: Any,
+        **filters: Unpack[LeadFilters],
     ) -> Page[Lead]:
         """One page of leads (at most 2,500, over at most 400 days).
 
@@ -147,7 +192,7 @@ class LeadsResource(Resource):
         per_page: int | None = None,
         account_ids: Sequence[int] | None = None,
         profile_ids: Sequence[int] | None = None,
-        **filters: Any,
+        **filters: Unpack[LeadFilters],
     ) -> ScanPlan:
         """The windows a scan with these arguments reads (:func:`.scan.plan_scan`).
 
@@ -214,7 +259,7 @@ class LeadsResource(Resource):
         max_items: int | None = None,
         account_ids: Sequence[int] | None = None,
         profile_ids: Sequence[int] | None = None,
-        **filters: Any,
+        **filters: Unpack[LeadFilters],
     ) -> PageStream[Lead]:
         """Every lead from ``start_date`` to ``end_date`` (None: now, fixed at the start).
 
@@ -259,7 +304,7 @@ class LeadsResource(Resource):
         prefetch: int = 4,
         account_ids: Sequence[int] | None = None,
         profile_ids: Sequence[int] | None = None,
-        **filters: Any,
+        **filters: Unpack[LeadFilters],
     ) -> PageStream[Page[Lead]]:
         """Like :meth:`iterate`, but yields whole pages (``page.items`` are the new leads).
 
@@ -310,7 +355,7 @@ class LeadsResource(Resource):
         additional_fields: Mapping[str, Any] | None = None,
         mapped_fields: Mapping[str, Any] | None = None,
         verify: bool = False,
-        **fields: Any,
+        **fields: Unpack[LeadCreateFields],
     ) -> int:
         """Create a lead and return its id.
 

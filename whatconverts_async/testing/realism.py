@@ -29,6 +29,11 @@ Each switch, its default (what we believe the API does) and its alternatives:
 * ``endpoint_answer``: the 200 answer to an accepted inbound Endpoint batch. Default
   ``"summary"``, JSON ``{"rows", "created", "updated", "ignored"}``; ``"empty"``: an
   empty body; ``"text"``: ``text/plain`` ``OK``. Refused batches are 400 either way.
+* ``agency_refusal``: how a profile key is refused an agency-only resource (accounts,
+  profiles, users, roles), which the API does not document (one third-party source says
+  403). Default ``"agency_key_required"``: 403 ``Agency Key is required to access this
+  resource.`` (the wording of the API reference); ``"forbidden"``: 403 ``Forbidden.``;
+  ``"unauthorized"``: 401 ``Invalid API credentials.``.
 * ``undocumented_endpoints``: default ``False``, ``DELETE users/{id}`` (405) and
   ``DELETE tracking/forms/{id}`` (404) are not served, since no source documents them.
   ``True``: both delete, as this simulator once assumed.
@@ -62,6 +67,14 @@ ListWindow = Literal["all", "today"]
 RecordingMode = Literal["stream", "redirect", "html"]
 UpdateWebhooks = Literal["full", "partial"]
 EndpointAnswer = Literal["summary", "empty", "text"]
+AgencyRefusal = Literal["agency_key_required", "forbidden", "unauthorized"]
+
+AGENCY_REFUSALS: dict[str, tuple[int, str]] = {
+    "agency_key_required": (403, "Agency Key is required to access this resource."),
+    "forbidden": (403, "Forbidden."),
+    "unauthorized": (401, "Invalid API credentials."),
+}
+"""``agency_refusal`` → the status and ``error_message`` a profile key gets."""
 
 
 def _one_of(*allowed: object) -> Any:
@@ -89,6 +102,8 @@ class Realism:
         update_webhooks: ``"full"`` or ``"partial"`` bodies for ``update`` webhooks.
         endpoint_answer: ``"summary"``, ``"empty"`` or ``"text"``: the 200 body of an
             accepted inbound Endpoint batch.
+        agency_refusal: ``"agency_key_required"``, ``"forbidden"`` or ``"unauthorized"``:
+            how a profile key is refused an agency-only resource.
         undocumented_endpoints: serve ``DELETE users/{id}`` and
             ``DELETE tracking/forms/{id}``.
         ignore_lead_type: accept and ignore the ``lead_type`` filter (a faulty server).
@@ -110,6 +125,9 @@ class Realism:
     )
     endpoint_answer: EndpointAnswer = attrs.field(
         default="summary", validator=_one_of("summary", "empty", "text")
+    )
+    agency_refusal: AgencyRefusal = attrs.field(
+        default="agency_key_required", validator=_one_of(*AGENCY_REFUSALS)
     )
     undocumented_endpoints: bool = attrs.field(
         default=False, validator=attrs.validators.instance_of(bool)

@@ -81,7 +81,7 @@ from aiohttp import web
 
 from .data import LEAD_TYPES, Dataset
 from .faults import Faults
-from .realism import Realism
+from .realism import AGENCY_REFUSALS, Realism
 from .records import (
     _CTX,
     _RECORD,
@@ -699,7 +699,7 @@ class FakeWhatConverts(Routes):
         if ctx is not None and ctx.key.key_type != "master":
             rel = request.path[len(API_ROOT) :] if request.path.startswith(API_ROOT) else ""
             if rel.split("/", 1)[0] in _AGENCY_ONLY:
-                raise ApiError(403, "Agency Key is required to access this resource.")
+                raise ApiError(*AGENCY_REFUSALS[self.realism.agency_refusal])
         return await handler(request)
 
     async def _sleep(self, seconds: float) -> None:
