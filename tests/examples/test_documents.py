@@ -406,6 +406,38 @@ async def test_document_block_runs(block: Block, world: World) -> None:
         await CHECKS[block.options["check"]](namespace, world)
 
 
+@pytest.mark.parametrize("path", [README, ROOT / "docs" / "errors.md"], ids=lambda p: p.name)
+def test_the_error_trees_name_every_exception(path: Path) -> None:
+    """The drawn exception trees list every class of ``errors.py`` under its real parent."""
+    import whatconverts_async.errors as errors
+
+    found_tree = re.search(r"^```\n(WhatConvertsError.*?)^```", path.read_text(), re.M | re.S)
+    assert found_tree, f"no exception tree in {path.name}"
+    tree = found_tree.group(1)
+    depth_of: dict[str, int] = {}
+    parents: dict[str, str] = {}
+    stack: list[str] = []
+    for line in tree.splitlines():
+        found = re.search(r"(\w+(?:Error|Exception))", line)
+        if not found:
+            continue
+        name = found.group(1)
+        depth = found.start() // 4
+        del stack[depth:]
+        if stack:
+            parents[name] = stack[-1]
+        stack.append(name)
+        depth_of[name] = depth
+    classes = {
+        name: cls
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, errors.WhatConvertsError)
+    }
+    assert set(depth_of) == set(classes), set(classes) ^ set(depth_of)
+    for name, parent in parents.items():
+        assert classes[parent] in classes[name].__bases__, (name, parent)
+
+
 def test_every_directive_is_known() -> None:
     known = {"program", "until", "then", "check", "needs", "expect"}
     for block in BLOCKS:
