@@ -26,9 +26,11 @@ This module imports SQLAlchemy only when a mirror command runs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -49,6 +51,7 @@ DEMO_LEADS = 20_000
 DEMO_DAYS = 365
 WEBHOOK_SECRET_ENV = "WHATCONVERTS_WEBHOOK_SECRET"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA = 0, 1, 2, 3
+EXIT_TERM = 143  # 128 + SIGTERM: a backfill or refresh stopped before its end
 
 ClientFactory = Callable[[argparse.Namespace], AbstractAsyncContextManager["WhatConverts"]]
 
@@ -439,6 +442,25 @@ async def _status_client(args: argparse.Namespace) -> AsyncIterator[WhatConverts
         yield wc
 
 
+def _on_sigterm() -> Callable[[], bool]:
+    """Make SIGTERM cancel the running command like Ctrl-C; returns "was it SIGTERM?".
+
+    A no-op (always ``False``) where the loop cannot take signal handlers (Windows, a
+    thread other than the main one)."""
+    seen = False
+    task = asyncio.current_task()
+
+    def stop() -> None:
+        nonlocal seen
+        seen = True
+        if task is not None:
+            task.cancel()
+
+    with suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop)
+    return lambda: seen
+
+
 async def run_mirror(
     args: argparse.Namespace, out: TextIO, err: TextIO, client: ClientFactory
 ) -> int:
@@ -511,6 +533,7 @@ async def run_mirror(
             await _warnings(args, mirror, err)
             return await _act(args, mirror, out, err)
 
+    terminated = _on_sigterm()
     try:
         if args.demo:
             async with _demo(args, db, out) as (wc, _fake):
@@ -524,6 +547,23 @@ async def run_mirror(
                 return await act(wc)
         async with client(args) as wc:
             return await act(wc)
+    except asyncio.CancelledError:
+        if not terminated():
+            raise
+        uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+        # Stopped by SIGTERM (systemd, Docker): the page under way committed or rolled
+        # back and the lease was released on the way out, as after Ctrl-C.
+        if args.mirror_action == "run":
+            print("whatconverts: stopped (SIGTERM); committed pages stay", file=err)
+            return EXIT_OK
+        print(
+            "whatconverts: stopped (SIGTERM); committed pages stay: run the same mirror "
+            "command again to continue",
+            file=err,
+        )
+        return EXIT_TERM
     except MirrorBusyError as exc:
         print(f"whatconverts: error: {exc}", file=err)
         return EXIT_ERROR
@@ -554,3 +594,6 @@ async def run_mirror(
         # asyncpg lets connection errors through unwrapped (refused, unknown host).
         print(f"whatconverts: error: database {shown}: {type(exc).__name__}: {exc}", file=err)
         return EXIT_USAGE
+    finally:
+        with suppress(Exception):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
