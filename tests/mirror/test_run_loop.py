@@ -4,6 +4,7 @@ SIGTERM stops it cleanly, and a public webhook listener needs a secret."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sqlite3
@@ -65,7 +66,7 @@ async def test_run_backs_off_on_server_errors(tmp_path: Path) -> None:
             await asyncio.wait_for(loop, 5)
     finally:
         await runner.cleanup()
-    gaps = [b - a for a, b in zip(hits, hits[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(hits)]
     assert len(hits) >= 3
     # Backing off: later waits are longer than the poll, and never beyond the cap (+ slack).
     assert max(gaps) >= 0.15 and max(gaps) < 1.0, gaps
