@@ -108,7 +108,9 @@ class SyncReport:
     daily budget are not in it; ``budget_left`` is what the (possibly shared) daily budget
     has left afterwards; ``complete`` is ``False``
     when the daily budget ran out first (everything committed stays; the next run
-    resumes); ``changes`` lists the first ``max_changes`` observed changes.
+    resumes); ``note`` a warning the user must see (a refresh on a database no backfill
+    covers: the past is not mirrored), also in :meth:`summary`; ``changes`` lists the
+    first ``max_changes`` observed changes.
 
     The client's count covers every task using it: run other work on the same client
     meanwhile and its requests are counted here too.
@@ -127,6 +129,7 @@ class SyncReport:
     complete: bool = True
     budget_left: int | None = None
     planned_requests: int | None = None
+    note: str | None = None
     window: tuple[datetime, datetime] | None = None
     tiers: tuple[str, ...] = ()
     changes: list[LeadChange] = attrs.field(factory=list)
@@ -148,6 +151,8 @@ class SyncReport:
             parts.append(f"budget left {self.budget_left}")
         if not self.complete:
             parts.append("INCOMPLETE: daily budget spent, run again to resume")
+        if self.note:
+            parts.append(f"NOTE: {self.note}")
         return ", ".join(parts)
 
 
@@ -214,29 +219,48 @@ class MirrorStatus:
             f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,}, "
             f"hidden from the list but found by GET {self.hidden:,})",
         ]
+        last_pass: dict[str, datetime] = {}
         for s in self.scans:
+            # Bookkeeping rows: the covered range and each tier's last pass, shown below
+            # in words rather than as scans.
+            if s.scan == "covered":
+                lines.append(
+                    f"covered: leads created {_fmt(s.window_start)} to {_fmt(s.window_end)}"
+                )
+                continue
+            if s.scan.startswith("tier:"):
+                if s.finished_at is not None:
+                    last_pass[s.scan[5:]] = s.finished_at
+                continue
             state = s.status
             if state == "running" and not self.writer:
                 state = f"interrupted (run {s.scan} again to continue)"
-            cursor = "" if s.cursor_at is None else f", cursor {_fmt(s.cursor_at)}"
+            cursor = "" if s.cursor_at is None else f", read up to {_fmt(s.cursor_at)}"
             done = "" if s.finished_at is None else f", finished {_fmt(s.finished_at)}"
             lines.append(
-                f"scan {s.scan}: {state} {_fmt(s.window_start)}..{_fmt(s.window_end)}"
-                f"{cursor}{done}, {s.leads_seen:,} leads, {s.requests:,} requests"
+                f"scan {s.scan}: {state}, leads created {_fmt(s.window_start)} to "
+                f"{_fmt(s.window_end)}{cursor}{done}, {s.leads_seen:,} leads, "
+                f"{s.requests:,} requests"
             )
         rate = "unknown" if self.leads_per_day is None else f"{self.leads_per_day:,.1f}"
-        lines.append(f"refresh plan at {rate} leads/day:")
+        lines.append(f"refresh plan ({rate} leads/day over the last weeks):")
         for c in self.plan:
-            every = c.tier.every.total_seconds() / 3600
-            how = (
-                f"covered by {c.covered_by}"
-                if c.covered_by
-                else f"{c.requests_per_pass} request(s)/pass, {c.requests_per_day:g}/day"
-            )
-            lines.append(
-                f"  {c.tier.name}: last {c.tier.days} days (reads {c.days}) "
-                f"every {every:g} h: {how}"
-            )
+            every = _every(c.tier.every)
+            what = f"  {c.tier.name}: last {c.tier.days} days, re-read every {every}"
+            if c.covered_by:
+                how = f"done by {c.covered_by}'s pass, which reads {c.days} days"
+            else:
+                wider = (
+                    f"reads {c.days} days (as many as fit in one request), "
+                    if c.days > c.tier.days
+                    else ""
+                )
+                how = (
+                    f"{wider}{c.requests_per_pass} request(s) a pass, {c.requests_per_day:g} a day"
+                )
+            done_at = last_pass.get(c.tier.name)
+            last = "" if done_at is None else f" (last done {_fmt(done_at)})"
+            lines.append(f"{what}: {how}{last}")
         limit = "" if self.daily_limit is None else f" of a daily limit of {self.daily_limit:,}"
         lines.append(f"plan cost: {self.daily_requests:g} requests/day{limit}")
         if self.budget_left is not None:
@@ -244,6 +268,15 @@ class MirrorStatus:
         if self.writer:
             lines.append(f"writer: {self.writer}")
         return "\n".join(lines)
+
+
+def _every(period: timedelta) -> str:
+    hours = period.total_seconds() / 3600
+    if hours == 1:
+        return "hour"
+    if hours >= 24 and hours % 24 == 0:
+        return "day" if hours == 24 else f"{hours / 24:g} days"
+    return f"{hours:g} hours" if hours >= 1 else f"{hours * 60:g} minutes"
 
 
 def _fmt(value: datetime) -> str:
@@ -1458,6 +1491,13 @@ class LeadMirror:
                 # window (a window spans at most 400 days minus a second).
                 start = now - timedelta(days=choice.days) + timedelta(seconds=1)
                 report.planned_requests = choice.requests if counts is not None else None
+                if covered is None:
+                    report.note = (
+                        f"no backfill covers the past in this database: only the last "
+                        f"{choice.days} days are mirrored; run `whatconverts mirror backfill "
+                        "--start-date YYYY-MM-DD` (same --db) to read the older leads"
+                    )
+                    logger.warning("mirror refresh: %s", report.note)
                 if covered is not None and covered.window_end < start:
                     start = covered.window_end  # catch up: no gap since the last scan
                     report.planned_requests = await self._planned_requests(start, now)
