@@ -840,13 +840,26 @@ class LeadMirror:
             )
             writes.append(row)
         old_records: dict[int, Any] = {}
-        if self.change_log and updated_ids:
+        reordered: set[int] = set()
+        if updated_ids:
+            # The hash is of the bytes; "changed" is decided on the content. A record whose
+            # bytes differ only in key order (a lead first stored from a webhook, then read
+            # by a scan) is stored in the scan's order but is no change: counted unchanged,
+            # no change-log row.
             for i in range(0, len(updated_ids), _CHUNK):
                 chunk = updated_ids[i : i + _CHUNK]
                 result = await conn.execute(
                     sa.select(lc.lead_id, lc.record).where(lc.lead_id.in_(chunk))
                 )
                 old_records.update({r.lead_id: json.loads(r.record) for r in result})
+            for lead_id in updated_ids:
+                old_record = old_records.get(lead_id)
+                if old_record is not None and not changed_fields(
+                    old_record, json.loads(by_id[lead_id]["record"])
+                ):
+                    reordered.add(lead_id)
+            report.updated -= len(reordered)
+            report.unchanged += len(reordered)
         if writes:
             bulk = self._bulk_upsert(source)
             for i in range(0, len(writes), _UPSERT_BATCH):
@@ -866,6 +879,8 @@ class LeadMirror:
                     if source == "backfill":
                         continue  # a backfill's inserts are the starting point, not changes
                     fields = {"lead_id": [None, lead_id]}  # new: the row holds the rest
+                elif lead_id in reordered:
+                    continue
                 else:
                     fields = changed_fields(old_records[lead_id], json.loads(row["record"]))
                 log.append(
@@ -873,7 +888,8 @@ class LeadMirror:
                 )
                 if len(report.changes) < report.max_changes:
                     report.changes.append(LeadChange(lead_id, source, fields))
-            await conn.execute(schema.changes.insert(), log)
+            if log:
+                await conn.execute(schema.changes.insert(), log)
 
     @staticmethod
     def _webhook_cannot_revive(old: Any, row: dict[str, Any]) -> bool:
