@@ -1414,11 +1414,15 @@ class LeadMirror:
         epoch = int(now.timestamp())
         if self.engine.dialect.name == "sqlite":
             # Stored as naive UTC text; integer division of whole seconds floors ages >= 0.
-            created: Any = sa.cast(sa.func.strftime("%s", lc.date_created), sa.Integer)
-            age: Any = (sa.literal(epoch) - created) / 86400
+            # ("//": SQLAlchemy renders "/" as true division, one group per second.)
+            created: Any = sa.cast(sa.func.strftime("%s", lc.date_created), sa.BigInteger)
+            age: Any = (sa.literal(epoch, sa.BigInteger) - created) // 86400
         else:
             age = sa.cast(
-                sa.func.floor((sa.literal(epoch) - sa.extract("epoch", lc.date_created)) / 86400),
+                sa.func.floor(
+                    (sa.literal(epoch, sa.BigInteger) - sa.extract("epoch", lc.date_created))
+                    / 86400
+                ),
                 sa.Integer,
             )
         bucket = age.label("age")
