@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,24 @@ def test_sigterm_stops_run_cleanly(tmp_path: Path) -> None:
     assert "stopped (SIGTERM)" in err and "Traceback" not in err
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from mirror_leases").fetchone() == (0,)
+
+
+async def test_run_waits_for_the_budget_reset(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        # 3,000 leads in the last 30 days: two pages; the budget allows one request.
+        FakeWhatConverts(leads=3000, seed=1, start=NOW - timedelta(days=30), end=NOW) as fake,
+        WhatConverts(fake.token, fake.secret, base_url=fake.url, daily_limit=1) as wc,
+        LeadMirror(wc, str(tmp_path / "q.db")) as mirror,
+    ):
+        stop = asyncio.Event()
+        loop = asyncio.ensure_future(mirror.run(poll_seconds=0.02, stop=stop))
+        await asyncio.sleep(0.6)
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+        assert fake.request_count == 1
+    waits = [r for r in caplog.records if "budget spent" in r.getMessage()]
+    # One wait for the reset (hours away), not a retry every 0.02 s.
+    assert 1 <= len([r for r in waits if "reset" in r.getMessage()]) <= 2, waits
+    assert len([r for r in waits if "during refresh scan" in r.getMessage()]) == 1, waits
