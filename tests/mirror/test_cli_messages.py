@@ -59,7 +59,8 @@ def test_sync_driver_and_unreachable_postgres_without_password(
     pytest.importorskip("asyncpg")
     # Port 9 on loopback: nothing listens there.
     url = "postgresql://mirror:s3cr3t-pw@127.0.0.1:9/crm"
-    assert main(["mirror", "backfill", *demo, "--db", url]) == 2
+    # A server that refuses is not a usage error (2) but a failure (1).
+    assert main(["mirror", "backfill", *demo, "--db", url]) == 1
     err = capsys.readouterr().err
     _clean(err)
     assert "s3cr3t-pw" not in err and "mirror:***@127.0.0.1:9/crm" in err

@@ -527,3 +527,39 @@ async def test_a_key_found_spent_counts_only_the_requests_sent(
     # Two pages read, the third refused: three requests, not the whole daily limit.
     assert report.requests == 3 == fake.request_count
     assert report.budget_left == 0
+
+
+async def test_a_webhook_first_lead_in_another_key_order_is_no_change(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    async with LeadMirror(wc, db_url) as mirror:
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        lead_id = fake.data.insert_lead(NOW - timedelta(hours=2), lead_type="phone_call")["lead_id"]
+        wire = fake.data.lead(lead_id)
+        runner, url = await serve(webhook_app(mirror.on_webhook, path="/hooks"))
+        try:
+            body = {"trigger": "new", **dict(reversed(list(wire.items())))}
+            assert (await fake.webhooks.send(url, body=body)).ok
+        finally:
+            await runner.cleanup()
+        stored = (await rows(mirror))[lead_id]
+        assert stored.source == "webhook" and json.loads(stored.record) == wire
+        assert list(json.loads(stored.record)) != list(wire)  # the webhook's key order
+        report = await mirror.refresh(force=True)
+        assert report.updated == 0 and report.inserted == 0
+        assert [c for c in report.changes if c.lead_id == lead_id] == []
+        async with mirror.engine.connect() as conn:
+            logged = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(mirror_schema.changes)
+                    .where(
+                        mirror_schema.changes.c.lead_id == lead_id,
+                        mirror_schema.changes.c.source != "webhook",
+                    )
+                )
+            ).scalar_one()
+        assert logged == 0
+        # Stored in the scan's order now (the API's bytes), with the same content.
+        record = (await rows(mirror))[lead_id].record
+        assert list(json.loads(record)) == list(wire)

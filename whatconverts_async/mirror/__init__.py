@@ -30,11 +30,13 @@ if TYPE_CHECKING:
         MirrorStatus,
         ScanState,
         SyncReport,
+        transient,
     )
-    from .plan import RefreshPlan, Tier
+    from .plan import LeadCounts, RefreshPlan, Tier
 
 __all__ = [
     "LeadChange",
+    "LeadCounts",
     "LeadMirror",
     "MirrorBusyError",
     "MirrorError",
@@ -43,9 +45,10 @@ __all__ = [
     "ScanState",
     "SyncReport",
     "Tier",
+    "transient",
 ]
 
-_HOMES = {"RefreshPlan": ".plan", "Tier": ".plan"}
+_HOMES = {"LeadCounts": ".plan", "RefreshPlan": ".plan", "Tier": ".plan"}
 
 
 def __getattr__(name: str) -> Any:

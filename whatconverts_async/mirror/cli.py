@@ -9,11 +9,16 @@
     whatconverts mirror run      --db leads.db --webhook-port 8080
     whatconverts mirror status   --db leads.db
 
-Exit codes as for ``export``: 0 done, 1 error (another writer included), 2 usage (a
-database that cannot be opened included: a missing directory, a directory, a read-only
-file, a synchronous driver, an unreachable server; one line, password masked),
-3 daily budget spent (everything committed stays; run again to resume), 4 authentication.
-After Ctrl-C, run the same command again: committed pages stay.
+Exit codes as for ``export``: 0 done, 1 error (another writer, a database server that
+refuses the connection or cannot be reached, a permanent API error in ``run``), 2 usage (a
+database path that cannot be used: a missing directory, a directory, a read-only file, a
+synchronous driver; a public webhook listener without a secret; one line, password
+masked), 3 daily budget spent (everything committed stays; run again to resume),
+4 authentication (401, also from ``run``, which does not retry it). After Ctrl-C (130)
+or SIGTERM, run the same command again: committed pages stay. SIGTERM (systemd, Docker)
+stops like Ctrl-C — the page under way commits or rolls back, the lease is released — and
+exits 0 from ``run`` (a service stopped as asked) or 143 from ``backfill``/``refresh``
+(stopped before its end).
 
 ``status`` reads an existing database only (it refuses a path that does not exist) and
 needs no API credentials (without them it shows no budget left). ``--demo`` keeps the
@@ -26,9 +31,11 @@ This module imports SQLAlchemy only when a mirror command runs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -49,6 +56,7 @@ DEMO_LEADS = 20_000
 DEMO_DAYS = 365
 WEBHOOK_SECRET_ENV = "WHATCONVERTS_WEBHOOK_SECRET"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA = 0, 1, 2, 3
+EXIT_TERM = 143  # 128 + SIGTERM: a backfill or refresh stopped before its end
 
 ClientFactory = Callable[[argparse.Namespace], AbstractAsyncContextManager["WhatConverts"]]
 
@@ -95,7 +103,8 @@ def add_mirror_parser(
             action.add_argument(
                 "--daily-budget",
                 type=int,
-                help="requests a day the refresh plan may cost (lowest tiers dropped to fit)",
+                help="requests a day the refresh plan may cost (the narrowest, most frequent "
+                "tiers are dropped first until it fits)",
             )
         if name == "backfill":
             action.add_argument("--start-date", help="first creation date (YYYY-MM-DD)")
@@ -115,6 +124,13 @@ def add_mirror_parser(
                 help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
             )
             action.add_argument("--webhook-path", default="/", help="default /")
+            action.add_argument(
+                "--webhook-insecure",
+                action="store_true",
+                help=f"listen on a non-loopback --webhook-host without {WEBHOOK_SECRET_ENV} "
+                "(anyone who can reach the port can then rewrite rows; for a network you "
+                "trust, e.g. behind a proxy that checks requests)",
+            )
             action.add_argument(
                 "--poll-seconds", type=float, default=60.0, help="how often to check the plan"
             )
@@ -198,6 +214,12 @@ class _Bar:
             self.bar.close()
 
 
+DEMO_BUDGET_NOTE = (
+    "demo: the budget is this run's simulator's (each demo run starts a new simulator with "
+    "a full daily budget); a real key's budget is shared by every run that day"
+)
+
+
 def _print_report(report: SyncReport, out: TextIO, *, changes: bool) -> None:
     if changes:
         for change in report.changes[:50]:
@@ -220,6 +242,8 @@ async def _act(args: argparse.Namespace, mirror: LeadMirror, out: TextIO, err: T
                 # No key given: the local budget of a real key is unknown here.
                 status = attrs.evolve(status, budget_left=None)
             print(status.render(), file=out)
+            if args.demo:
+                print(DEMO_BUDGET_NOTE, file=out)
             return EXIT_OK
         if args.mirror_action == "backfill":
             start = args.start_date
@@ -230,12 +254,16 @@ async def _act(args: argparse.Namespace, mirror: LeadMirror, out: TextIO, err: T
             )
             bar.close()
             _print_report(report, out, changes=False)
+            if args.demo:
+                print(DEMO_BUDGET_NOTE, file=out)
         elif args.mirror_action == "refresh":
             report = await mirror.refresh(force=args.force or args.demo, on_progress=bar)
             bar.close()
             if not report.tiers and report.complete:
                 print("refresh: nothing due (use --force to refresh anyway)", file=out)
             _print_report(report, out, changes=True)
+            if args.demo:
+                print(DEMO_BUDGET_NOTE, file=out)
         else:
             return await _serve(args, mirror, out)
     finally:
@@ -366,7 +394,32 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
             return f"--webhook-path must start with '/', got {args.webhook_path!r}"
         if not args.webhook_host.strip():
             return "--webhook-host must not be empty"
+        if (
+            args.webhook_port is not None
+            and not os.environ.get(WEBHOOK_SECRET_ENV)
+            and not args.webhook_insecure
+            and not _loopback(args.webhook_host)
+        ):
+            return (
+                f"--webhook-host {args.webhook_host} listens beyond this machine, and without "
+                f"a shared secret anyone who reaches the port can rewrite rows: set "
+                f"{WEBHOOK_SECRET_ENV} (the secret your WhatConverts webhook sends), or use "
+                "--webhook-insecure to listen without one"
+            )
     return None
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (``localhost`` or a loopback address)."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _db_path_problem(url: Any, action: str) -> str | None:
@@ -437,6 +490,25 @@ async def _status_client(args: argparse.Namespace) -> AsyncIterator[WhatConverts
         "status-only", "status-only", key_type=args.key_type, daily_limit=args.daily_limit
     ) as wc:
         yield wc
+
+
+def _on_sigterm() -> Callable[[], bool]:
+    """Make SIGTERM cancel the running command like Ctrl-C; returns "was it SIGTERM?".
+
+    A no-op (always ``False``) where the loop cannot take signal handlers (Windows, a
+    thread other than the main one)."""
+    seen = False
+    task = asyncio.current_task()
+
+    def stop() -> None:
+        nonlocal seen
+        seen = True
+        if task is not None:
+            task.cancel()
+
+    with suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop)
+    return lambda: seen
 
 
 async def run_mirror(
@@ -511,6 +583,7 @@ async def run_mirror(
             await _warnings(args, mirror, err)
             return await _act(args, mirror, out, err)
 
+    terminated = _on_sigterm()
     try:
         if args.demo:
             async with _demo(args, db, out) as (wc, _fake):
@@ -524,6 +597,23 @@ async def run_mirror(
                 return await act(wc)
         async with client(args) as wc:
             return await act(wc)
+    except asyncio.CancelledError:
+        if not terminated():
+            raise
+        uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+        # Stopped by SIGTERM (systemd, Docker): the page under way committed or rolled
+        # back and the lease was released on the way out, as after Ctrl-C.
+        if args.mirror_action == "run":
+            print("whatconverts: stopped (SIGTERM); committed pages stay", file=err)
+            return EXIT_OK
+        print(
+            "whatconverts: stopped (SIGTERM); committed pages stay: run the same mirror "
+            "command again to continue",
+            file=err,
+        )
+        return EXIT_TERM
     except MirrorBusyError as exc:
         print(f"whatconverts: error: {exc}", file=err)
         return EXIT_ERROR
@@ -544,13 +634,18 @@ async def run_mirror(
         from .core import _db_problem
 
         print(f"whatconverts: error: database {shown}: {_db_problem(exc)}", file=err)
-        return EXIT_ERROR if opened else EXIT_USAGE
+        unreachable = isinstance(getattr(exc, "orig", None), OSError)
+        return EXIT_ERROR if opened or unreachable else EXIT_USAGE
     except BrokenPipeError:
         _quiet_stdout(out)
         return EXIT_OK
     except OSError as exc:
         if opened:
             raise
-        # asyncpg lets connection errors through unwrapped (refused, unknown host).
+        # asyncpg lets connection errors through unwrapped (refused, unknown host): the
+        # server is down or unreachable, not a mistake on the command line.
         print(f"whatconverts: error: database {shown}: {type(exc).__name__}: {exc}", file=err)
-        return EXIT_USAGE
+        return EXIT_ERROR
+    finally:
+        with suppress(Exception):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -21,17 +22,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from .. import SystemClock
 from ..errors import (
+    APIConnectionError,
+    CertificateError,
+    FilterNotAppliedError,
     InvalidParameterError,
+    MalformedResponseError,
     NotFoundError,
+    PaginationError,
     QuotaExhaustedError,
+    QuotaUnavailableError,
+    RateLimitError,
+    ServerError,
     WebhookError,
     WhatConvertsError,
 )
 from ..models import Lead
 from ..params import to_utc_datetime
+from ..scan import split_windows
 from . import schema
 from ._bulk import BulkUpsert
-from .plan import RefreshPlan, TierCost
+from .plan import WINDOW_DAYS, LeadCounts, RefreshPlan, TierCost
 from .records import changed_fields, lead_row, merge_webhook
 
 if TYPE_CHECKING:
@@ -48,6 +58,7 @@ __all__ = [
     "ScanState",
     "SyncReport",
     "database_url",
+    "transient",
 ]
 
 logger = logging.getLogger("whatconverts_async.mirror")
@@ -89,11 +100,17 @@ class SyncReport:
     (by ``last_updated``) than the stored row, which were not written; ``missing`` leads newly
     absent from a complete scan; ``tombstoned`` leads a ``GET`` confirmed gone; ``requests``
     the API requests this operation sent (retries included; of them ``confirm_requests``
-    were ``GET`` requests confirming missing leads), counted by the client that sent them,
-    so requests of other clients sharing the daily budget are not in it; ``budget_left`` is
-    what the (possibly shared) daily budget has left afterwards; ``complete`` is ``False``
+    were ``GET`` requests confirming missing leads); ``planned_requests`` what the refresh
+    plan computed for a refresh's scan from the leads the mirror held in its window
+    (``None`` when unknown: no data covered yet, or a resumed scan) — the scan's requests
+    equal it unless leads arrived or vanished meanwhile, or a request was retried. Requests
+    are counted by the client that sent them, so requests of other clients sharing the
+    daily budget are not in it; ``budget_left`` is what the (possibly shared) daily budget
+    has left afterwards; ``complete`` is ``False``
     when the daily budget ran out first (everything committed stays; the next run
-    resumes); ``changes`` lists the first ``max_changes`` observed changes.
+    resumes); ``note`` a warning the user must see (a refresh on a database no backfill
+    covers: the past is not mirrored), also in :meth:`summary`; ``changes`` lists the
+    first ``max_changes`` observed changes.
 
     The client's count covers every task using it: run other work on the same client
     meanwhile and its requests are counted here too.
@@ -111,6 +128,8 @@ class SyncReport:
     pages: int = 0
     complete: bool = True
     budget_left: int | None = None
+    planned_requests: int | None = None
+    note: str | None = None
     window: tuple[datetime, datetime] | None = None
     tiers: tuple[str, ...] = ()
     changes: list[LeadChange] = attrs.field(factory=list)
@@ -132,6 +151,8 @@ class SyncReport:
             parts.append(f"budget left {self.budget_left}")
         if not self.complete:
             parts.append("INCOMPLETE: daily budget spent, run again to resume")
+        if self.note:
+            parts.append(f"NOTE: {self.note}")
         return ", ".join(parts)
 
 
@@ -198,29 +219,48 @@ class MirrorStatus:
             f"leads {self.leads:,} (missing {self.missing:,}, tombstones {self.tombstones:,}, "
             f"hidden from the list but found by GET {self.hidden:,})",
         ]
+        last_pass: dict[str, datetime] = {}
         for s in self.scans:
+            # Bookkeeping rows: the covered range and each tier's last pass, shown below
+            # in words rather than as scans.
+            if s.scan == "covered":
+                lines.append(
+                    f"covered: leads created {_fmt(s.window_start)} to {_fmt(s.window_end)}"
+                )
+                continue
+            if s.scan.startswith("tier:"):
+                if s.finished_at is not None:
+                    last_pass[s.scan[5:]] = s.finished_at
+                continue
             state = s.status
             if state == "running" and not self.writer:
                 state = f"interrupted (run {s.scan} again to continue)"
-            cursor = "" if s.cursor_at is None else f", cursor {_fmt(s.cursor_at)}"
+            cursor = "" if s.cursor_at is None else f", read up to {_fmt(s.cursor_at)}"
             done = "" if s.finished_at is None else f", finished {_fmt(s.finished_at)}"
             lines.append(
-                f"scan {s.scan}: {state} {_fmt(s.window_start)}..{_fmt(s.window_end)}"
-                f"{cursor}{done}, {s.leads_seen:,} leads, {s.requests:,} requests"
+                f"scan {s.scan}: {state}, leads created {_fmt(s.window_start)} to "
+                f"{_fmt(s.window_end)}{cursor}{done}, {s.leads_seen:,} leads, "
+                f"{s.requests:,} requests"
             )
         rate = "unknown" if self.leads_per_day is None else f"{self.leads_per_day:,.1f}"
-        lines.append(f"refresh plan at {rate} leads/day:")
+        lines.append(f"refresh plan ({rate} leads/day over the last weeks):")
         for c in self.plan:
-            every = c.tier.every.total_seconds() / 3600
-            how = (
-                f"covered by {c.covered_by}"
-                if c.covered_by
-                else f"{c.requests_per_pass} request(s)/pass, {c.requests_per_day:g}/day"
-            )
-            lines.append(
-                f"  {c.tier.name}: last {c.tier.days} days (reads {c.days}) "
-                f"every {every:g} h: {how}"
-            )
+            every = _every(c.tier.every)
+            what = f"  {c.tier.name}: last {c.tier.days} days, re-read every {every}"
+            if c.covered_by:
+                how = f"done by {c.covered_by}'s pass, which reads {c.days} days"
+            else:
+                wider = (
+                    f"reads {c.days} days (as many as fit in one request), "
+                    if c.days > c.tier.days
+                    else ""
+                )
+                how = (
+                    f"{wider}{c.requests_per_pass} request(s) a pass, {c.requests_per_day:g} a day"
+                )
+            done_at = last_pass.get(c.tier.name)
+            last = "" if done_at is None else f" (last done {_fmt(done_at)})"
+            lines.append(f"{what}: {how}{last}")
         limit = "" if self.daily_limit is None else f" of a daily limit of {self.daily_limit:,}"
         lines.append(f"plan cost: {self.daily_requests:g} requests/day{limit}")
         if self.budget_left is not None:
@@ -228,6 +268,15 @@ class MirrorStatus:
         if self.writer:
             lines.append(f"writer: {self.writer}")
         return "\n".join(lines)
+
+
+def _every(period: timedelta) -> str:
+    hours = period.total_seconds() / 3600
+    if hours == 1:
+        return "hour"
+    if hours >= 24 and hours % 24 == 0:
+        return "day" if hours == 24 else f"{hours / 24:g} days"
+    return f"{hours:g} hours" if hours >= 1 else f"{hours * 60:g} minutes"
 
 
 def _fmt(value: datetime) -> str:
@@ -791,13 +840,26 @@ class LeadMirror:
             )
             writes.append(row)
         old_records: dict[int, Any] = {}
-        if self.change_log and updated_ids:
+        reordered: set[int] = set()
+        if updated_ids:
+            # The hash is of the bytes; "changed" is decided on the content. A record whose
+            # bytes differ only in key order (a lead first stored from a webhook, then read
+            # by a scan) is stored in the scan's order but is no change: counted unchanged,
+            # no change-log row.
             for i in range(0, len(updated_ids), _CHUNK):
                 chunk = updated_ids[i : i + _CHUNK]
                 result = await conn.execute(
                     sa.select(lc.lead_id, lc.record).where(lc.lead_id.in_(chunk))
                 )
                 old_records.update({r.lead_id: json.loads(r.record) for r in result})
+            for lead_id in updated_ids:
+                old_record = old_records.get(lead_id)
+                if old_record is not None and not changed_fields(
+                    old_record, json.loads(by_id[lead_id]["record"])
+                ):
+                    reordered.add(lead_id)
+            report.updated -= len(reordered)
+            report.unchanged += len(reordered)
         if writes:
             bulk = self._bulk_upsert(source)
             for i in range(0, len(writes), _UPSERT_BATCH):
@@ -817,6 +879,8 @@ class LeadMirror:
                     if source == "backfill":
                         continue  # a backfill's inserts are the starting point, not changes
                     fields = {"lead_id": [None, lead_id]}  # new: the row holds the rest
+                elif lead_id in reordered:
+                    continue
                 else:
                     fields = changed_fields(old_records[lead_id], json.loads(row["record"]))
                 log.append(
@@ -824,7 +888,8 @@ class LeadMirror:
                 )
                 if len(report.changes) < report.max_changes:
                     report.changes.append(LeadChange(lead_id, source, fields))
-            await conn.execute(schema.changes.insert(), log)
+            if log:
+                await conn.execute(schema.changes.insert(), log)
 
     @staticmethod
     def _webhook_cannot_revive(old: Any, row: dict[str, Any]) -> bool:
@@ -1339,9 +1404,75 @@ class LeadMirror:
         ).scalar_one()
         return float(count) / days
 
-    def _fitted_plan(self, rate: float | None) -> RefreshPlan:
+    async def _counts(self, conn: AsyncConnection, now: datetime) -> LeadCounts | None:
+        """The leads the list would show, per day back from ``now``, over the widest window
+        any tier can read (``None`` before any data is covered: the cost is then unknown)."""
+        if await self._scan_state(conn, "covered") is None:
+            return None
+        horizon = max([WINDOW_DAYS, *(t.days for t in self.plan.tiers)])
+        lc = schema.leads.c
+        epoch = int(now.timestamp())
+        if self.engine.dialect.name == "sqlite":
+            # Stored as naive UTC text; integer division of whole seconds floors ages >= 0.
+            # ("//": SQLAlchemy renders "/" as true division, one group per second.)
+            created: Any = sa.cast(sa.func.strftime("%s", lc.date_created), sa.BigInteger)
+            age: Any = (sa.literal(epoch, sa.BigInteger) - created) // 86400
+        else:
+            age = sa.cast(
+                sa.func.floor(
+                    (sa.literal(epoch, sa.BigInteger) - sa.extract("epoch", lc.date_created))
+                    / 86400
+                ),
+                sa.Integer,
+            )
+        bucket = age.label("age")
+        rows = await conn.execute(
+            sa.select(bucket, sa.func.count())
+            .where(
+                lc.scope == self.scope,
+                lc.date_created > now - timedelta(days=horizon),
+                lc.deleted_at.is_(None),
+                # Not on the list (missing, or found only by a GET): the scan does not read them.
+                lc.missing_since.is_(None),
+                lc.hidden_confirmed_at.is_(None),
+            )
+            .group_by(bucket)
+        )
+        by_day = [0] * horizon
+        for day, count in rows:
+            by_day[min(max(int(day), 0), horizon - 1)] += int(count)
+        return LeadCounts(tuple(by_day))
+
+    async def _planned_requests(self, start: datetime, end: datetime) -> int:
+        """Requests a scan of ``start``..``end`` costs for the leads the mirror holds there:
+        per API window, ``max(1, ⌈leads / page_size⌉)``."""
+        lc = schema.leads.c
+        total = 0
+        async with self.engine.connect() as conn:
+            for window in split_windows(start, end):
+                count = (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(schema.leads)
+                        .where(
+                            lc.scope == self.scope,
+                            lc.date_created >= window.start,
+                            lc.date_created <= window.end,
+                            lc.deleted_at.is_(None),
+                            lc.missing_since.is_(None),
+                            lc.hidden_confirmed_at.is_(None),
+                        )
+                    )
+                ).scalar_one()
+                total += max(1, -(-int(count) // self.page_size))
+        return total
+
+    def _sized_plan(self) -> RefreshPlan:
+        return attrs.evolve(self.plan, page_size=self.page_size)
+
+    def _fitted_plan(self, rate: float | None, counts: LeadCounts | None = None) -> RefreshPlan:
         budget = self.daily_budget if self.daily_budget is not None else self.wc.quota.limit
-        return self.plan.fit(rate, budget)
+        return self._sized_plan().fit(rate, budget, counts)
 
     async def refresh(
         self,
@@ -1368,16 +1499,28 @@ class LeadMirror:
                 for tier in self.plan.tiers:
                     done = await self._scan_state(conn, f"tier:{tier.name}")
                     last_done[tier.name] = None if done is None else done.finished_at
-            if state is None or state.status != "running":
                 now = self._now()
-                plan = self._fitted_plan(rate)
-                choice = plan.choose({} if force else last_done, now, rate)
+                counts = await self._counts(conn, now)
+            if state is None or state.status != "running":
+                plan = self._fitted_plan(rate, counts)
+                choice = plan.choose({} if force else last_done, now, rate, counts)
                 if choice is None:
                     report.budget_left = self.wc.quota.remaining
                     return report
-                start = now - timedelta(days=choice.days)
+                # The last ``days`` days, one second short, so that 400 days are one API
+                # window (a window spans at most 400 days minus a second).
+                start = now - timedelta(days=choice.days) + timedelta(seconds=1)
+                report.planned_requests = choice.requests if counts is not None else None
+                if covered is None:
+                    report.note = (
+                        f"no backfill covers the past in this database: only the last "
+                        f"{choice.days} days are mirrored; run `whatconverts mirror backfill "
+                        "--start-date YYYY-MM-DD` (same --db) to read the older leads"
+                    )
+                    logger.warning("mirror refresh: %s", report.note)
                 if covered is not None and covered.window_end < start:
                     start = covered.window_end  # catch up: no gap since the last scan
+                    report.planned_requests = await self._planned_requests(start, now)
                 state = await self._start_scan("refresh", start, now, tiers=choice.covers)
             report.tiers = state.tiers
             if await self._run_scan(
@@ -1391,15 +1534,16 @@ class LeadMirror:
     async def next_refresh(self) -> tuple[datetime, tuple[str, ...]]:
         """When the next refresh is due (now or earlier: due at once) and the tiers then
         due, under the plan fitted to the daily budget (``(now, ())`` with no tier left)."""
+        now = self._now()
         async with self.engine.connect() as conn:
             rate = await self._rate(conn)
+            counts = await self._counts(conn, now)
             last: dict[str, datetime | None] = {}
             for tier in self.plan.tiers:
                 done = await self._scan_state(conn, f"tier:{tier.name}")
                 last[tier.name] = None if done is None else done.finished_at
-        now = self._now()
         due: dict[str, datetime] = {}
-        for tier in self._fitted_plan(rate).tiers:
+        for tier in self._fitted_plan(rate, counts).tiers:
             done_at = last.get(tier.name)
             due[tier.name] = now if done_at is None else max(now, done_at + tier.every)
         if not due:
@@ -1410,8 +1554,10 @@ class LeadMirror:
     async def dropped_tiers(self) -> tuple[str, ...]:
         """Names of the plan's tiers that ``daily_budget`` (default: the client's daily
         limit) leaves out at the measured lead rate (see :meth:`RefreshPlan.fit`)."""
-        rate = await self.leads_per_day()
-        kept = {t.name for t in self._fitted_plan(rate).tiers}
+        async with self.engine.connect() as conn:
+            rate = await self._rate(conn)
+            counts = await self._counts(conn, self._now())
+        kept = {t.name for t in self._fitted_plan(rate, counts).tiers}
         return tuple(t.name for t in self.plan.tiers if t.name not in kept)
 
     async def _confirm_missing(self, report: SyncReport) -> None:
@@ -1546,6 +1692,7 @@ class LeadMirror:
             ]
             scans = [s for n in names if (s := await self._scan_state(conn, n)) is not None]
             rate = await self._rate(conn)
+            by_day = await self._counts(conn, self._now())
             lease = (
                 await conn.execute(
                     sa.select(schema.leases).where(
@@ -1554,7 +1701,7 @@ class LeadMirror:
                     )
                 )
             ).first()
-        plan = self._fitted_plan(rate)
+        plan = self._fitted_plan(rate, by_day)
         quota = self.wc.quota
         writer = None
         if lease is not None and lease.expires_at > self._now():
@@ -1570,8 +1717,8 @@ class LeadMirror:
             hidden=counts[3],
             scans=tuple(scans),
             leads_per_day=rate,
-            plan=tuple(plan.costs(rate)),
-            daily_requests=plan.daily_requests(rate),
+            plan=tuple(plan.costs(rate, by_day)),
+            daily_requests=plan.daily_requests(rate, by_day),
             daily_limit=quota.limit,
             budget_left=quota.remaining,
             writer=writer,
@@ -1583,35 +1730,104 @@ class LeadMirror:
         poll_seconds: float = 60.0,
         on_report: Callable[[SyncReport], None] | None = None,
         stop: asyncio.Event | None = None,
+        max_backoff: float = 900.0,
     ) -> None:
         """Refresh whenever a tier is due, checking every ``poll_seconds``, until ``stop`` is
-        set or the task is cancelled. A refresh that fails with a library error (the API down
-        after retries, another writer, the budget spent) is logged as a warning and tried
-        again at the next check; other errors (the database gone) end the loop.
+        set or the task is cancelled.
+
+        A refresh that fails for a reason that may pass (:func:`transient`: the API
+        unreachable or failing after retries, rate limited, another writer for a while) is
+        logged as a warning and tried again after a backoff that doubles from
+        ``poll_seconds`` up to ``max_backoff`` seconds (with jitter), back to
+        ``poll_seconds`` after a success. A spent daily budget (a refresh left incomplete,
+        or :class:`~whatconverts_async.QuotaExhaustedError`) waits for the budget's reset.
+        Any other error ends the loop and is raised: rejected credentials
+        (:class:`~whatconverts_async.AuthenticationError`, 401), a key without access
+        (:class:`~whatconverts_async.PermissionDeniedError`, 403), bad parameters, a
+        database or schema problem (:class:`MirrorError`, SQLAlchemy's errors) — trying
+        again would only spend budget on the same answer.
 
         Raises :class:`~whatconverts_async.InvalidParameterError` for a ``poll_seconds``
-        that is not a finite number of seconds > 0 (before any refresh).
+        or ``max_backoff`` that is not a finite number of seconds > 0 (before any refresh).
         """
-        if (
-            isinstance(poll_seconds, bool)
-            or not isinstance(poll_seconds, (int, float))
-            or not 0 < poll_seconds < float("inf")
-        ):
-            raise InvalidParameterError(
-                "poll_seconds", f"must be a finite number of seconds > 0, got {poll_seconds!r}"
-            )
+        for name, value in (("poll_seconds", poll_seconds), ("max_backoff", max_backoff)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < float("inf")
+            ):
+                raise InvalidParameterError(
+                    name, f"must be a finite number of seconds > 0, got {value!r}"
+                )
+        failures = 0
         while stop is None or not stop.is_set():
+            wait = float(poll_seconds)
             try:
                 report = await self.refresh()
+            except QuotaExhaustedError as exc:
+                wait = self._until_reset(exc.resets_at, poll_seconds)
+                logger.warning(
+                    "mirror refresh: daily budget spent; waiting %gs for its reset: %s", wait, exc
+                )
             except WhatConvertsError as exc:
-                # A service keeps going: an API outage, another writer for a while, a spent
-                # budget. Committed work stays; the next check resumes.
-                logger.warning("mirror refresh failed, retrying in %gs: %s", poll_seconds, exc)
+                if not transient(exc):
+                    raise
+                failures += 1
+                wait = min(float(max_backoff), poll_seconds * 2 ** (failures - 1))
+                wait = max(float(poll_seconds), wait * random.uniform(0.5, 1.0))
+                logger.warning(
+                    "mirror refresh failed (%d in a row), retrying in %.3gs: %s",
+                    failures,
+                    wait,
+                    exc,
+                )
             else:
+                failures = 0
                 if on_report is not None and (report.tiers or report.requests):
                     on_report(report)
+                if not report.complete:
+                    wait = self._until_reset(self.wc.quota.resets_at, poll_seconds)
+                    logger.warning(
+                        "mirror refresh: daily budget spent; resuming after its reset in %gs",
+                        wait,
+                    )
             if stop is None:
-                await asyncio.sleep(poll_seconds)
+                await asyncio.sleep(wait)
             else:
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_seconds)
+                    await asyncio.wait_for(stop.wait(), wait)
+
+    def _until_reset(self, resets_at: datetime, poll_seconds: float) -> float:
+        # The budget's own clock decides; a reset already past (or a clock apart) still
+        # waits one poll, so a budget that stays spent is not asked again at once.
+        return max(float(poll_seconds), (resets_at - self._clock.now()).total_seconds() + 1)
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failed refresh may succeed when tried again later unchanged.
+
+    Transient: no answer or a timeout (:class:`~whatconverts_async.APIConnectionError`,
+    but not a failed TLS certificate check), 5xx, 429, an unreadable answer, a list that
+    changed while read, a shared budget that cannot be reached, another writer holding
+    the scope (:class:`MirrorBusyError`). Everything else is permanent: 401, 403, 400,
+    404, bad parameters, a spent budget's state file that cannot be read, the database.
+
+    >>> from whatconverts_async import APIConnectionError
+    >>> refused = APIConnectionError("refused", method="GET", url="http://127.0.0.1/")
+    >>> transient(refused), transient(MirrorError("schema"))
+    (True, False)
+    """
+    if isinstance(exc, CertificateError):
+        return False
+    return isinstance(
+        exc,
+        (
+            APIConnectionError,
+            ServerError,
+            RateLimitError,
+            MalformedResponseError,
+            PaginationError,
+            QuotaUnavailableError,
+            MirrorBusyError,
+        ),
+    ) and not isinstance(exc, FilterNotAppliedError)

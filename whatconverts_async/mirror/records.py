@@ -117,8 +117,8 @@ def lead_row(lead: Lead) -> dict[str, Any]:
     a lead's keys in one order, so a lead re-read unchanged hashes the same and is not
     rewritten; a webhook delivery is merged into the stored record and keeps its order.
     A lead first stored from a webhook whose keys come in another order than the API's is
-    rewritten once, in the API's order, by the next scan that reads it (a change with no
-    changed fields).
+    rewritten once, in the API's order, by the next scan that reads it; the mirror compares
+    the content, so that rewrite counts as unchanged and logs no change.
     """
     record = lead.to_dict()
     # Every typed value in one pass over the wire object (a lazy lead stays unconverted).
