@@ -376,15 +376,26 @@ def _check_key(key: str) -> None:
 
 # --- list pages as one bytes object per item -------------------------------------------
 
-# Digits become "0", "e"/"E" an "e", "+" stays, everything else a space: what a number too
-# large for a float looks like (a 3-digit exponent) is then found at C speed.
+# Each byte as its part in a number: digits "0", "e"/"E" "e", signs "+", what may end a
+# number ":" (",", "]", "}", ":" and "["), blanks "_", anything else "x". A float needs 309
+# digits or a 3-digit exponent to overflow, and Python's integers stop at 4,300 digits;
+# shorter numbers decode the same way either way.
 _NUMBER_SHAPE = bytes(
-    0x30 if 0x30 <= b <= 0x39 else 0x65 if b in (0x45, 0x65) else b if b == 0x2B else 0x20
+    0x30
+    if 0x30 <= b <= 0x39
+    else 0x65
+    if b in b"eE"
+    else 0x2B
+    if b in b"+-"
+    else 0x3A
+    if b in b":,[]}"
+    else 0x5F
+    if b in b" \t\n\r"
+    else 0x78
     for b in range(256)
 )
-_BIG_EXPONENTS = (b"e000", b"e+000")
-_NUMBER_START = frozenset(b":,[ \t\n\r")
-_MANTISSA = frozenset(b"0123456789.-")
+_HUGE_NUMBER = b"0" * 309
+_BIG_EXPONENT = re.compile(rb"e\+?000+[:_]")
 _PAGE_DECODERS: dict[tuple[tuple[str, ...], str, tuple[str, ...]], tuple[Any, Any]] = {}
 
 
@@ -411,9 +422,9 @@ def split_page(
     one canonical value or error) for anything it cannot vouch for: msgspec missing,
     another envelope (an error body, unknown or missing keys), an item that is not an
     object, and whatever :func:`loads` might read differently from msgspec or refuse:
-    text that is not UTF-8, ``\\ud800``-style escapes that do not pair, integers of 19
-    digits or more, numbers with a 3-digit exponent (``1e400`` is refused by
-    :func:`loads`), nesting beyond msgspec's limit (below :data:`MAX_DEPTH`). So every
+    text that is not UTF-8, ``\\ud800``-style escapes that do not pair, numbers that may
+    overflow a float or Python's integer limit (``1e400``, 309 digits in a row; see
+    ``_odd_numbers``), nesting beyond msgspec's limit (below :data:`MAX_DEPTH`). So every
     item's bytes decode by :func:`loads` to exactly the object a whole-page decode gives.
 
     >>> def run(steps):
@@ -467,23 +478,13 @@ def _surrogates_pair(raw: bytes) -> bool:
 
 
 def _odd_numbers(raw: bytes) -> bool:
-    """Whether ``raw`` may hold a number :func:`loads` reads differently from msgspec or
-    refuses (19 digits or more in a row, or a 3-digit exponent); text that merely looks
-    like one (a hex id in a string) only costs the fast path for that page."""
+    """Whether ``raw`` may hold a number that :func:`loads` refuses and msgspec, skipping
+    over it, does not: a float too large (``1e400``, or 309 digits before the point) or an
+    integer beyond Python's digit limit. Conservative: 309 digits in a row, or an "e"
+    followed by 3 digits or more and the end of a token (what a hex id inside a string
+    lacks), anywhere, answers True, which only costs the bytes path for that page."""
     shape = raw.translate(_NUMBER_SHAPE)
-    if _LONG_NUMBER in shape:
-        return True
-    for mark in _BIG_EXPONENTS:
-        at = shape.find(mark)
-        while at >= 0:
-            if at and shape[at - 1] == 0x30:  # a digit before the "e"
-                start = at - 1
-                while start > 0 and raw[start - 1] in _MANTISSA:
-                    start -= 1
-                if start == 0 or raw[start - 1] in _NUMBER_START:
-                    return True  # a number token, not letters inside a string
-            at = shape.find(mark, at + 1)
-    return False
+    return _HUGE_NUMBER in shape or _BIG_EXPONENT.search(shape) is not None
 
 
 def _page_decoders(

@@ -43,7 +43,7 @@ CASES = {
     "surrogate pair": with_field(body(LEADS), b'"x": "\\ud83d\\ude00"'),
     "id missing": body([{k: v for k, v in LEADS[0].items() if k != "lead_id"}]),
 }
-FROM_BYTES = {"plain page", "surrogate pair"}
+FROM_BYTES = {"plain page", "surrogate pair", "integer beyond 64 bits"}
 
 
 async def read_page(server: RawServer, monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> Any:

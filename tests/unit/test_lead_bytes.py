@@ -222,7 +222,6 @@ def nested(levels: int) -> bytes:
         ("id float", body_of([{**GOOD, "lead_id": 7.0}])),
         ("id null", body_of([{**GOOD, "lead_id": None}])),
         ("id missing", body_of([{"date_created": None}])),
-        ("id of 19 digits", body_of([{**GOOD, "lead_id": 10**18 * 9}])),
         ("created with offset", body_of([{**GOOD, "date_created": "2025-06-01 09:00:00-05:00"}])),
         ("created zeros", body_of([{**GOOD, "date_created": "0000-00-00 00:00:00"}])),
         ("created number", body_of([{**GOOD, "date_created": 1748786400}])),
@@ -234,7 +233,11 @@ def nested(levels: int) -> bytes:
             "a large exponent with a sign",
             body_of([{**GOOD, "x": 0}]).replace(b'"x": 0', b'"x": -1.5E+309'),
         ),
-        ("an integer of 19 digits", body_of([{**GOOD, "x": 2**64}])),
+        ("an integer of 309 digits", body_of([{**GOOD, "x": 10**308}])),
+        (
+            "a float of 309 digits",
+            body_of([{**GOOD, "x": 0}]).replace(b": 0}", b": 1%s.5}" % (b"0" * 308)),
+        ),
         ("a lone surrogate", body_of([GOOD]).replace(b'"last_updated"', b'"x": "\\ud800", "l"')),
         ("not UTF-8", body_of([GOOD]).replace(b'"last_updated"', b'"x": "\xff", "l"')),
         ("a byte-order mark", b"\xef\xbb\xbf" + body_of([GOOD])),
@@ -256,7 +259,10 @@ def test_pages_the_bytes_path_cannot_vouch_for_are_left_to_the_normal_path(
         ("surrogate pair escaped", body_of([{**GOOD, "x": "\ud83d\ude00"}])),
         ("hex text like a number", body_of([{**GOOD, "user_id": "1-5e123f-3e456"}])),
         ("an exponent in text", body_of([{**GOOD, "notes": "model x1e400"}])),
-        ("a small exponent", body_of([{**GOOD, "x": 1e-300, "y": 2.5e-400}])),
+        ("small exponents", body_of([{**GOOD, "x": 1.5e-07, "y": 2.5e20}])),
+        ("an id of 19 digits", body_of([{**GOOD, "lead_id": 10**18 * 9}])),
+        ("an id beyond 64 bits", body_of([{**GOOD, "lead_id": 2**64}])),
+        ("integers beyond 64 bits", body_of([{**GOOD, "x": 2**64, "y": -(10**300)}])),
         (
             "non-ASCII UTF-8",
             json.dumps(
