@@ -395,6 +395,8 @@ _NUMBER_SHAPE = bytes(
     for b in range(256)
 )
 _HUGE_NUMBER = b"0" * 309
+_CHECK_BYTES = 1024 * 1024
+_CHECK_OVERLAP = 2 * len(_HUGE_NUMBER)  # longer than any number _odd_numbers looks for
 _BIG_EXPONENT = re.compile(rb"e\+?000+[:_]")
 _PAGE_DECODERS: dict[tuple[tuple[str, ...], str, tuple[str, ...]], tuple[Any, Any]] = {}
 
@@ -406,16 +408,16 @@ def split_page(
     head: tuple[str, ...],
     *,
     slice_items: int | None = None,
-) -> Generator[None, None, tuple[dict[str, Any], list[tuple[bytes, tuple[Any, ...]]]] | None]:
+) -> Generator[None, None, tuple[dict[str, Any], list[bytes], list[Any]] | None]:
     """A list page split in C (msgspec): its envelope, and each item as its own bytes.
 
     A generator that yields between slices of ``slice_items`` items (default
     :data:`SLICE_ITEMS`), so an async caller can give the event loop a turn, and returns
     the result. ``raw`` must be one JSON object with exactly the keys ``counters`` and
-    ``items_key`` (an array of objects). The result is ``({counter: value},
-    [(item_bytes, head_values)])``, where the counters are decoded by :func:`loads`, each
-    ``item_bytes`` is a copy of one item's JSON (so the page's buffer is not kept alive
-    by its items) and ``head_values`` are the item's values of the keys ``head``, decoded
+    ``items_key`` (an array of objects). The result is ``({counter: value}, items,
+    heads)``, where the counters are decoded by :func:`loads`, each of ``items`` is a copy
+    of one item's JSON as ``bytes`` (so the page's buffer is not kept alive by its items)
+    and ``heads`` holds, item after item, the item's values of the keys ``head``, decoded
     by msgspec (``msgspec.UNSET`` for a missing key; the caller checks their types).
 
     The result is ``None`` (the caller decodes the page the normal way, which gives the
@@ -434,7 +436,7 @@ def split_page(
     ...     except StopIteration as done:
     ...         return done.value
     >>> run(split_page(b'{"n": 1, "xs": [{"id": 7, "a": "b"}]}', ("n",), "xs", ("id",)))
-    ({'n': 1}, [(b'{"id": 7, "a": "b"}', (7,))])
+    ({'n': 1}, [b'{"id": 7, "a": "b"}'], [7])
     >>> run(split_page(b'{"error_message": "Invalid"}', ("n",), "xs", ("id",))) is None
     True
     """
@@ -442,15 +444,22 @@ def split_page(
         slice_items = SLICE_ITEMS
     if msgspec is None or raw[:1] != b"{":
         return None
+    # Each check is one C pass over the page: a few ms each for 4 MB, so one per step.
     if not raw.isascii():
+        yield
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    if (b"\\ud" in raw or b"\\uD" in raw) and not _surrogates_pair(raw):
-        return None
-    if _odd_numbers(raw):
-        return None
+    if b"\\ud" in raw or b"\\uD" in raw:
+        yield
+        if not _surrogates_pair(raw):
+            return None
+    for begin in range(0, len(raw), _CHECK_BYTES):
+        yield
+        # Overlapping pieces: a number that could overflow is found whole in one of them.
+        if _odd_numbers(raw[begin : begin + _CHECK_BYTES + _CHECK_OVERLAP]):
+            return None
     envelope_decoder, decode_head = _page_decoders(counters, items_key, head)
     yield
     try:
@@ -458,15 +467,19 @@ def split_page(
         counted = {key: loads(bytes(getattr(envelope, key))) for key in counters}
         pieces = getattr(envelope, items_key)
         del envelope
-        items = []
+        # Two flat lists, not a tuple per item: each tuple would be one more object for
+        # the cyclic collector to walk while the page is in flight.
+        items: list[bytes] = []
+        heads: list[Any] = []
         for begin in range(0, len(pieces), slice_items):
             yield
             for piece in pieces[begin : begin + slice_items]:
                 item = bytes(piece)
-                items.append((item, decode_head(item)))
+                items.append(item)
+                heads.extend(decode_head(item))
     except (msgspec.DecodeError, InvalidJSONError, RecursionError):
         return None
-    return counted, items
+    return counted, items, heads
 
 
 def _surrogates_pair(raw: bytes) -> bool:

@@ -195,7 +195,7 @@ def lead_page_steps(
     )
     if split is None:
         return None
-    counted, items = split
+    counted, items, heads = split
     try:
         page_number, per_page, total_pages, total_items = (
             _counter(counted, key, 0) for key in _LEAD_COUNTERS
@@ -206,7 +206,8 @@ def lead_page_steps(
     if first != _LEAD_HEAD:  # the lazy model converts other fields at once: not this path
         return None
     leads = []
-    for item, (lead_id, created, updated) in items:
+    for index, item in enumerate(items):
+        lead_id, created, updated = heads[3 * index : 3 * index + 3]
         if lead_id.__class__ is not int or lead_id <= 0:
             return None
         created = api_timestamp(created, _NOT_READ)
