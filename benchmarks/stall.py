@@ -124,11 +124,22 @@ def _longest_step(steps: Any) -> tuple[Any, float]:
 
 def _steps_ms(body: bytes, rounds: int) -> dict[str, float]:
     from whatconverts_async import _json
-    from whatconverts_async.convert import structure_page, structure_page_steps
+    from whatconverts_async.convert import lead_page_steps, structure_page, structure_page_steps
     from whatconverts_async.models import Lead
 
-    best = {name: float("inf") for name in ("decode", "decode_step", "slice", "whole")}
+    names = ("decode", "decode_step", "slice", "whole", "bytes_step", "bytes_whole")
+    best = {name: float("inf") for name in names}
     for _ in range(rounds):
+        if _json.msgspec is not None:
+            gc.collect()
+            began = CLOCK()
+            with no_gc():
+                page, longest = _longest_step(lead_page_steps(body))
+            if page is None:
+                raise AssertionError("the simulator's page was not read from its bytes")
+            best["bytes_whole"] = min(best["bytes_whole"], CLOCK() - began)
+            best["bytes_step"] = min(best["bytes_step"], longest)
+            del page
         began = CLOCK()
         payload: Any = _json.loads(body)
         best["decode"] = min(best["decode"], CLOCK() - began)
@@ -225,6 +236,19 @@ def run(quick: bool) -> Result:
         "ms",
     )
     result.add("slice_ms", "longest slice of structuring (now), CPU", steps["slice"], "ms")
+    if _splitter() == "msgspec":
+        result.add(
+            "bytes_step_ms",
+            "longest step of reading a page from its bytes (lead_page_steps), CPU",
+            steps["bytes_step"],
+            "ms",
+        )
+        result.add(
+            "bytes_page_ms",
+            "reading a page from its bytes, all steps, CPU",
+            steps["bytes_whole"],
+            "ms",
+        )
     result.add("whole_page_ms", "structuring the page in one go, CPU", steps["whole"], "ms")
     result.notes.append(f"full (generation 2) collector passes during the scan: {collections.full}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
