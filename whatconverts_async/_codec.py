@@ -54,6 +54,7 @@ __all__ = [
     "parse_money",
     "parse_timestamp",
     "reader",
+    "wire_bytes",
     "wire_object",
     "wire_record",
     "writer",
@@ -863,6 +864,15 @@ def wire_object(record: Any) -> dict[str, Any] | None:
     if wire_of is None:
         return None
     return wire_of(record)
+
+
+def wire_bytes(record: Any) -> bytes | None:
+    """The JSON bytes a lead read from its page's bytes still holds, or ``None`` (a record
+    whose wire object is decoded, or built in Python). Not a copy; never change it."""
+    if type(record) not in _LAZY_UNCONVERTED:
+        return None
+    raw = record._wire
+    return raw if raw.__class__ is bytes else None
 
 
 def lazy_reader(cls: type, *, owned: bool = True) -> Callable[[Any], Any]:

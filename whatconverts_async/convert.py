@@ -54,6 +54,7 @@ from whatconverts_async._codec import (
     parse_money,
     parse_timestamp,
     reader,
+    wire_bytes,
     wire_object,
     writer,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "unstructure",
     "unstructure_lead",
     "unstructure_page",
+    "wire_bytes",
     "wire_object",
 ]
 

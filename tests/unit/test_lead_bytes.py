@@ -279,3 +279,25 @@ def test_pages_the_bytes_path_cannot_vouch_for_are_left_to_the_normal_path(
 )
 def test_odd_but_exact_pages_are_read_from_bytes(case: str, body: bytes) -> None:
     assert check_same(body, expect_bytes=True) is not None, case
+
+
+def test_the_export_writes_an_untouched_lead_as_the_api_sent_it() -> None:
+    from whatconverts_async.export.sinks import encode_lead
+
+    sent = b'{"lead_id": 7, "lead_url": "https:\\/\\/x.example\\/a", "contact_name": "Zo\\u00eb"}'
+    spread = b'{"lead_id": 8,\n "notes": "n"}'
+    body = b'{"page_number": 1, "leads_per_page": 2, "total_pages": 1, "total_leads": 2, '
+    page = from_bytes(body + b'"leads": [' + sent + b", " + spread + b"]}")
+    assert page is not None
+    first, second = page.items
+    assert encode_lead(first) == sent + b"\n"  # the API's own escapes, byte for byte
+    assert json.loads(encode_lead(first)) == first.to_dict()
+    # Bytes spanning lines would break the JSONL file: that lead is encoded again.
+    assert encode_lead(second) == b'{"lead_id":8,"notes":"n"}\n'
+    # Once decoded (a field read), the lead is written from its wire object.
+    assert first.contact_name == "Zoë"
+    assert json.loads(encode_lead(first)) == {
+        "lead_id": 7,
+        "lead_url": "https://x.example/a",
+        "contact_name": "Zoë",
+    }
