@@ -84,6 +84,14 @@ class _Collections:
         self.longest = max(self.longest, time.perf_counter() - self._began)
         self.full += info.get("generation") == 2
 
+    def measure_one_if_none(self) -> bool:
+        """When no pass ran (a small scan may not start one, now that a lead is one object
+        for the collector), time one full pass at this point instead; whether it did."""
+        if self.longest:
+            return False
+        gc.collect()
+        return True
+
     def __enter__(self) -> _Collections:
         gc.callbacks.append(self)
         return self
@@ -124,11 +132,22 @@ def _longest_step(steps: Any) -> tuple[Any, float]:
 
 def _steps_ms(body: bytes, rounds: int) -> dict[str, float]:
     from whatconverts_async import _json
-    from whatconverts_async.convert import structure_page, structure_page_steps
+    from whatconverts_async.convert import lead_page_steps, structure_page, structure_page_steps
     from whatconverts_async.models import Lead
 
-    best = {name: float("inf") for name in ("decode", "decode_step", "slice", "whole")}
+    names = ("decode", "decode_step", "slice", "whole", "bytes_step", "bytes_whole")
+    best = {name: float("inf") for name in names}
     for _ in range(rounds):
+        if _json.msgspec is not None:
+            gc.collect()
+            began = CLOCK()
+            with no_gc():
+                page, longest = _longest_step(lead_page_steps(body))
+            if page is None:
+                raise AssertionError("the simulator's page was not read from its bytes")
+            best["bytes_whole"] = min(best["bytes_whole"], CLOCK() - began)
+            best["bytes_step"] = min(best["bytes_step"], longest)
+            del page
         began = CLOCK()
         payload: Any = _json.loads(body)
         best["decode"] = min(best["decode"], CLOCK() - began)
@@ -176,6 +195,7 @@ def run(quick: bool) -> Result:
     ) as sim:
         with _Collections() as collections:
             count, gaps, cpu_gaps = asyncio.run(_scan_with_ticker(sim))
+            forced = collections.measure_one_if_none()
         # The same scan with the objects alive before it frozen (gc.freeze(), what a
         # service can do after start-up): full collector passes then walk only what the
         # scan itself keeps alive, which shows how much of a stall is the process's heap.
@@ -184,6 +204,7 @@ def run(quick: bool) -> Result:
         try:
             with _Collections() as frozen:
                 frozen_count, _, frozen_cpu_gaps = asyncio.run(_scan_with_ticker(sim))
+                frozen_forced = frozen.measure_one_if_none()
         finally:
             gc.unfreeze()
         if frozen_count != leads:
@@ -225,8 +246,27 @@ def run(quick: bool) -> Result:
         "ms",
     )
     result.add("slice_ms", "longest slice of structuring (now), CPU", steps["slice"], "ms")
+    if _splitter() == "msgspec":
+        result.add(
+            "bytes_step_ms",
+            "longest step of reading a page from its bytes (lead_page_steps), CPU",
+            steps["bytes_step"],
+            "ms",
+        )
+        result.add(
+            "bytes_page_ms",
+            "reading a page from its bytes, all steps, CPU",
+            steps["bytes_whole"],
+            "ms",
+        )
     result.add("whole_page_ms", "structuring the page in one go, CPU", steps["whole"], "ms")
     result.notes.append(f"full (generation 2) collector passes during the scan: {collections.full}")
+    for name, was_forced in (("scan", forced), ("scan with the heap frozen", frozen_forced)):
+        if was_forced:
+            result.notes.append(
+                f"no collector pass ran during the {name}: its figure is one full pass "
+                "timed right after it"
+            )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     result.add("load_average", "1-minute load average at the end", load, "")
     result.notes.append(

@@ -24,3 +24,4 @@ def pytest_configure(config: pytest.Config) -> None:
     _json.SLICE_ITEMS = 7
     if os.environ.get("WHATCONVERTS_TEST_SPLITTER") == "none":
         _json._split_object = _json._split_array = None
+        _json.msgspec = None  # and lead pages are not read from their bytes

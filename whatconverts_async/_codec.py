@@ -38,18 +38,23 @@ from typing import Any, TypeVar, cast, get_args, get_origin
 
 import attrs
 
+from . import _json
+
 __all__ = [
     "ESSENTIAL",
     "LAZY_READS_BEFORE_FILL",
     "MISSING",
+    "api_timestamp",
     "field_values",
     "format_timestamp",
+    "lazy_bytes_reader",
     "lazy_reader",
     "lazy_record",
     "money_out",
     "parse_money",
     "parse_timestamp",
     "reader",
+    "wire_bytes",
     "wire_object",
     "wire_record",
     "writer",
@@ -92,6 +97,28 @@ def _is_api_form(value: str) -> bool:
         and value[16] == ":"
         and value[11:13] != "24"
     )
+
+
+def api_timestamp(value: Any, otherwise: Any) -> Any:
+    """What a lazy record's timestamp field reads from ``value`` when that is ``None``,
+    absent (``msgspec.UNSET`` or :data:`MISSING`), ``""`` (all three ``None``) or text in
+    the API's form (an aware UTC ``datetime``); ``otherwise`` for anything else.
+
+    >>> api_timestamp("2025-06-01T14:00:00Z", None).isoformat(), api_timestamp(5, "odd")
+    ('2025-06-01T14:00:00+00:00', 'odd')
+    """
+    if value.__class__ is str:
+        if not value:
+            return None
+        if _is_api_form(value):
+            try:
+                return _fromisoformat(value[:19] + "+00:00")
+            except ValueError:
+                return otherwise
+        return otherwise
+    if value is None or value is MISSING or type(value).__name__ == "UnsetType":
+        return None
+    return otherwise
 
 
 def format_timestamp(value: datetime) -> str:
@@ -422,6 +449,8 @@ _LAZY_COPY: dict[type, Callable[[Any], Any]] = {}
 _VALUES: dict[type, Callable[[Any], dict[str, Any]]] = {}
 _LAZY_BASE: dict[type, type] = {}
 _LAZY_UNCONVERTED: set[type] = set()
+_LAZY_BYTES: dict[type, tuple[Callable[[bytes, tuple[Any, ...]], Any], tuple[str, ...]]] = {}
+_WIRE_OF: dict[type, Callable[[Any], dict[str, Any] | None]] = {}
 _ABSENT_CACHE_LIMIT = 4096
 
 
@@ -720,6 +749,8 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
             wire = self._wire
             if wire is None:
                 raise AttributeError(f"{owner!r} object has no attribute {name!r}")
+            if wire.__class__ is bytes:
+                wire = decoded_wire(self, wire)
             read: tuple[str, ...] = self._lazy_read
             if entry is None or len(read) >= LAZY_READS_BEFORE_FILL:
                 # Values already handed out stay the same objects after the fill (those
@@ -750,9 +781,18 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
 
     def wire_of(o: Any) -> dict[str, Any] | None:
         try:
-            wire: dict[str, Any] | None = wire_get(o)
+            wire: dict[str, Any] | bytes | None = wire_get(o)
         except AttributeError:  # built through __init__ (attrs.evolve)
             return None
+        if wire.__class__ is bytes:
+            return decoded_wire(o, wire)
+        return cast("dict[str, Any] | None", wire)
+
+    def decoded_wire(o: Any, raw: bytes) -> dict[str, Any]:
+        # A record read from its JSON bytes (lazy_bytes_reader) decodes them on first need,
+        # with the package's one decoder: the dict a whole-page decode would have given.
+        wire: dict[str, Any] = _json.loads(raw)
+        set_wire(o, wire)
         return wire
 
     new = object.__new__
@@ -779,6 +819,18 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
         return read_lazy(copy_wire(d) if d.__class__ is dict else d)
 
     fields_required = {name for name in first if fields[name].default is attrs.NOTHING}
+    first_setters = tuple(slot_set[name] for name in first)
+
+    def read_lazy_bytes(raw: bytes, values: tuple[Any, ...]) -> Any:
+        o = new(Lazy)
+        set_wire(o, raw)
+        set_read(o, ())
+        for put, value in zip(first_setters, values, strict=True):
+            put(o, value)
+        return o
+
+    _LAZY_BYTES[cls] = (read_lazy_bytes, first)
+    _WIRE_OF[Lazy] = _WIRE_OF[Converted] = wire_of
     _LAZY[cls] = read_lazy
     _LAZY_BASE[Lazy] = cls
     _LAZY_BASE[Converted] = cls
@@ -797,7 +849,8 @@ def field_values(record: Any) -> dict[str, Any]:
     kind = type(record)
     base = _LAZY_BASE.get(kind, kind)
     if kind in _LAZY_UNCONVERTED and record._wire is not None:
-        return _VALUES[base](record._wire)  # not converted yet: one pass over the wire
+        # Not converted yet: one pass over the wire.
+        return _VALUES[base](_WIRE_OF[kind](record))
     return {name: getattr(record, name) for name in _FIELDS[base][0]}
 
 
@@ -807,10 +860,19 @@ def wire_object(record: Any) -> dict[str, Any] | None:
     Not a copy: what :meth:`to_dict` would copy, for a caller that only reads it (a JSON
     writer) and so need not pay for the copy. Never change it.
     """
-    if type(record) not in _LAZY_BASE:
+    wire_of = _WIRE_OF.get(type(record))
+    if wire_of is None:
         return None
-    wire: dict[str, Any] | None = record._wire
-    return wire
+    return wire_of(record)
+
+
+def wire_bytes(record: Any) -> bytes | None:
+    """The JSON bytes a lead read from its page's bytes still holds, or ``None`` (a record
+    whose wire object is decoded, or built in Python). Not a copy; never change it."""
+    if type(record) not in _LAZY_UNCONVERTED:
+        return None
+    raw = record._wire
+    return raw if raw.__class__ is bytes else None
 
 
 def lazy_reader(cls: type, *, owned: bool = True) -> Callable[[Any], Any]:
@@ -822,6 +884,24 @@ def lazy_reader(cls: type, *, owned: bool = True) -> Callable[[Any], Any]:
     mapping is read eagerly. Errors are those of :func:`reader`.
     """
     return (_LAZY if owned else _LAZY_COPY)[cls]
+
+
+def lazy_bytes_reader(
+    cls: type,
+) -> tuple[Callable[[bytes, tuple[Any, ...]], Any], tuple[str, ...]]:
+    """A reader of lazy records from their JSON bytes, and the fields it needs given.
+
+    ``read(raw, values)`` builds a lazy record of ``cls`` that holds ``raw`` (one JSON
+    object, UTF-8, which must decode under the rules of :mod:`whatconverts_async._json`)
+    and takes ``values`` as the already converted fields named by the tuple (those a
+    lazy record converts when built: the id, the essential fields and the eager ones),
+    exactly as :func:`reader` would have converted them. Nothing is checked here: the
+    caller vouches for both. ``raw`` is decoded on first access to any other field, by
+    ``to_dict()``, pickling or equality, and then kept as the record's wire object.
+    Bytes are not tracked by the cyclic garbage collector, so such a record is one
+    tracked object until then. ``KeyError`` if ``cls`` has no lazy reader.
+    """
+    return _LAZY_BYTES[cls]
 
 
 def reader(cls: type) -> Callable[[Any], Any]:

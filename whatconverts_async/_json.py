@@ -59,6 +59,7 @@ __all__ = [
     "decoder_name",
     "loads",
     "loads_steps",
+    "split_page",
     "splitter_name",
 ]
 
@@ -79,6 +80,7 @@ decoder_name = "json" if _fast is None else "orjson"
 _split_object: Callable[[bytes], dict[str, Any]] | None
 _split_array: Callable[[Any], list[Any]] | None
 _SplitError: type[Exception]
+msgspec: Any
 try:
     import msgspec
 
@@ -88,6 +90,7 @@ try:
 except ImportError:  # msgspec is optional: the standard scanner splits the same way
     _split_object = _split_array = None
     _SplitError = ValueError
+    msgspec = None
 
 splitter_name = "none" if _split_object is None else "msgspec"
 """What splits large documents for :func:`loads_steps`: ``"msgspec"``, or ``"none"``."""
@@ -369,3 +372,169 @@ def _check_key(key: str) -> None:
         key.encode("utf-8")
     except UnicodeEncodeError:
         raise _Unsplittable from None
+
+
+# --- list pages as one bytes object per item -------------------------------------------
+
+# Each byte as its part in a number: digits "0", "e"/"E" "e", signs "+", what may end a
+# number ":" (",", "]", "}", ":" and "["), blanks "_", anything else "x". A float needs 309
+# digits or a 3-digit exponent to overflow, and Python's integers stop at 4,300 digits;
+# shorter numbers decode the same way either way.
+_NUMBER_SHAPE = bytes(
+    0x30
+    if 0x30 <= b <= 0x39
+    else 0x65
+    if b in b"eE"
+    else 0x2B
+    if b in b"+-"
+    else 0x3A
+    if b in b":,[]}"
+    else 0x5F
+    if b in b" \t\n\r"
+    else 0x78
+    for b in range(256)
+)
+_HUGE_NUMBER = b"0" * 309
+_CHECK_BYTES = 1024 * 1024
+_CHECK_OVERLAP = 2 * len(_HUGE_NUMBER)  # longer than any number _odd_numbers looks for
+_BIG_EXPONENT = re.compile(rb"e\+?000+[:_]")
+_PAGE_DECODERS: dict[tuple[tuple[str, ...], str, tuple[str, ...]], tuple[Any, Any]] = {}
+
+
+def split_page(
+    raw: bytes,
+    counters: tuple[str, ...],
+    items_key: str,
+    head: tuple[str, ...],
+    *,
+    slice_items: int | None = None,
+) -> Generator[None, None, tuple[dict[str, Any], list[bytes], list[Any]] | None]:
+    """A list page split in C (msgspec): its envelope, and each item as its own bytes.
+
+    A generator that yields between slices of ``slice_items`` items (default
+    :data:`SLICE_ITEMS`), so an async caller can give the event loop a turn, and returns
+    the result. ``raw`` must be one JSON object with exactly the keys ``counters`` and
+    ``items_key`` (an array of objects). The result is ``({counter: value}, items,
+    heads)``, where the counters are decoded by :func:`loads`, each of ``items`` is a copy
+    of one item's JSON as ``bytes`` (so the page's buffer is not kept alive by its items)
+    and ``heads`` holds, item after item, the item's values of the keys ``head``, decoded
+    by msgspec (``msgspec.UNSET`` for a missing key; the caller checks their types).
+
+    The result is ``None`` (the caller decodes the page the normal way, which gives the
+    one canonical value or error) for anything it cannot vouch for: msgspec missing,
+    another envelope (an error body, unknown or missing keys), an item that is not an
+    object, and whatever :func:`loads` might read differently from msgspec or refuse:
+    text that is not UTF-8, ``\\ud800``-style escapes that do not pair, numbers that may
+    overflow a float or Python's integer limit (``1e400``, 309 digits in a row; see
+    ``_odd_numbers``), nesting beyond msgspec's limit (below :data:`MAX_DEPTH`). So every
+    item's bytes decode by :func:`loads` to exactly the object a whole-page decode gives.
+
+    >>> def run(steps):
+    ...     try:
+    ...         while True:
+    ...             next(steps)
+    ...     except StopIteration as done:
+    ...         return done.value
+    >>> run(split_page(b'{"n": 1, "xs": [{"id": 7, "a": "b"}]}', ("n",), "xs", ("id",)))
+    ({'n': 1}, [b'{"id": 7, "a": "b"}'], [7])
+    >>> run(split_page(b'{"error_message": "Invalid"}', ("n",), "xs", ("id",))) is None
+    True
+    """
+    if slice_items is None:
+        slice_items = SLICE_ITEMS
+    if msgspec is None or raw[:1] != b"{":
+        return None
+    # Each check is one C pass over the page: a few ms each for 4 MB, so one per step.
+    if not raw.isascii():
+        yield
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if b"\\ud" in raw or b"\\uD" in raw:
+        yield
+        if not _surrogates_pair(raw):
+            return None
+    for begin in range(0, len(raw), _CHECK_BYTES):
+        yield
+        # Overlapping pieces: a number that could overflow is found whole in one of them.
+        if _odd_numbers(raw[begin : begin + _CHECK_BYTES + _CHECK_OVERLAP]):
+            return None
+    envelope_decoder, decode_head = _page_decoders(counters, items_key, head)
+    yield
+    try:
+        envelope = envelope_decoder.decode(raw)
+        counted = {key: loads(bytes(getattr(envelope, key))) for key in counters}
+        pieces = getattr(envelope, items_key)
+        del envelope
+        # Two flat lists, not a tuple per item: each tuple would be one more object for
+        # the cyclic collector to walk while the page is in flight.
+        items: list[bytes] = []
+        heads: list[Any] = []
+        for begin in range(0, len(pieces), slice_items):
+            yield
+            for piece in pieces[begin : begin + slice_items]:
+                item = bytes(piece)
+                items.append(item)
+                heads.extend(decode_head(item))
+    except (msgspec.DecodeError, InvalidJSONError, RecursionError):
+        return None
+    return counted, items, heads
+
+
+def _surrogates_pair(raw: bytes) -> bool:
+    try:
+        _refuse_lone_surrogates(raw.decode("utf-8"))
+    except InvalidJSONError:
+        return False
+    return True
+
+
+def _odd_numbers(raw: bytes) -> bool:
+    """Whether ``raw`` may hold a number that :func:`loads` refuses and msgspec, skipping
+    over it, does not: a float too large (``1e400``, or 309 digits before the point) or an
+    integer beyond Python's digit limit. Conservative: 309 digits in a row, or an "e"
+    followed by 3 digits or more and the end of a token (what a hex id inside a string
+    lacks), anywhere, answers True, which only costs the bytes path for that page."""
+    shape = raw.translate(_NUMBER_SHAPE)
+    return _HUGE_NUMBER in shape or _BIG_EXPONENT.search(shape) is not None
+
+
+def _page_decoders(
+    counters: tuple[str, ...], items_key: str, head: tuple[str, ...]
+) -> tuple[Any, Any]:
+    key = (counters, items_key, head)
+    decoders = _PAGE_DECODERS.get(key)
+    if decoders is None:
+        # gc=False: neither the envelope nor the heads hold containers that could form a
+        # cycle, and untracked they add nothing to a collector pass.
+        envelope = msgspec.defstruct(
+            "Envelope",
+            [(name, msgspec.Raw) for name in counters] + [(items_key, list[msgspec.Raw])],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        heads = msgspec.defstruct(
+            "Head",
+            [(name, Any, msgspec.UNSET) for name in head],
+            array_like=False,
+            gc=False,
+        )
+        decode = msgspec.json.Decoder(heads).decode
+        fields = heads.__struct_fields__
+        if len(fields) == 3:  # the common case (a lead's id and timestamps), unrolled
+            first, second, third = fields
+
+            def decode_head(item: bytes) -> tuple[Any, ...]:
+                got = decode(item)
+                return (getattr(got, first), getattr(got, second), getattr(got, third))
+
+        else:
+
+            def decode_head(item: bytes) -> tuple[Any, ...]:
+                got = decode(item)
+                return tuple(getattr(got, name) for name in fields)
+
+        decoders = (msgspec.json.Decoder(envelope), decode_head)
+        _PAGE_DECODERS[key] = decoders
+    return decoders

@@ -642,6 +642,32 @@ class WhatConverts(SessionOwner):
         response: APIResponse = await self._retried(method, path, params, idempotent, attempt)
         return response
 
+    async def _request_read(
+        self,
+        method: str,
+        path: str,
+        read: Callable[[Answer], Awaitable[T]],
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> T:
+        """:meth:`request` for a resource that reads the answer itself: ``read`` gets each
+        complete 2xx answer (within the attempt, so its errors are treated as those of
+        the JSON decode of :meth:`request`) and its result is returned. Used by the lead
+        list to build leads from the answer's bytes (``convert.lead_page_steps``)."""
+        method = method.upper()
+
+        async def attempt(
+            url: yarl.URL, query: list[tuple[str, str]], number: int, waited: list[float]
+        ) -> Any:
+            answer = await self._on_wire(
+                waited, method, url, query, number, headers=self._credentials.headers()
+            )
+            assert answer is not None  # no sink: always an answer
+            return await read(answer)
+
+        result: T = await self._retried(method, path, params, None, attempt)
+        return result
+
     async def stream(
         self,
         method: str,

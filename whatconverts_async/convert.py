@@ -43,14 +43,18 @@ from typing import Any, TypeVar, cast, get_args, get_origin
 
 import cattrs
 
+from whatconverts_async import _json
 from whatconverts_async._codec import (
     MISSING,
+    api_timestamp,
     format_timestamp,
+    lazy_bytes_reader,
     lazy_reader,
     money_out,
     parse_money,
     parse_timestamp,
     reader,
+    wire_bytes,
     wire_object,
     writer,
 )
@@ -74,6 +78,7 @@ __all__ = [
     "PAGE_SLICE",
     "converter",
     "format_timestamp",
+    "lead_page_steps",
     "make_converter",
     "parse_timestamp",
     "structure",
@@ -83,6 +88,7 @@ __all__ = [
     "unstructure",
     "unstructure_lead",
     "unstructure_page",
+    "wire_bytes",
     "wire_object",
 ]
 
@@ -162,6 +168,62 @@ def _counter(envelope: Mapping[str, Any], key: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"malformed response: {key} must be >= {minimum}, got {value}")
     return value
+
+
+_LEAD_COUNTERS = ("page_number", "leads_per_page", "total_pages", "total_leads")
+_LEAD_HEAD = ("lead_id", "date_created", "last_updated")
+_NOT_READ: Any = object()
+
+
+def lead_page_steps(
+    raw: bytes, *, slice_items: int | None = None
+) -> Generator[None, None, Page[Lead] | None]:
+    """A page of leads read straight from the answer's bytes, or ``None`` to read it the
+    normal way (decode, then :func:`structure_page_steps`).
+
+    A generator that yields between slices and returns the page. Each lead keeps its own
+    JSON bytes (see :func:`~whatconverts_async._codec.lazy_bytes_reader`) with only
+    ``lead_id``, ``date_created`` and ``last_updated`` decoded, in C (msgspec, the
+    ``[fast]`` extra). It returns a page only when that page is exactly what the normal
+    path gives: the envelope has the five keys of a lead page and nothing else, every
+    counter is what :func:`structure_page_steps` accepts, every ``lead_id`` is a positive
+    integer and every timestamp is ``null``, ``""`` or in the API's form
+    (``YYYY-MM-DDTHH:MM:SSZ``); anything else (an error body, an odd id or timestamp,
+    what the splitter cannot vouch for, no msgspec) gives ``None``, never an error, so
+    the normal path raises the one canonical error.
+    """
+    split = yield from _json.split_page(
+        raw, _LEAD_COUNTERS, "leads", _LEAD_HEAD, slice_items=slice_items
+    )
+    if split is None:
+        return None
+    counted, items, heads = split
+    try:
+        page_number, per_page, total_pages, total_items = (
+            _counter(counted, key, 0) for key in _LEAD_COUNTERS
+        )
+    except ValueError:
+        return None
+    read, first = lazy_bytes_reader(Lead)
+    if first != _LEAD_HEAD:  # the lazy model converts other fields at once: not this path
+        return None
+    leads = []
+    for index, item in enumerate(items):
+        lead_id, created, updated = heads[3 * index : 3 * index + 3]
+        if lead_id.__class__ is not int or lead_id <= 0:
+            return None
+        created = api_timestamp(created, _NOT_READ)
+        updated = api_timestamp(updated, _NOT_READ)
+        if created is _NOT_READ or updated is _NOT_READ:
+            return None
+        leads.append(read(item, (lead_id, created, updated)))
+    return Page(
+        items=leads,
+        page_number=page_number,
+        per_page=per_page,
+        total_pages=total_pages,
+        total_items=total_items,
+    )
 
 
 def _keys_for(

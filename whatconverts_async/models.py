@@ -194,6 +194,18 @@ class Lead(_WireRecord):
     * changing a dict held by a lead (``lead.additional_fields[...] = ...``, which a frozen
       record does not forbid) is not seen by :meth:`to_dict`; use ``attrs.evolve``.
 
+    **Leads from their bytes (the ``[fast]`` extra).** With msgspec installed, the leads of
+    a list page (``leads.list``, ``iterate``, ``iterate_pages``, exports) are split from
+    the answer in C: each lead holds a copy of its own JSON bytes, with only ``lead_id``,
+    ``date_created`` and ``last_updated`` decoded, and decodes its wire object (with the
+    package's one JSON decoder, so the same dict as without msgspec) on first access to
+    any other field, :meth:`to_dict`, ``extra``, equality, hashing or pickling. Until then
+    it is one object for Python's cyclic garbage collector and less than half the
+    memory of a decoded lead. A page that path cannot read exactly (an unexpected
+    envelope, an id that is not a positive integer, a timestamp not written
+    ``YYYY-MM-DDTHH:MM:SSZ``, a number that could overflow) is read the normal way, so
+    the leads, and the errors, are the same with and without msgspec.
+
     >>> lead = Lead.from_dict(
     ...     {"lead_id": 1, "quote_value": 251, "date_created": "2025-06-01T14:00:00Z",
     ...      "last_updated": "0000-00-00 00:00:00"}

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Literal
 
 import attrs
 
-from ..convert import wire_object
+from ..convert import wire_bytes, wire_object
 from ..errors import CheckpointError, ExportError
 from ..models import Lead
 from .checkpoint import fsync_dir
@@ -64,7 +64,13 @@ def encode_lead(lead: Lead) -> bytes:
     """One JSONL line (newline included): the lead's wire record, ``lead.to_dict()``.
 
     A lead read from the API is written from the wire object it keeps, without the copy
-    ``to_dict()`` would make (the same content, in the wire's key order)."""
+    ``to_dict()`` would make (the same content, in the wire's key order). A lead read from
+    its page's bytes (the ``[fast]`` extra) and not decoded since is written as those
+    bytes, exactly as the API sent the lead (escapes and number spellings included; the
+    same content as re-encoding it), unless they span lines."""
+    raw = wire_bytes(lead)
+    if raw is not None and b"\n" not in raw and b"\r" not in raw:
+        return raw + b"\n"
     wire = wire_object(lead)
     return _encode_record(lead.to_dict() if wire is None else wire)
 
