@@ -86,7 +86,10 @@ def quoted(value: Any, limit: int | None = None) -> str:
     cut to ``limit`` characters (cutting first could leave a secret's start showing).
 
     >>> quoted("x" * 100, 10)
-    "'xxxxxxxxx…"
+    "'xxxxxxxx…"
+    >>> REDACTIONS.add("s3cret-value-1")
+    >>> quoted("id S3CRET-VALUE-1 and czNjcmV0LXZhbHVlLTE%3D")
+    "'id <redacted> and <redacted>%3D'"
     """
     text = REDACTIONS.scrub(repr(value))
     return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
