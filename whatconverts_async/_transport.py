@@ -534,7 +534,7 @@ def decode_lenient(answer: Answer) -> Any:
         with contextlib.suppress(ValueError):
             decoded = loads(answer.body)
     if isinstance(decoded, dict) and "error_message" in decoded:
-        raise error_for_status(
+        error = error_for_status(
             answer.status,
             answer.body,
             method=answer.method,
@@ -542,6 +542,8 @@ def decode_lenient(answer: Answer) -> Any:
             payload=decoded,
             headers=answer.headers,
         )
+        del decoded  # as in decode_object: server data, not to be shown among locals
+        raise error
     return decoded
 
 
