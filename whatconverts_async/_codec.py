@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast, get_args, get_origin
 import attrs
 
 from . import _json
+from ._redact import quoted
 
 __all__ = [
     "ESSENTIAL",
@@ -173,7 +174,7 @@ def parse_timestamp(value: str, name: str = "timestamp") -> datetime:
         except (ValueError, OverflowError):
             pass
     raise ValueError(
-        f"malformed {name}: unparsable timestamp {value!r} (expected YYYY-MM-DDTHH:MM:SSZ)"
+        f"malformed {name}: unparsable timestamp {quoted(value)} (expected YYYY-MM-DDTHH:MM:SSZ)"
     )
 
 
@@ -252,7 +253,7 @@ def _p_int(owner: str, key: str, *, required: bool = False) -> Parser:
         ):
             number = int(v)
         if number is None and required:
-            raise ValueError(f"malformed {owner}.{key}: expected an integer, got {v!r}")
+            raise ValueError(f"malformed {owner}.{key}: expected an integer, got {quoted(v)}")
         originals[key] = v
         return number
 
@@ -328,7 +329,9 @@ def _p_timestamp(owner: str, key: str, *, essential: bool = False) -> Parser:
         if isinstance(v, datetime):
             return v.replace(tzinfo=_UTC) if v.tzinfo is None else v.astimezone(_UTC)
         if essential:
-            raise ValueError(f"malformed {name}: unparsable timestamp {v!r} (expected a string)")
+            raise ValueError(
+                f"malformed {name}: unparsable timestamp {quoted(v)} (expected a string)"
+            )
         originals[key] = v
         return None
 
@@ -538,13 +541,14 @@ def _build(cls: type) -> None:
         "    S_absent(o, ABSENT.get(absent) or absent_keys(absent))",
         "    return o",
     ]
+    namespace["Q"] = quoted
     namespace["S_extra"] = cls.__dict__["extra"].__set__
     namespace["S_absent"] = cls.__dict__["absent_keys"].__set__
     namespace["S_orig"] = cls.__dict__["wire_originals"].__set__
     head = [
         "def structure(d):",
         "    if d.__class__ is not dict and not isinstance(d, Mapping):",
-        "        raise ValueError(f'malformed {owner}: expected an object, got {d!r:.80}')",
+        "        raise ValueError(f'malformed {owner}: expected an object, got {Q(d, 80)}')",
     ]
     # The same straight-line body twice: one builds a record, the other fills every field
     # of a lazy record in place (see lazy_record), so neither pays for the other.

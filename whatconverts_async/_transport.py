@@ -31,7 +31,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import attrs
@@ -41,6 +41,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from . import _json
 from ._gc import no_cyclic_gc
 from ._headers import NO_HEADERS, Headers
+from ._redact import REDACTIONS as REDACTIONS  # the clients register credentials here
 from .errors import (
     APIConnectionError,
     APIError,
@@ -134,14 +135,14 @@ def _cause(exc: BaseException) -> BaseException:
 
 
 def error_for_failure(
-    exc: BaseException, *, method: str, url: str, timeout: float
+    exc: BaseException, *, method: str, url: str, timeout: float, status: int = 0
 ) -> WhatConvertsError:
     """Our error for an aiohttp or timeout exception, through :data:`FAILURES` (pure).
 
     The result never references ``exc``: aiohttp's exceptions carry the request (its
     headers, ``Authorization`` included) in their attributes and repr. Only the type name
     is kept (and, for an unreadable answer or a certificate, the first line of the
-    reason).
+    reason). ``status`` is the answer's status when one had arrived (0: none).
 
     >>> error_for_failure(asyncio.TimeoutError(), method="GET", url="https://x/leads",
     ...                   timeout=30)
@@ -156,7 +157,7 @@ def error_for_failure(
         if raised is MalformedResponseError:
             reason = str(getattr(exc, "message", "") or "").strip().splitlines()
             why = f"{text} ({name}: {reason[0][:120] if reason else 'no reason'})"
-            return malformed(0, b"", method=method, url=url, why=why)
+            return malformed(status, b"", method=method, url=url, why=why, unread="not kept")
         if raised is CertificateError:
             # ssl's own words ("self-signed certificate", "Hostname mismatch, ...").
             verify = getattr(getattr(exc, "certificate_error", None), "verify_message", None)
@@ -194,13 +195,16 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
     ...                   now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc))
     30.0
-    >>> parse_retry_after("1e400"), parse_retry_after("later")
-    (inf, None)
+    >>> parse_retry_after("1e400"), parse_retry_after("later"), parse_retry_after("\u0661")
+    (inf, None, None)
     """
     if value is None or not value.strip():
         return None
     value = value.strip()
     try:
+        # float() also reads other scripts' digits ("١") and "1_0": not HTTP numbers.
+        if not value.isascii() or "_" in value:
+            return None
         seconds = float(value)
     except ValueError:
         parts = email.utils.parsedate_tz(value)
@@ -219,33 +223,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     return max(0.0, seconds)
 
-
-class _Redactions:
-    """Credential strings that must never appear in an error's text, even when a server or
-    proxy echoes them back in its answer. Held here, masked in reprs, and filled by the
-    clients when they build their ``Authorization`` header."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-
-    def add(self, *values: str) -> None:
-        # Very short values would mask ordinary words without protecting anything.
-        self._values.update(v for v in values if len(v) >= 8)
-
-    def scrub(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, "<redacted>")
-        return text
-
-    def __repr__(self) -> str:
-        return "<redactions hidden>"
-
-
-REDACTIONS = _Redactions()
-"""Strings scrubbed from every error message built here (see :class:`_Redactions`)."""
 
 # Headers whose value is a URL: a signed storage link (or an Endpoint URL) hides in its
 # path or query, so only what ``mask`` shows of it, without the query, is kept.
@@ -276,11 +253,16 @@ def safe_headers(
     for name, value in items:
         if name.lower() in _URL_HEADERS:
             value = _shown_url(value, mask)
-        for secret in hide:
-            if secret and secret in value:
-                value = value.replace(secret, "<redacted>")
-        copy.append((name, REDACTIONS.scrub(value)))
+        # A name is server data too: an echoed secret may arrive as one.
+        copy.append((_hidden(name, hide), _hidden(value, hide)))
     return Headers(copy)
+
+
+def _hidden(text: str, hide: Sequence[str]) -> str:
+    for secret in hide:
+        if secret and secret in text:
+            text = text.replace(secret, "<redacted>")
+    return REDACTIONS.scrub(text)
 
 
 def _shown_url(value: str, mask: Callable[[str], str]) -> str:
@@ -288,13 +270,44 @@ def _shown_url(value: str, mask: Callable[[str], str]) -> str:
         url = yarl.URL(value.strip())
     except (ValueError, TypeError):
         return "<unreadable URL>"
-    hidden = " (query hidden)" if url.query_string else ""
-    return mask(str(url.with_query(None).with_fragment(None))) + hidden
+    return _shown_target(url, mask)
+
+
+def _shown_target(url: yarl.URL, mask: Callable[[str], str]) -> str:
+    """What may be shown of a URL a server pointed at: without user info (a password),
+    query or fragment (a signed link's signature), and scrubbed of :data:`REDACTIONS`."""
+    hidden = [
+        part
+        for part, present in (
+            ("user info", url.raw_user or url.raw_password),
+            ("query", url.query_string),
+        )
+        if present
+    ]
+    if url.absolute:
+        url = url.with_user(None).with_password(None)
+    shown = mask(str(url.with_query(None).with_fragment(None)))
+    if hidden:
+        shown += f" ({' and '.join(hidden)} hidden)"
+    return REDACTIONS.scrub(shown)
 
 
 def _snippet(body: bytes) -> str:
-    text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
-    return REDACTIONS.scrub(text + ("…" if len(body) > _SNIPPET else ""))
+    """At most :data:`_SNIPPET` characters of ``body``, whitespace collapsed, scrubbed of
+    :data:`REDACTIONS` *before* it is cut, so a secret straddling the cut shows no part."""
+    # Enough text that any secret starting within the excerpt ends within it; grown until
+    # collapsing whitespace still leaves that much (a body of blanks), never beyond it.
+    need = _SNIPPET + REDACTIONS.longest + 2
+    size = 4 * need
+    while True:
+        text = " ".join(body[:size].decode("utf-8", "replace").split())
+        if len(text) > need or size >= len(body):
+            break
+        size *= 4
+    more = size < len(body) or len(text) > need
+    text = REDACTIONS.scrub(text[:need])
+    more = more or len(text) > _SNIPPET
+    return text[:_SNIPPET] + ("…" if more else "")
 
 
 def error_for_status(
@@ -361,10 +374,14 @@ def malformed(
     url: str,
     why: str,
     headers: Headers = NO_HEADERS,
+    unread: str | None = None,
 ) -> MalformedResponseError:
     """A :class:`MalformedResponseError` quoting a short excerpt of the body (``headers``:
-    the answer's, made safe by :func:`safe_headers`, when there was one)."""
-    excerpt = _snippet(body) if body else "empty body"
+    the answer's, made safe by :func:`safe_headers`, when there was one). ``unread`` says
+    why the body was not kept, when it was not (too large, undecodable), instead of
+    calling it empty. ``why`` is scrubbed of :data:`REDACTIONS` like the excerpt."""
+    excerpt = _snippet(body) if body else (unread or "empty body")
+    why = REDACTIONS.scrub(why)
     return MalformedResponseError(
         f"unreadable response to {method} {url} (status {status}): {why}; body: {excerpt}",
         status=status,
@@ -385,7 +402,8 @@ def redirect_reason(
 ) -> str:
     """Why a redirect is refused, for the error message (pure).
 
-    The target is shown without its query string (a storage link is signed there). A
+    The target is shown without user info (a password) and query string (a storage link
+    is signed there), and scrubbed of :data:`REDACTIONS` (an echoed secret in its path). A
     redirect to another host (storage, a login page) is said to be one, and not blamed on
     the ``setting`` unless one is given: the request's ``Authorization`` header must not
     go there, and the hop would be a request the budget never saw.
@@ -406,8 +424,7 @@ hop would not be counted in the budget'
         target = None
     if target is None or not target.host:
         return f"redirected (status {status}) to an unreadable location{check}"
-    hidden = " (query hidden)" if target.query_string else ""
-    where = mask(str(target.with_query(None).with_fragment(None))) + hidden
+    where = _shown_target(target, mask)
     if (target.scheme, target.host, target.port) != (url.scheme, url.host, url.port):
         return (
             f"redirected (status {status}) to another host, {where}; not followed: the "
@@ -458,7 +475,13 @@ def decode_object(answer: Answer) -> dict[str, Any]:
         if reason:
             why = f"{why}: {reason}"
         raise malformed(answer.status, answer.body, **where, why=why) from None
-    return _checked_object(answer, payload)
+    error = _object_error(answer, payload)
+    if error is not None:
+        # The payload may echo the credentials (``error_message``): not to be shown among
+        # the locals of a frame the error propagates through.
+        del payload
+        raise error
+    return cast("dict[str, Any]", payload)
 
 
 async def decode_object_sliced(answer: Answer) -> dict[str, Any]:
@@ -468,29 +491,39 @@ async def decode_object_sliced(answer: Answer) -> dict[str, Any]:
     so a 4 MB page of leads never holds the loop for the whole decode."""
     if len(answer.body) > _json.SLICE_BYTES:
         steps = _json.loads_steps(answer.body)
+        payload: Any = steps  # not decoded (yet)
         try:
             while True:
                 with no_cyclic_gc():
                     next(steps)
                 await asyncio.sleep(0)
         except StopIteration as done:
-            return _checked_object(answer, done.value)
+            payload = done.value
         except ValueError:
             pass  # not JSON: decode_object says so, as for any body
+        if payload is not steps:
+            # Outside the ``except`` block, so no local of this frame holds the payload
+            # (through the StopIteration) when its error propagates.
+            error = _object_error(answer, payload)
+            if error is not None:
+                del payload  # as in decode_object
+                raise error
+            return cast("dict[str, Any]", payload)
     return decode_object(answer)
 
 
-def _checked_object(answer: Answer, payload: Any) -> dict[str, Any]:
+def _object_error(answer: Answer, payload: Any) -> APIError | None:
+    """The error an API answer's JSON is, if any: not an object, or ``error_message``."""
     where: dict[str, Any] = {
         "method": answer.method,
         "url": answer.url,
         "headers": answer.headers,
     }
     if not isinstance(payload, dict):
-        raise malformed(answer.status, answer.body, **where, why="JSON is not an object")
+        return malformed(answer.status, answer.body, **where, why="JSON is not an object")
     if "error_message" in payload:
-        raise error_for_status(answer.status, answer.body, **where, payload=payload)
-    return payload
+        return error_for_status(answer.status, answer.body, **where, payload=payload)
+    return None
 
 
 def decode_lenient(answer: Answer) -> Any:
@@ -501,7 +534,7 @@ def decode_lenient(answer: Answer) -> Any:
         with contextlib.suppress(ValueError):
             decoded = loads(answer.body)
     if isinstance(decoded, dict) and "error_message" in decoded:
-        raise error_for_status(
+        error = error_for_status(
             answer.status,
             answer.body,
             method=answer.method,
@@ -509,6 +542,8 @@ def decode_lenient(answer: Answer) -> Any:
             payload=decoded,
             headers=answer.headers,
         )
+        del decoded  # as in decode_object: server data, not to be shown among locals
+        raise error
     return decoded
 
 
@@ -530,6 +565,26 @@ class Body(AsyncIterator[bytes]):
 
 
 # --- sending ------------------------------------------------------------------------------
+
+
+def _refusal(
+    status: int,
+    raw: bytes,
+    url: str,
+    method: str,
+    redirect: str | None,
+    retry_after: str | None,
+    headers: Headers,
+) -> APIError:
+    """The error for an answer that is not a usable 2xx (built here, so the raw body is a
+    local of a frame that has returned, not of one the error propagates through)."""
+    if redirect is not None:
+        # Redirects are not followed: each hop would be a request the budget never
+        # saw, and an API answering with one is misconfigured (or not the API).
+        return malformed(status, raw, method=method, url=url, why=redirect, headers=headers)
+    return error_for_status(
+        status, raw, method=method, url=url, retry_after=retry_after, headers=headers
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -621,7 +676,9 @@ class Transport:
                     else None
                 )
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            failure = error_for_failure(exc, method=method, url=shown, timeout=self.timeout)
+            failure = error_for_failure(
+                exc, method=method, url=shown, timeout=self.timeout, status=status
+            )
         finally:
             self._log(method, shown, status or None, started, attempt)
         if failure is not None:
@@ -630,14 +687,12 @@ class Transport:
             raise failure
         # Its repr shows the answer's headers, a redirect's signed Location among them.
         del response
-        if redirect is not None:
-            # Redirects are not followed: each hop would be a request the budget never
-            # saw, and an API answering with one is misconfigured (or not the API).
-            raise malformed(status, raw, method=method, url=shown, why=redirect, headers=answered)
-        if not ok:
-            raise error_for_status(
-                status, raw, method=method, url=shown, retry_after=retry_after, headers=answered
-            )
+        if redirect is not None or not ok:
+            error = _refusal(status, raw, shown, method, redirect, retry_after, answered)
+            # The raw body (and header) may echo the credentials: no local of this frame,
+            # which tracebacks with locals show, may hold them once the error propagates.
+            del raw, retry_after
+            raise error
         return Answer(status, raw, content_type, method, shown, answered)
 
     def _safe_headers(self, headers: Mapping[str, str], url: yarl.URL, shown: str) -> Headers:
@@ -654,8 +709,11 @@ class Transport:
         self, response: aiohttp.ClientResponse, limit: int | None, method: str, url: str
     ) -> AsyncIterator[bytes]:
         def too_large() -> MalformedResponseError:
-            why = f"body larger than {limit} bytes"
-            return malformed(response.status, b"", method=method, url=url, why=why)
+            # Only the API client reads with a cap (``truncate`` is off), set by this setting.
+            why = f"body larger than {limit} bytes (max_response_bytes)"
+            return malformed(
+                response.status, b"", method=method, url=url, why=why, unread="not read (too large)"
+            )
 
         if limit is not None and (response.content_length or 0) > limit:
             raise too_large()
@@ -663,6 +721,7 @@ class Transport:
         async for chunk in response.content.iter_any():
             size += len(chunk)
             if limit is not None and size > limit:
+                del chunk  # server data, not to be shown among this frame's locals
                 raise too_large()
             yield chunk
 

@@ -136,6 +136,12 @@ def _base_url(value: Any) -> yarl.URL:
         raise InvalidParameterError(
             "base_url", "must not contain credentials; pass api_token/api_secret"
         )
+    if url.raw_query_string or url.raw_fragment or "?" in value or "#" in value:
+        # Requests are built by joining paths to it, which drops both: refused rather than
+        # kept in reprs and silently not sent (a key in a query is a secret, not shown).
+        raise InvalidParameterError(
+            "base_url", "must not have a query string or fragment (they would not be sent)"
+        )
     return url if url.path.endswith("/") else url.with_path(url.path + "/")
 
 

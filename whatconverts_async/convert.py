@@ -59,6 +59,7 @@ from whatconverts_async._codec import (
     writer,
 )
 from whatconverts_async._gc import no_cyclic_gc
+from whatconverts_async._redact import quoted
 from whatconverts_async.models import (
     Account,
     Lead,
@@ -164,7 +165,7 @@ def _counter(envelope: Mapping[str, Any], key: str, minimum: int) -> int:
     if type(value) is str and _INT_RE.fullmatch(value.strip()):
         value = int(value)
     if type(value) is not int:
-        raise ValueError(f"malformed response: {key} must be an integer, got {value!r:.80}")
+        raise ValueError(f"malformed response: {key} must be an integer, got {quoted(value, 80)}")
     if value < minimum:
         raise ValueError(f"malformed response: {key} must be >= {minimum}, got {value}")
     return value
@@ -308,7 +309,7 @@ def structure_page_steps(
     [1, 2]
     """
     if not isinstance(envelope, Mapping):
-        raise ValueError(f"malformed response: expected an object, got {envelope!r:.80}")
+        raise ValueError(f"malformed response: expected an object, got {quoted(envelope, 80)}")
     items_key, per_page_key, total_key = _keys_for(item_type, items_key, per_page_key, total_key)
     page_number = _counter(envelope, "page_number", 0)
     per_page = _counter(envelope, per_page_key, 0)

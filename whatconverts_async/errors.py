@@ -57,6 +57,7 @@ from datetime import datetime
 from typing import Any
 
 from ._headers import NO_HEADERS, Headers
+from ._redact import REDACTIONS, quoted
 
 __all__ = [
     "APIConnectionError",
@@ -198,7 +199,7 @@ class FilterNotAppliedError(PaginationError):
         self.lead_id = lead_id
         super().__init__(
             f"the filter {filter}={sent} was not applied: lead {lead_id} came back with "
-            f"{found!r}; the API ignores this filter or reads it differently than this "
+            f"{quoted(found)}; the API ignores this filter or reads it differently than this "
             "client assumes"
         )
 
@@ -289,10 +290,12 @@ class APIError(WhatConvertsError):
         )
         self.method = method
         self.url = url
-        self.error_message = error_message
+        self.error_message = None if error_message is None else REDACTIONS.scrub(error_message)
         self.body = body
         self.retry_after = retry_after
-        super().__init__(message)
+        # Messages quote server data (an excerpt, error_message, a field's value): a
+        # server that echoes the credentials must not put them here.
+        super().__init__(REDACTIONS.scrub(message))
 
 
 class BadRequestError(APIError):

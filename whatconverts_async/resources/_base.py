@@ -133,6 +133,7 @@ class Resource:
         else:
             answered: Answered = await raw("GET", path, params=params)
             payload, headers = answered.data, answered.headers
+            del answered
         steps = structure_page_steps(
             payload,
             item_type,
@@ -141,11 +142,14 @@ class Resource:
             total_key or f"total_{plural}",
             consume=True,
         )
+        # The page may quote the credentials (a hostile server): only ``steps`` holds it,
+        # not a local of this frame, shown by tracebacks with locals.
+        del payload
         # A slice at a time, giving the event loop a turn in between: a 2,500-lead page
         # would otherwise hold it for the whole page (a stall for a service embedding us).
         while True:
             try:
-                self._read(payload, path, lambda: next(steps))
+                self._read(None, path, lambda: next(steps))
             except StopIteration as done:
                 page: Page[T] = attrs.evolve(done.value, headers=headers)
                 return page
@@ -185,6 +189,7 @@ class Resource:
             return build()
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             why = str(exc)
+        del payload  # server data: not among the locals of the frame the error leaves
         # Raised here, not in the except block: the message says all, and the chain would
         # only add the payload's frames.
         raise self._malformed(path, why, method=method, consequence=consequence)
