@@ -419,6 +419,29 @@ async def test_a_page_with_fewer_items_than_announced_is_not_silently_accepted(
         assert await collect(wc, per_page=2, prefetch=1) == [lead["lead_id"] for lead in LEADS]
 
 
+async def test_a_page_holding_one_lead_twice_is_not_silently_accepted(make: Make) -> None:
+    # Page 1 holds lead 0 twice and not lead 1; its count and the totals look right.
+    def twice(n: int, q: dict[str, str]) -> bytes:
+        page = int(q["page_number"])
+        body = honest(page)
+        if page == 1 and n <= limit:
+            body["leads"] = [LEADS[0], LEADS[0]]
+        return http(200, body)
+
+    limit = 99
+    server = await make(twice)
+    async with client(server) as wc:
+        with pytest.raises(PaginationError, match="page 1 holds the same item twice"):
+            await collect(wc, per_page=2, prefetch=1)
+    assert len(server.requests) == 4  # the window read again, within the bound
+
+    # Only the first answer is wrong: the re-read yields every lead exactly once.
+    limit = 1
+    server = await make(twice)
+    async with client(server) as wc:
+        assert await collect(wc, per_page=2, prefetch=1) == [lead["lead_id"] for lead in LEADS]
+
+
 async def test_a_server_ignoring_page_number_is_caught(make: Make) -> None:
     # Always page 1: without a check every later page would be dropped as repeats.
     server = await make(always(http(200, honest(1))))
