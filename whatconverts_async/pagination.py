@@ -11,6 +11,14 @@ Guarantees (for one scan):
   first page (only unseen items come out), at most ``max_rereads`` times; then
   :class:`PaginationError` is raised rather than silently losing items. Memory holds
   one window's keys, not the whole scan's, ~8-16 bytes each (:class:`CompactKeys`).
+
+  The limit: between two page requests, if as many items leave pages already read as
+  join pages not yet read, the total holds, nothing repeats, and the answers are exactly
+  those of a window that never held the items that slid onto read pages; no check on
+  the answers can see it, and they are not yielded. For leads this needs a lead created
+  *inside* the window while it is read (an import or manual lead with a past date, a
+  date edited into the window, or, in the window that holds "now", a server clock behind
+  the client's), since the scan's end is fixed when it starts, plus a deletion.
 * **Prefetch.** Up to ``prefetch`` pages of a window are in flight at once; items still
   come out in page order. Leaving the loop early (``break``, an exception, or
   cancellation) cancels every outstanding request.
