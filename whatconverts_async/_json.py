@@ -15,7 +15,8 @@ The rules:
   never reach a money field. Integers are exact at any size up to Python's limit for integer
   conversion (4,300 digits); orjson would turn integers beyond 64 bits into floats, so a
   document with a run of 19 or more digits takes the standard path.
-* **Duplicate keys**: the last value wins (what both decoders do, and what browsers do).
+* **Duplicate keys**: the last value wins (what both decoders do, and what browsers do);
+  every value is checked under these rules, the dropped ones too.
 * **Nesting** deeper than ``max_depth`` levels (default :data:`MAX_DEPTH`, orjson's own limit)
   is refused with :class:`~whatconverts_async.errors.InvalidJSONError`, never a
   ``RecursionError``.
@@ -314,20 +315,21 @@ def loads_steps(
         slice_items = SLICE_ITEMS
     if slice_items < 1:
         raise ValueError(f"slice_items must be >= 1, got {slice_items!r}")
-    raw = _utf8(data)
-    if raw.startswith(_BOM):
-        raw = raw[3:]
+    whole = _utf8(data)
+    # loads() skips the one BOM itself: it gets ``whole``, so a second BOM is refused
+    # whatever the size of the document.
+    raw = whole[3:] if whole.startswith(_BOM) else whole
     if len(raw) <= SLICE_BYTES or raw.lstrip(b" \t\n\r")[:1] != b"{" or max_depth < 3:
-        return loads(raw, max_depth=max_depth)
+        return loads(whole, max_depth=max_depth)
     if _split_object is None:
         # Without msgspec, one loads() call: a splitter in Python (the standard scanner one
         # value at a time) was measured 30-50 % slower per page, and each lead's dict got
         # its own copy of every key (json.loads shares them within one call), ~5 KB a lead.
-        return loads(raw, max_depth=max_depth)
+        return loads(whole, max_depth=max_depth)
     try:
         value = yield from _split_fast(raw, max_depth, slice_items)
     except (_Unsplittable, InvalidJSONError):
-        return loads(raw, max_depth=max_depth)  # the one canonical value or error
+        return loads(whole, max_depth=max_depth)  # the one canonical value or error
     return value
 
 
@@ -343,6 +345,10 @@ def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None,
         top = _split_object(raw)
     except (_SplitError, RecursionError):  # incl. what msgspec reads more strictly
         raise _Unsplittable from None
+    if not _entries_are_exactly(raw, top):
+        # A repeated key: msgspec keeps the last value, and the one it dropped would never
+        # be checked (1e400, a 5,000-digit integer); loads() checks every value.
+        raise _Unsplittable
     out: dict[str, Any] = {}
     for key, piece in top.items():
         _check_key(key)
@@ -364,6 +370,49 @@ def _split_fast(raw: bytes, max_depth: int, slice_items: int) -> Generator[None,
             values.extend(loads(chunk, max_depth=max_depth)[0])
         out[key] = values
     return out
+
+
+_WS = rb"[ \t\n\r]*"
+_OPEN = re.compile(_WS + rb"\{")
+_KEY = re.compile(_WS + rb'"((?:[^"\\]|\\.)*)"' + _WS + rb":" + _WS, re.DOTALL)
+_AFTER_VALUE = re.compile(_WS + rb"([,}])")
+
+
+def _entries_are_exactly(raw: bytes, top: dict[str, Any]) -> bool:
+    """Whether the object in ``raw`` holds exactly the entries of ``top``, in its order.
+
+    ``top`` is msgspec's split of ``raw``: with a key written twice it has fewer entries
+    than the document (its order is that of first appearance, its value the last). The
+    document is walked entry by entry, each value compared with its piece in place (no
+    copy), so a document passes only if no entry was dropped.
+    """
+    opened = _OPEN.match(raw)
+    if opened is None:
+        return False
+    pos = opened.end()
+    if not top:
+        closed = _AFTER_VALUE.match(raw, pos)
+        return closed is not None and closed.group(1) == b"}"
+    for index, (key, piece) in enumerate(top.items()):
+        found = _KEY.match(raw, pos)
+        if found is None:
+            return False
+        written = found.group(1)
+        if b"\\" in written:
+            if loads(b'"' + written + b'"') != key:
+                return False
+        elif written != key.encode("utf-8"):
+            return False
+        pos = found.end()
+        if not raw.startswith(piece, pos):
+            return False
+        pos += len(piece)
+        after = _AFTER_VALUE.match(raw, pos)
+        last = index == len(top) - 1
+        if after is None or after.group(1) != (b"}" if last else b","):
+            return False
+        pos = after.end()
+    return True
 
 
 def _check_key(key: str) -> None:

@@ -6,11 +6,19 @@ Guarantees (for one scan):
   (``total_pages``); exactly those are asked for. An empty window costs one request.
 * **No skips, no repeats.** An item key (the lead id) already yielded in the current
   window is never yielded again. If a window's total changes between its pages, a
-  page holds fewer items than the totals promise, or a page repeats items of an earlier
-  page of the same reading, the window is read again from its
+  page holds fewer items than the totals promise, or a page repeats an item of its own or
+  of an earlier page of the same reading, the window is read again from its
   first page (only unseen items come out), at most ``max_rereads`` times; then
   :class:`PaginationError` is raised rather than silently losing items. Memory holds
   one window's keys, not the whole scan's, ~8-16 bytes each (:class:`CompactKeys`).
+
+  The limit: between two page requests, if as many items leave pages already read as
+  join pages not yet read, the total holds, nothing repeats, and the answers are exactly
+  those of a window that never held the items that slid onto read pages; no check on
+  the answers can see it, and they are not yielded. For leads this needs a lead created
+  *inside* the window while it is read (an import or manual lead with a past date, a
+  date edited into the window, or, in the window that holds "now", a server clock behind
+  the client's), since the scan's end is fixed when it starts, plus a deletion.
 * **Prefetch.** Up to ``prefetch`` pages of a window are in flight at once; items still
   come out in page order. Leaving the loop early (``break``, an exception, or
   cancellation) cancels every outstanding request.
@@ -261,6 +269,12 @@ def _check_page_number(page: Page[Any], asked: int, label: str) -> None:
         )
 
 
+def _repeats_within(page: Page[T], key: Callable[[T], Hashable]) -> bool:
+    """Whether two items of ``page`` have the same key."""
+    keys = [key(item) for item in page.items]
+    return len(set(keys)) != len(keys)
+
+
 async def _cancel_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
     pending = [task for task in tasks if not task.done()]
     for task in pending:
@@ -420,6 +434,9 @@ class WindowReader(Generic[T]):
         expected = reading.expected_items(number)
         if len(page.items) != expected:
             return f"page {number} has {len(page.items)} items, expected {expected}"
+        if self.key is not None and _repeats_within(page, self.key):
+            # One lead twice on a page whose count is right means another is missing.
+            return f"page {number} holds the same item twice"
         if self._repeats(page, reading.met):
             return f"page {number} repeats items of earlier pages"
         return None

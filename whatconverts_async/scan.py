@@ -20,7 +20,7 @@ read the same plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -127,6 +127,9 @@ class ScanWindow:
     window: Window
     params: Mapping[str, Any]
     scope: Mapping[str, int] = attrs.field(factory=dict)
+    # Shared by every window of one plan: lead id -> label of the window that returned it
+    # without a date_created (such a lead cannot be checked against its window).
+    undated: dict[Hashable, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def start(self) -> datetime:
@@ -157,12 +160,26 @@ class ScanWindow:
         """
         for lead in leads:
             created = lead.date_created
-            if created is not None and not self.start <= created <= self.end:
+            if created is None:
+                self._check_undated(lead.lead_id)
+            elif not self.start <= created <= self.end:
                 raise PaginationError(
                     f"lead {lead.lead_id} created {format_datetime(created)} came back for "
                     f"the window {format_datetime(self.start)}..{format_datetime(self.end)}: "
                     "the API reads the date filters differently than this client assumes"
                 )
+
+    def _check_undated(self, lead_id: Hashable) -> None:
+        # A lead without a date belongs to no window by its date: if the API returns it
+        # for two windows, yielding it each time would duplicate it, dropping it would
+        # rest on a guess about what the API does. Neither is silent: stop.
+        first = self.undated.setdefault(lead_id, self.label)
+        if first != self.label:
+            raise PaginationError(
+                f"lead {lead_id} has no date_created and came back for two windows "
+                f"({first} and {self.label}): the API returns leads outside the date "
+                "filters this client assumes"
+            )
 
 
 @attrs.frozen
@@ -238,6 +255,7 @@ def plan_scan(
     # budget on a certain empty answer. The window that holds "now" keeps its planned end.
     present = _whole_seconds(now, "now")
     windows = [w for w in split_windows(start, stop, order=direction) if w.start <= present]
+    undated: dict[Hashable, str] = {}
     planned = tuple(
         ScanWindow(
             window,
@@ -250,6 +268,7 @@ def plan_scan(
                 "leads_per_page": size,
             },
             scope,
+            undated,
         )
         for scope in scopes
         for window in windows

@@ -419,6 +419,29 @@ async def test_a_page_with_fewer_items_than_announced_is_not_silently_accepted(
         assert await collect(wc, per_page=2, prefetch=1) == [lead["lead_id"] for lead in LEADS]
 
 
+async def test_a_page_holding_one_lead_twice_is_not_silently_accepted(make: Make) -> None:
+    # Page 1 holds lead 0 twice and not lead 1; its count and the totals look right.
+    def twice(n: int, q: dict[str, str]) -> bytes:
+        page = int(q["page_number"])
+        body = honest(page)
+        if page == 1 and n <= limit:
+            body["leads"] = [LEADS[0], LEADS[0]]
+        return http(200, body)
+
+    limit = 99
+    server = await make(twice)
+    async with client(server) as wc:
+        with pytest.raises(PaginationError, match="page 1 holds the same item twice"):
+            await collect(wc, per_page=2, prefetch=1)
+    assert len(server.requests) == 4  # the window read again, within the bound
+
+    # Only the first answer is wrong: the re-read yields every lead exactly once.
+    limit = 1
+    server = await make(twice)
+    async with client(server) as wc:
+        assert await collect(wc, per_page=2, prefetch=1) == [lead["lead_id"] for lead in LEADS]
+
+
 async def test_a_server_ignoring_page_number_is_caught(make: Make) -> None:
     # Always page 1: without a check every later page would be dropped as repeats.
     server = await make(always(http(200, honest(1))))
@@ -482,3 +505,47 @@ async def test_unreadable_timestamps_are_malformed(make: Make, wire: Any) -> Non
     async with client(server) as wc:
         with pytest.raises(MalformedResponseError, match="date_created"):
             await within(wc.leads.list(leads_per_page=1))
+
+
+@pytest.mark.parametrize("absent", ["null", "missing"])
+async def test_an_undated_lead_returned_for_every_window_is_not_duplicated(
+    make: Make, absent: str, tmp_path: Any
+) -> None:
+    # A lead without date_created cannot be checked against its window; this server
+    # returns it for every window of a two-window scan.
+    undated = {**LEADS[1], "lead_id": 99}
+    if absent == "null":
+        undated["date_created"] = None
+    else:
+        del undated["date_created"]
+
+    def per_window(n: int, q: dict[str, str]) -> bytes:
+        start, end = (
+            datetime.fromisoformat(q[k].replace("Z", "+00:00")) for k in ("start_date", "end_date")
+        )
+        dated = [
+            lead
+            for lead in LEADS
+            if start <= datetime.fromisoformat(lead["date_created"].replace("Z", "+00:00")) <= end
+        ]
+        return http(200, envelope([*dated, undated], per_page=100, total=len(dated) + 1))
+
+    range_ = {"start_date": date(2023, 1, 1), "end_date": date(2024, 12, 31)}
+    server = await make(per_window)
+    got: list[int] = []
+    async with client(server) as wc:
+        assert len(wc.leads.plan_scan(**range_).windows) == 2
+        with pytest.raises(PaginationError, match="lead 99 has no date_created and came back"):
+            async for lead in wc.leads.iterate(**range_, per_page=100):
+                got.append(lead.lead_id)
+    assert got == [99]  # the first window holds no dated lead; 99 once, then a loud stop
+
+    from whatconverts_async.export import export_leads
+
+    out = tmp_path / "leads.jsonl"
+    server = await make(per_window)
+    async with client(server) as wc:
+        with pytest.raises(PaginationError, match="lead 99 has no date_created"):
+            await within(export_leads(wc, out, **range_, per_page=100, format="jsonl"))
+    written = [json.loads(line)["lead_id"] for line in out.read_text().splitlines()]
+    assert written == [99]  # the first window's page, then the loud stop

@@ -125,6 +125,18 @@ ODD = [
     b'{"leads": [1 2]}',
     b'{"leads": [1, 2]',
     b'\xef\xbb\xbf{"leads": [1, 2]}',
+    # One BOM is skipped, never two, whatever the size.
+    b'\xef\xbb\xbf\xef\xbb\xbf{"leads": [1, 2]}',
+    b'\xef\xbb\xbf\xef\xbb\xbf{"leads": [' + b", ".join([b"12345"] * 40) + b"]}",
+    # A repeated key: the value dropped is checked too (the splitter keeps only the last).
+    *(
+        b'{"total_leads": ' + first + b', "total_leads": 2, "leads": [' + b"1, " * 30 + b"2]}"
+        for first in (b"1e400", b"9" * 5000, b'"\\ud800"', b"[" * 1100 + b"]" * 1100, b"NaN")
+    ),
+    b'{"leads": [' + b"1, " * 30 + b'2], "leads": [1e400], "leads": [3]}',
+    b'{"a": 1, "a": 2, "leads": [' + b"1, " * 30 + b"2]}",
+    b'{"a\\u0062": 1, "ab": 2, "leads": [' + b"1, " * 30 + b"2]}",
+    b'{"a\\u0062": 1, "leads": [' + b"1, " * 30 + b"2]}",
     b' \n{ "leads" :\t[ 1 , { "a" : [ ] } ] , "z" : { } } \n',
     b'{"leads": "[not an array]"}',
     b'{"leads": [' + b"[" * 1100 + b"]" * 1100 + b"]}",
