@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from whatconverts_async.errors import ExportError
+from whatconverts_async.export import jsonl_to_csv
 from whatconverts_async.testing import FakeWhatConverts
 
 
@@ -173,3 +175,13 @@ async def test_resume_of_an_output_damaged_in_its_checkpointed_part(tmp_path: Pa
         assert fake.request_count == sent
         code, _, err = await run_cli(*base, "--daily-limit", "100", "--force", env=env)
         assert code == 0, err
+
+
+def test_the_csv_pass_names_the_file_and_line_of_a_damaged_record(tmp_path: Path) -> None:
+    source = tmp_path / "o.csv.partial"
+    source.write_bytes(GOOD + GOOD.replace(b'"lead_id"', b'#lead_id"') + GOOD)
+    with pytest.raises(ExportError) as info:
+        jsonl_to_csv(source, tmp_path / "o.csv")
+    assert str(info.value).startswith(f"{source} line 2: not valid JSON (")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert not (tmp_path / "o.csv").exists()

@@ -169,11 +169,20 @@ def _line_number(path: Path, offset: int) -> int:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The records of a JSONL file, one at a time (blank lines and non-objects skipped)."""
+    """The records of a JSONL file, one at a time (blank lines and non-objects skipped).
+
+    Raises :class:`ExportError` naming the file and line for a line that is not JSON.
+    """
     with Path(path).open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             if line.strip():
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise ExportError(
+                        f"{path} line {number}: not valid JSON ({exc}); the file was changed "
+                        "after it was written"
+                    ) from None
                 if isinstance(record, dict):
                     yield record
 
