@@ -168,7 +168,12 @@ def _check_arguments(
     if isinstance(path, str) and not path:
         raise InvalidParameterError("path", "is empty; give the path of a file")
     target = Path(path)
-    check_writable_folder(target, "path")
+    if target.is_dir():
+        raise InvalidParameterError("path", f"{target} is a directory")
+    if not target.parent.is_dir():
+        raise InvalidParameterError(
+            "path", f"{target}: the folder {target.parent} does not exist; create it first"
+        )
     start, end = date_range(start_date, end_date)
     today = now.astimezone(timezone.utc).date()
     # A finished export is final: one whose range reached past today would be recorded
@@ -210,8 +215,12 @@ def check_export(
     Returns where the output stands (as :func:`export_state`, for a ``resume``), or
     raises what :func:`export_leads` would: :class:`InvalidParameterError` naming the
     argument, :class:`ExportError` for an output that exists (without ``resume`` or
-    ``force``) or a checkpoint that cannot be resumed. Reads files, changes none;
-    ``now`` (default: the system clock) decides what "after today" is.
+    ``force``) or a checkpoint that cannot be resumed. ``now`` (default: the system
+    clock) decides what "after today" is. Reads files and changes none, but proves the
+    output folder writable by creating and removing a temporary file there
+    (:func:`check_writable_folder`): an unwritable folder is an
+    :class:`InvalidParameterError` here, where :func:`export_leads` raises the
+    ``OSError`` of writing its checkpoint (also before any request).
     """
     target, _ = _check_arguments(
         path,
@@ -225,6 +234,7 @@ def check_export(
         prefetch=prefetch,
         now=now or datetime.now(timezone.utc),
     )
+    check_writable_folder(target, "path")
     return _find_state(_Paths.of(target, format), format=format, resume=resume, force=force)
 
 
