@@ -387,6 +387,11 @@ class FileQuota:
     :class:`~whatconverts_async.errors.QuotaStateError` naming the file and how to reset
     it, and ``used`` reads as the limit.
 
+    The stored day never moves backwards: a process whose clock is behind the file's
+    day (clocks skewed across UTC midnight, a clock stepped back) counts against the
+    file's day rather than resetting it. A day more than one day ahead of the clock is
+    treated as damaged (:class:`~whatconverts_async.errors.QuotaStateError`).
+
     Args:
         path: the state file (its directory is created).
         limit: requests per UTC day (an integer >= 0).
@@ -398,13 +403,22 @@ class FileQuota:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._clock: Clock = clock or SystemClock()
+        # The day counted against at the last read: the clock's, or the file's when
+        # another user's clock is ahead (see _read_used).
+        self._day: date = self._clock.now().date()
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def _today(self) -> str:
-        return self._clock.now().date().isoformat()
-
     def _read_used(self) -> int:
-        """Today's count; raises :class:`_Unreadable` for a file it cannot trust."""
+        """The count of the day this process counts against; raises :class:`_Unreadable`
+        for a file it cannot trust.
+
+        That day is the later of the clock's day and the file's: the stored day never
+        moves backwards, so a process whose clock is behind another user's (skew across
+        UTC midnight, a clock stepped back) adds to the file's day instead of resetting
+        it, and two skewed clocks cannot each start the other's day from 0.
+        """
+        today = self._clock.now().date()
+        self._day = today
         state = _read_state(self.path)
         if state is None:
             return 0
@@ -413,10 +427,26 @@ class FileQuota:
             raise _Unreadable("no day and count in it")
         if used < 0:
             raise _Unreadable(f"negative count {used}")
-        return used if day == self._today() else 0
+        try:
+            stored = date.fromisoformat(day)
+        except ValueError:
+            raise _Unreadable(f"day {day[:40]!r} is not a YYYY-MM-DD date") from None
+        if stored > today + timedelta(days=1):
+            # Skew across one midnight explains a day ahead; more is a damaged file or
+            # a clock far off, and counting against that day would stop (or start)
+            # spending for the wrong reason.
+            raise _Unreadable(
+                f"day {day} is more than a day ahead of this machine's UTC day {today}"
+            )
+        if stored < today:
+            return 0
+        self._day = stored
+        return used
 
     def _write_used(self, used: int) -> None:
-        data = json.dumps({"day": self._today(), "used": used}).encode()
+        # The day _read_used settled on (under the same lock), so a write never moves
+        # the stored day backwards.
+        data = json.dumps({"day": self._day.isoformat(), "used": used}).encode()
         write_atomically(self.path, data)
 
     def _state_error(self, problem: str) -> QuotaStateError:
@@ -456,8 +486,11 @@ class FileQuota:
 
     @property
     def resets_at(self) -> datetime:
-        """The next UTC midnight."""
-        return next_utc_midnight(self._clock.now())
+        """The next UTC midnight, or the end of the file's day when that day (as last
+        read) is ahead of this clock's: that is when the counted day refills."""
+        now = self._clock.now()
+        day_end = datetime(self._day.year, self._day.month, self._day.day, tzinfo=timezone.utc)
+        return max(next_utc_midnight(now), day_end + timedelta(days=1))
 
     async def try_acquire(self) -> bool:
         """Take one request from today's budget if any is left.

@@ -52,7 +52,7 @@ from .export import (
     merge_jsonl,
 )
 from .export.checkpoint import completion_path
-from .export.orchestrator import check_export
+from .export.orchestrator import check_export, check_writable_folder
 from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
 from .vocab import LEAD_FILTERS
@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
         help="last day, inclusive, not after today (default: now; the end is fixed when "
         "the export starts and --resume keeps it)",
     )
-    leads.add_argument("--out", required=True, type=Path, help="output file")
+    leads.add_argument("--out", required=True, type=_file_path, help="output file")
     leads.add_argument(
         "--format",
         choices=("jsonl", "csv"),
@@ -218,8 +218,10 @@ def _parser() -> argparse.ArgumentParser:
             "--allow-partial."
         ),
     )
-    merge.add_argument("parts", nargs="+", type=Path, help="the shard outputs (JSONL)")
-    merge.add_argument("--out", required=True, type=Path, help="merged output (.jsonl or .csv)")
+    merge.add_argument("parts", nargs="+", type=_file_path, help="the shard outputs (JSONL)")
+    merge.add_argument(
+        "--out", required=True, type=_file_path, help="merged output (.jsonl or .csv)"
+    )
     merge.add_argument("--order", choices=("asc", "desc"), default="asc")
     merge.add_argument("--force", action="store_true", help="overwrite an existing output")
     merge.add_argument(
@@ -246,6 +248,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_connection(get)
     return parser
+
+
+def _file_path(text: str) -> Path:
+    """A file path from the command line; an empty one is refused (``Path("")`` would
+    quietly become the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be the path of a file, got an empty string")
+    return Path(text)
 
 
 def _lead_id(text: str) -> int:
@@ -655,8 +665,22 @@ def _check_shard_set(parts: Sequence[Path]) -> None:
         )
 
 
+def _check_merge_paths(parts: Sequence[Path], out: Path) -> None:
+    """UsageError for a part that is not a readable file, InvalidParameterError (naming
+    --out) for an output that cannot be written: both before anything is read."""
+    for part in parts:
+        if part.is_dir():
+            raise UsageError(f"{part} is a directory, not a file: pass the JSONL files to merge")
+        if not part.is_file():
+            raise UsageError(f"{part} is not a file (no such file)")
+        if not os.access(part, os.R_OK):
+            raise UsageError(f"{part} cannot be read (permission denied)")
+    check_writable_folder(out, "path")
+
+
 def _merge(args: argparse.Namespace, err: TextIO) -> int:
     fmt = _output_format(args.out, None)
+    _check_merge_paths(args.parts, args.out)
     if not args.allow_partial:
         _check_shard_set(args.parts)
     written = merge_jsonl(args.parts, args.out, order=args.order, format=fmt, force=args.force)

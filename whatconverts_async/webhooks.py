@@ -31,12 +31,14 @@ run the server with ``access_log=None`` or a format without the request line (``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -45,11 +47,13 @@ from aiohttp import web
 
 from . import _json
 from .convert import format_timestamp, structure_lead, unstructure_lead
-from .errors import InvalidJSONError, WebhookError
+from .errors import InvalidJSONError, InvalidParameterError, WebhookError
 from .models import Lead
 from .vocab import MAX_ID
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "MAX_DEPTH",
     "SECRET_HEADER",
@@ -68,6 +72,15 @@ logger = logging.getLogger("whatconverts_async.webhooks")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 """Largest delivery body accepted by :func:`webhook_app` (1 MiB); larger ones get 413."""
+
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds a delivery's body may take to arrive in full (from the end of its headers);
+a slower one gets 408 and its connection is closed, so trickling clients cannot hold
+connections open."""
+
+DEFAULT_HEADER_TIMEOUT = 30.0
+"""Seconds :func:`serve_webhooks` waits for a complete request head on a connection (from
+its start or the previous answer) before closing it: aiohttp's ``keepalive_timeout``."""
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted in a delivery body (a lead needs 3)."""
@@ -246,6 +259,18 @@ def _reply(status: int, message: str | None = None) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def _check_timeout(value: object, parameter: str) -> float:
+    """``value`` as seconds: a finite number > 0, else :class:`InvalidParameterError`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidParameterError(parameter, f"must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
 def _check_options(shared_secret: str | None, max_body: int) -> bytes | None:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
@@ -268,6 +293,22 @@ def _authorised(request: web.Request, secret: bytes) -> bool:
     return ok
 
 
+async def _timed_out(request: web.Request, seconds: float) -> web.StreamResponse:
+    """Answer 408 and close the connection at once: a trickling client must not keep it
+    (aiohttp would otherwise linger reading the rest of the body)."""
+    logger.warning(
+        "webhook refused (path %s): body not received within %g s", request.path, seconds
+    )
+    response = _reply(408, f"body not received within {seconds:g} s")
+    response.force_close()
+    with contextlib.suppress(ConnectionError):
+        await response.prepare(request)
+        await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # close() sends what is buffered first
+    return response
+
+
 async def _read_capped(request: web.Request, max_body: int) -> bytes | None:
     length = request.content_length
     if length is not None and length > max_body:
@@ -287,6 +328,7 @@ def webhook_handler(
     *,
     shared_secret: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """An aiohttp request handler that serves webhook deliveries, to mount in your own app.
 
@@ -300,6 +342,9 @@ def webhook_handler(
     * **401** when ``shared_secret`` is set and neither ``?secret=`` nor the
       ``X-Webhook-Secret`` header matches it (compared in constant time);
     * **413** for a body over ``max_body`` bytes (default 1 MiB);
+    * **408** for a body not received in full within ``body_timeout`` seconds (default
+      30; the connection is then closed). A client that disconnects mid-body gets no
+      answer and is logged at DEBUG only;
     * **400** ``{"ok": false, "error": "..."}`` for a body :func:`parse_webhook` rejects;
     * **422** ``{"ok": false, "error": "..."}`` when ``handler`` raises
       :class:`~whatconverts_async.WebhookError` (a body it cannot use);
@@ -311,6 +356,7 @@ def webhook_handler(
     if not callable(handler):
         raise TypeError("handler must be an async function taking a WebhookEvent")
     secret = _check_options(shared_secret, max_body)
+    read_timeout = _check_timeout(body_timeout, "body_timeout")
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
@@ -320,7 +366,18 @@ def webhook_handler(
         if secret is not None and not _authorised(request, secret):
             logger.warning("webhook refused: missing or wrong secret (path %s)", request.path)
             return _reply(401, "missing or wrong secret")
-        body = await _read_capped(request, max_body)
+        try:
+            # aiohttp's server has no timeout for reading a body: without this a client
+            # sending a byte now and then holds its connection (and this task) forever.
+            body = await asyncio.wait_for(_read_capped(request, max_body), read_timeout)
+        except asyncio.TimeoutError:
+            return await _timed_out(request, read_timeout)
+        except ConnectionResetError:
+            # The sender went away mid-body: nothing to answer, and not an error of ours.
+            logger.debug(
+                "webhook sender disconnected before the body was complete (path %s)", request.path
+            )
+            return _reply(400, "connection lost before the body was complete")
         if body is None:
             return _reply(413, f"body larger than {max_body} bytes")
         try:
@@ -361,11 +418,15 @@ def webhook_app(
     shared_secret: str | None = None,
     path: str = "/",
     max_body: int = DEFAULT_MAX_BODY,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """An ``aiohttp.web.Application`` that serves webhook deliveries at ``path``.
 
-    Status codes as in :func:`webhook_handler`. Run it on its own, or mount it in an existing
-    app with ``parent.add_subapp("/hooks/", webhook_app(...))``.
+    Status codes as in :func:`webhook_handler` (``body_timeout`` bounds the body). Run it
+    on its own, or mount it in an existing app with ``parent.add_subapp("/hooks/",
+    webhook_app(...))``. The time allowed for a request's headers is the server's: pass
+    ``keepalive_timeout`` (e.g. 30) to ``web.run_app`` or ``web.AppRunner``, as
+    :func:`serve_webhooks` does.
 
     >>> async def on_lead(event: WebhookEvent) -> None:
     ...     print(event.trigger, event.lead_id)
@@ -375,7 +436,9 @@ def webhook_app(
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"path must start with '/', got {path!r}")
-    route = webhook_handler(handler, shared_secret=shared_secret, max_body=max_body)
+    route = webhook_handler(
+        handler, shared_secret=shared_secret, max_body=max_body, body_timeout=body_timeout
+    )
     # The body is read by the handler under its own cap, so aiohttp's cap is set to match.
     app = web.Application(client_max_size=max_body)
     app.router.add_route("*", path, route)
@@ -391,12 +454,18 @@ async def serve_webhooks(
     shared_secret: str | None = None,
     path: str = "/",
     max_body: int = DEFAULT_MAX_BODY,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
 ) -> AsyncIterator[str]:
     """Serve :func:`webhook_app` on ``host:port`` for the duration of the ``async with``;
     yields the delivery URL (``http://host:port/path``, without the secret).
 
     The access log is off, because a delivery's query string may carry the shared secret.
-    ``port=0`` picks a free port (the yielded URL has the real one).
+    ``port=0`` picks a free port (the yielded URL has the real one). A connection that
+    has not sent a complete request head within ``header_timeout`` seconds (from its
+    start or the previous answer; idle keep-alive connections too) is closed; a body
+    slower than ``body_timeout`` seconds gets 408 (see :func:`webhook_handler`). Both
+    default to 30 s; a bad value raises :class:`~whatconverts_async.InvalidParameterError`.
 
     Example::
 
@@ -404,8 +473,17 @@ async def serve_webhooks(
             print("receiving webhooks on", url)
             await mirror.run()
     """
-    app = webhook_app(handler, shared_secret=shared_secret, path=path, max_body=max_body)
-    runner = web.AppRunner(app, access_log=None)
+    idle = _check_timeout(header_timeout, "header_timeout")
+    app = webhook_app(
+        handler,
+        shared_secret=shared_secret,
+        path=path,
+        max_body=max_body,
+        body_timeout=body_timeout,
+    )
+    # aiohttp's keepalive timer runs from a connection's start (and from each answer)
+    # until a request head is complete, so it is what bounds slowly sent headers.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -229,3 +229,73 @@ def test_forty_kill_9_never_reset_the_file_budget(tmp_path: Path) -> None:
     # A kill between writing the temp file and renaming it may leave that temp file:
     # harmless (never read), and named after the dead process so it is never mistaken.
     assert all(name.startswith(".q.json.") and name.endswith(".tmp") for name in leftovers)
+
+
+async def test_file_quota_clocks_skewed_across_midnight_share_one_day(tmp_path: Path) -> None:
+    path = tmp_path / "q.json"
+    ahead_clock = ManualClock(datetime(2026, 1, 2, 0, 0, 1, tzinfo=UTC))
+    behind_clock = ManualClock(datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC))
+    ahead = FileQuota(path, 100, clock=ahead_clock)
+    behind = FileQuota(path, 100, clock=behind_clock)
+    granted = {"ahead": 0, "behind": 0}
+    for i in range(300):
+        name, quota = (("ahead", ahead), ("behind", behind))[i % 2]
+        granted[name] += await quota.try_acquire()
+    # Neither resets the other's day: one budget of 100 for the day 2026-01-02.
+    assert sum(granted.values()) == 100
+    assert json.loads(path.read_text()) == {"day": "2026-01-02", "used": 100}
+    assert behind.used == 100 and behind.remaining == 0
+    # The behind clock waits for the end of the file's day, not for its own midnight.
+    assert behind.resets_at == datetime(2026, 1, 3, tzinfo=UTC)
+    assert ahead.resets_at == datetime(2026, 1, 3, tzinfo=UTC)
+
+
+async def test_file_quota_day_never_moves_backwards(tmp_path: Path) -> None:
+    path = tmp_path / "q.json"
+    clock = ManualClock(datetime(2026, 1, 2, 0, 0, 5, tzinfo=UTC))
+    quota = FileQuota(path, 10, clock=clock)
+    for _ in range(4):
+        assert await quota.try_acquire()
+    clock.current = datetime(2026, 1, 1, 23, 59, 50, tzinfo=UTC)  # the clock steps back
+    assert quota.used == 4 and await quota.try_acquire()
+    assert json.loads(path.read_text()) == {"day": "2026-01-02", "used": 5}
+    await quota.refund()  # refunds the file's day, not a fresh one
+    assert json.loads(path.read_text()) == {"day": "2026-01-02", "used": 4}
+    await quota.mark_spent()
+    assert json.loads(path.read_text()) == {"day": "2026-01-02", "used": 10}
+    assert not await quota.try_acquire()
+    clock.current = datetime(2026, 1, 3, 0, 0, 1, tzinfo=UTC)  # the next real day refills
+    assert await quota.try_acquire()
+    assert json.loads(path.read_text()) == {"day": "2026-01-03", "used": 1}
+
+
+async def test_file_quota_behind_clock_marks_the_files_day_spent(tmp_path: Path) -> None:
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"day": "2026-01-02", "used": 3}))
+    behind = FileQuota(path, 50, clock=ManualClock(datetime(2026, 1, 1, 23, 0, tzinfo=UTC)))
+    await behind.mark_spent()
+    assert json.loads(path.read_text()) == {"day": "2026-01-02", "used": 50}
+    ahead = FileQuota(path, 50, clock=ManualClock(datetime(2026, 1, 2, 0, 1, tzinfo=UTC)))
+    assert not await ahead.try_acquire()
+
+
+@pytest.mark.parametrize(
+    ("day", "problem"),
+    [
+        ("2099-01-01", "more than a day ahead"),
+        ("2026-01-04", "more than a day ahead"),
+        ("yesterday", "not a YYYY-MM-DD date"),
+    ],
+)
+async def test_file_quota_refuses_a_day_it_cannot_explain(
+    tmp_path: Path, day: str, problem: str
+) -> None:
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"day": day, "used": 90}))
+    quota = FileQuota(path, 100, clock=ManualClock(datetime(2026, 1, 2, 12, 0, tzinfo=UTC)))
+    with pytest.raises(QuotaStateError, match=problem):
+        await quota.try_acquire()
+    assert quota.used == 100
+    await quota.refund()
+    await quota.mark_spent()
+    assert json.loads(path.read_text()) == {"day": day, "used": 90}

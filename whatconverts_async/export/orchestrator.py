@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -29,7 +30,14 @@ from .checkpoint import Checkpoint, Completion, completion_path, fsync_dir
 from .lock import export_lock
 from .sinks import DataFile, encode_lead, jsonl_to_csv
 
-__all__ = ["ExportProgress", "ExportResult", "check_export", "export_leads", "export_state"]
+__all__ = [
+    "ExportProgress",
+    "ExportResult",
+    "check_export",
+    "check_writable_folder",
+    "export_leads",
+    "export_state",
+]
 
 R = TypeVar("R")
 Format = Literal["jsonl", "csv"]
@@ -111,6 +119,33 @@ def export_state(path: str | os.PathLike[str]) -> Checkpoint | Completion | None
         return None
 
 
+def check_writable_folder(target: Path, parameter: str) -> None:
+    """Raise :class:`InvalidParameterError` (naming ``parameter``) unless ``target``'s
+    folder exists and a file can be created in it, and ``target`` is not a folder.
+
+    The proof is a temporary file created and removed there, so an unwritable place
+    (``/proc``, a read-only mount, missing permissions) is refused before any request
+    is spent, not after the first page.
+    """
+    if str(target) in ("", "."):
+        raise InvalidParameterError(parameter, "is empty; give the path of a file")
+    if target.is_dir():
+        raise InvalidParameterError(parameter, f"{target} is a directory")
+    if not target.parent.is_dir():
+        raise InvalidParameterError(
+            parameter, f"{target}: the folder {target.parent} does not exist; create it first"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}."):
+            pass
+    except OSError as exc:
+        raise InvalidParameterError(
+            parameter,
+            f"{target}: cannot create a file in the folder {target.parent} "
+            f"({exc.strerror or type(exc).__name__})",
+        ) from None
+
+
 def _check_arguments(
     path: str | os.PathLike[str],
     *,
@@ -130,6 +165,8 @@ def _check_arguments(
     if resume and force:
         raise InvalidParameterError("resume", "cannot be combined with force=True (--force)")
     checked_shard = _check_shard(shard)
+    if isinstance(path, str) and not path:
+        raise InvalidParameterError("path", "is empty; give the path of a file")
     target = Path(path)
     if target.is_dir():
         raise InvalidParameterError("path", f"{target} is a directory")
@@ -178,8 +215,12 @@ def check_export(
     Returns where the output stands (as :func:`export_state`, for a ``resume``), or
     raises what :func:`export_leads` would: :class:`InvalidParameterError` naming the
     argument, :class:`ExportError` for an output that exists (without ``resume`` or
-    ``force``) or a checkpoint that cannot be resumed. Reads files, changes none;
-    ``now`` (default: the system clock) decides what "after today" is.
+    ``force``) or a checkpoint that cannot be resumed. ``now`` (default: the system
+    clock) decides what "after today" is. Reads files and changes none, but proves the
+    output folder writable by creating and removing a temporary file there
+    (:func:`check_writable_folder`): an unwritable folder is an
+    :class:`InvalidParameterError` here, where :func:`export_leads` raises the
+    ``OSError`` of writing its checkpoint (also before any request).
     """
     target, _ = _check_arguments(
         path,
@@ -193,6 +234,7 @@ def check_export(
         prefetch=prefetch,
         now=now or datetime.now(timezone.utc),
     )
+    check_writable_folder(target, "path")
     return _find_state(_Paths.of(target, format), format=format, resume=resume, force=force)
 
 

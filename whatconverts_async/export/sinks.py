@@ -120,21 +120,75 @@ class DataFile:
         with self.path.open("rb") as handle:
             handle.seek(start)
             remaining = stop - start
-            for line in handle:
+            for index, line in enumerate(handle):
                 if remaining <= 0:
                     break
                 remaining -= len(line)
                 if line.strip():
-                    ids.add(json.loads(line)["lead_id"])
+                    try:
+                        ids.add(_lead_key(line))
+                    except ValueError as exc:
+                        raise CheckpointError(
+                            f"{self.path} line {_line_number(self.path, start) + index}: "
+                            f"{exc}; the output was changed after its checkpoint. Start "
+                            "over with force=True (--force)"
+                        ) from None
         return ids
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _lead_record(line: bytes) -> dict[str, Any]:
+    """One exported line as a record with a lead id; ValueError saying what is wrong."""
+    try:
+        record = json.loads(line, parse_constant=_refuse_constant)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not a lead object")
+    lead_id = record.get("lead_id")
+    # The export writes the API's integer; a digit string is accepted as the same id.
+    digits = isinstance(lead_id, str) and lead_id.isascii() and lead_id.isdigit()
+    if not digits and (isinstance(lead_id, bool) or not isinstance(lead_id, int)):
+        raise ValueError(f"its lead id is {json.dumps(lead_id)[:40]}, not an integer")
+    return record
+
+
+def _lead_key(line: bytes) -> Hashable:
+    lead_id: Hashable = _lead_record(line)["lead_id"]
+    return lead_id
+
+
+def _line_number(path: Path, offset: int) -> int:
+    """The 1-based number of the line starting at byte ``offset`` (only for messages)."""
+    count = 1
+    with path.open("rb") as handle:
+        while offset > 0:
+            chunk = handle.read(min(offset, 1 << 20))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            offset -= len(chunk)
+    return count
+
+
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The records of a JSONL file, one at a time (blank lines and non-objects skipped)."""
+    """The records of a JSONL file, one at a time (blank lines and non-objects skipped).
+
+    Raises :class:`ExportError` naming the file and line for a line that is not JSON.
+    """
     with Path(path).open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             if line.strip():
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise ExportError(
+                        f"{path} line {number}: not valid JSON ({exc}); the file was changed "
+                        "after it was written"
+                    ) from None
                 if isinstance(record, dict):
                     yield record
 
@@ -225,25 +279,37 @@ def merge_jsonl(
 
     def keyed(path: Path) -> Iterator[tuple[tuple[str, int], bytes]]:
         with path.open("rb") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    record = json.loads(line)
-                    yield (str(record.get("date_created") or ""), int(record["lead_id"])), line
+                    try:
+                        record = _lead_record(line)
+                    except ValueError as exc:
+                        raise ExportError(
+                            f"{path} line {number}: {exc}; merge takes the JSONL files "
+                            "that exports wrote"
+                        ) from None
+                    key = (str(record.get("date_created") or ""), int(record["lead_id"]))
+                    yield key, line
 
     streams = [keyed(source) for source in sources]
     merged = heapq.merge(*streams, key=lambda item: item[0], reverse=order == "desc")
     data = out.with_name(out.name + (".partial" if format == "csv" else ".tmp"))
     seen: set[int] = set()
     written = 0
-    with data.open("wb") as handle:
-        for (_, lead_id), line in merged:
-            if lead_id in seen:
-                raise ExportError(f"lead {lead_id} appears in more than one input")
-            seen.add(lead_id)
-            handle.write(line if line.endswith(b"\n") else line + b"\n")
-            written += 1
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with data.open("wb") as handle:
+            for (_, lead_id), line in merged:
+                if lead_id in seen:
+                    raise ExportError(f"lead {lead_id} appears in more than one input")
+                seen.add(lead_id)
+                handle.write(line if line.endswith(b"\n") else line + b"\n")
+                written += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        # A refused input leaves no half-merged file behind.
+        data.unlink(missing_ok=True)
+        raise
     if format == "csv":
         jsonl_to_csv(data, out)
         data.unlink()
