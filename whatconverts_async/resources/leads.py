@@ -22,6 +22,7 @@ Dates: a ``date`` (a bare ``end_date`` covers its whole day), an aware ``datetim
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sys
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -196,22 +197,30 @@ class LeadsResource(Resource):
                 headers[:] = [answer.headers]  # the last attempt's, as on the normal path
                 return await _lead_page_or_payload(answer)
 
-            got = await read_answer("GET", "leads", read, params=params)
-            page = got if isinstance(got, Page) else await self._structured_leads(got)
+            # In a list the callee empties: the envelope (server data) is then not among
+            # the locals of this frame if reading it fails.
+            got: builtins.list[Page[Lead] | dict[str, Any]] = [
+                await read_answer("GET", "leads", read, params=params)
+            ]
+            if isinstance(got[0], Page):
+                page = got.pop()  # type: ignore[assignment]
+            else:
+                page = await self._structured_leads(got)
             page = attrs.evolve(page, headers=headers[0])
         # Costs no request: a server that ignored a filter is caught on the page it sent.
         check_filters_applied(page.items, params)
         return page
 
-    async def _structured_leads(self, payload: dict[str, Any]) -> Page[Lead]:
+    async def _structured_leads(self, box: builtins.list[Any]) -> Page[Lead]:
         """The normal path for a lead page the bytes path could not vouch for (what
-        :meth:`Resource._page` does after its request)."""
+        :meth:`Resource._page` does after its request); ``box`` holds the envelope and is
+        emptied, so no frame the error leaves holds server data."""
         steps = structure_page_steps(
-            payload, Lead, "leads", "leads_per_page", "total_leads", consume=True
+            box.pop(), Lead, "leads", "leads_per_page", "total_leads", consume=True
         )
         while True:
             try:
-                self._read(payload, "leads", lambda: next(steps))
+                self._read(None, "leads", lambda: next(steps))
             except StopIteration as done:
                 page: Page[Lead] = done.value
                 return page
