@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,21 +12,7 @@ from whatconverts_async.errors import ExportError
 from whatconverts_async.export import jsonl_to_csv
 from whatconverts_async.testing import FakeWhatConverts
 
-
-async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """Run ``whatconverts ARGS`` in a subprocess; returns (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "whatconverts_async",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from ._support import run_cli
 
 
 def plain_env(tmp_path: Path) -> dict[str, str]:

@@ -16,7 +16,7 @@ import pytest
 
 from whatconverts_async.testing import FakeWhatConverts
 
-from ._support import client_for
+from ._support import client_for, run_cli
 
 
 def _free_port() -> int:
@@ -24,22 +24,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """Run ``whatconverts ARGS`` in a subprocess; returns (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "whatconverts_async",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def fake_env(fake: FakeWhatConverts, tmp_path: Path, **extra: str) -> dict[str, str]:
