@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
 from typing import Any
 
 from whatconverts_async import RetryPolicy, WhatConverts
@@ -48,3 +49,23 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+def rendered_with_locals(exc: BaseException, *, skip_file: str) -> str:
+    """The error as a tracker ships it: every exception of the chain with its traceback and
+    frame locals, its str, repr, attributes and headers. Frames of ``skip_file`` (the test
+    module, whose locals hold the credentials on purpose) are left out."""
+    parts = []
+    for item in chain(exc):
+        shown = traceback.TracebackException(
+            type(item), item, item.__traceback__, capture_locals=True
+        )
+        shown.stack = traceback.StackSummary.from_list(
+            [frame for frame in shown.stack if frame.filename != skip_file]
+        )
+        parts.append("".join(shown.format()))
+        parts += [str(item), repr(item), repr(vars(item))]
+        headers = getattr(item, "headers", None)
+        if headers:
+            parts.append(repr(list(headers.items())))
+    return "\n".join(parts)

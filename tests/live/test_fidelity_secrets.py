@@ -9,7 +9,6 @@ the Basic auth header and the Endpoint URL's secret part.
 from __future__ import annotations
 
 import base64
-import traceback
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -28,28 +27,14 @@ from whatconverts_async import (
 from whatconverts_async.endpoints import EndpointClient, OfflineLead
 from whatconverts_async.testing import FakeWhatConverts, Realism
 
-from ._support import chain
+from ._support import chain, rendered_with_locals
 
 FAST = RetryPolicy(base_wait=0.005, max_wait=0.02)
 SECRET = "s3cret-in-locals-7f1d"
 
 
-def rendered(exc: BaseException) -> str:
-    """The exception as a tracker would ship it: traceback with locals, chain included.
-
-    The frames of this test file are left out: they hold the credentials on purpose.
-    """
-    parts = []
-    for item in chain(exc):
-        shown = traceback.TracebackException(
-            type(item), item, item.__traceback__, capture_locals=True
-        )
-        shown.stack = traceback.StackSummary.from_list(
-            [frame for frame in shown.stack if frame.filename != __file__]
-        )
-        parts.append("".join(shown.format()))
-        parts += [str(item), repr(item), repr(vars(item))]
-    return "\n".join(parts)
+def _rendered(exc: BaseException) -> str:
+    return rendered_with_locals(exc, skip_file=__file__)
 
 
 def forbidden(token: str, secret: str) -> list[str]:
@@ -58,7 +43,7 @@ def forbidden(token: str, secret: str) -> list[str]:
 
 
 def assert_clean(exc: BaseException, token: str, secret: str) -> None:
-    text = rendered(exc)
+    text = _rendered(exc)
     assert "Traceback" in text  # the locals were really rendered
     for bad in forbidden(token, secret):
         assert bad not in text, f"{bad!r} leaked"
@@ -87,7 +72,7 @@ async def test_request_failures_rendered_with_locals_show_no_credentials() -> No
             errors.append(refused.value)
     for exc in errors:
         # The locals of the request frames are in the rendering (so the check means it).
-        assert "headers = <headers ['Authorization'] (values hidden)>" in rendered(exc)
+        assert "headers = <headers ['Authorization'] (values hidden)>" in _rendered(exc)
         assert_clean(exc, token, secret)
 
 
@@ -107,7 +92,7 @@ async def test_recording_failures_rendered_with_locals_show_no_credentials(
                 with pytest.raises(MalformedResponseError) as info:
                     await wc.recordings.download(lead_id, tmp_path / "a.mp3")
             assert_clean(info.value, fake.token, fake.secret)
-            assert "Signature=" not in rendered(info.value)
+            assert "Signature=" not in _rendered(info.value)
 
 
 @pytest.mark.parametrize(
@@ -136,7 +121,7 @@ def test_constructor_errors_rendered_with_locals_show_no_secret(
 ) -> None:
     with pytest.raises(InvalidParameterError) as info:
         build()
-    text = rendered(info.value)
+    text = _rendered(info.value)
     assert "Traceback" in text and "__init__" in text
     assert SECRET not in text
     assert base64.b64encode(f"tok:{SECRET}".encode()).decode()[:20] not in text
@@ -148,7 +133,7 @@ def test_repr_of_a_half_built_client_works() -> None:
     # As the constructor's ``self`` in a traceback with locals: rendered, not "repr failed".
     with pytest.raises(InvalidParameterError) as info:
         WhatConverts("tok", SECRET, timeout=-1)
-    assert "self = WhatConverts(key_type=None, base_url=None)" in rendered(info.value)
+    assert "self = WhatConverts(key_type=None, base_url=None)" in _rendered(info.value)
 
 
 def test_a_client_built_from_the_environment_works_and_hides_the_secret() -> None:
@@ -173,7 +158,7 @@ def test_endpoint_url_errors_have_no_chain_holding_the_url(url: str) -> None:
         EndpointClient(url)
     assert chain(info.value) == [info.value]
     assert ENDPOINT_SECRET not in f"{info.value} {info.value!r} {vars(info.value)}"
-    assert ENDPOINT_SECRET not in rendered(info.value)
+    assert ENDPOINT_SECRET not in _rendered(info.value)
 
 
 async def test_endpoint_send_errors_have_no_chain_holding_the_url() -> None:
@@ -204,6 +189,6 @@ def test_endpoint_settings_errors_render_with_locals_without_the_url(
 ) -> None:
     with pytest.raises(InvalidParameterError) as info:
         EndpointClient(f"https://app.example.com/endpoint/{ENDPOINT_SECRET}", **kwargs)
-    text = rendered(info.value)
+    text = _rendered(info.value)
     assert "EndpointConfig(" in text and "Traceback" in text
     assert ENDPOINT_SECRET not in text

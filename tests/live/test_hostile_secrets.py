@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import traceback
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ from whatconverts_async import (
     WhatConvertsError,
 )
 
-from ._support import chain
+from ._support import rendered_with_locals
 
 TOKEN = "tok_live_9f8e7d6c5b4a"
 SECRET = "sek_Zx81QmW5pL0vR3tY7uN2"
@@ -54,24 +53,8 @@ NEEDLES = {
 }
 
 
-def rendered(exc: BaseException) -> str:
-    """The error as a tracker ships it: every exception of the chain with its traceback
-    and frame locals, its str, repr, attributes and headers (this file's frames left out:
-    they hold the credentials on purpose)."""
-    parts = []
-    for item in chain(exc):
-        shown = traceback.TracebackException(
-            type(item), item, item.__traceback__, capture_locals=True
-        )
-        shown.stack = traceback.StackSummary.from_list(
-            [frame for frame in shown.stack if frame.filename != __file__]
-        )
-        parts.append("".join(shown.format()))
-        parts += [str(item), repr(item), repr(vars(item))]
-        headers = getattr(item, "headers", None)
-        if headers:
-            parts.append(repr(list(headers.items())))
-    return "\n".join(parts)
+def _rendered(exc: BaseException) -> str:
+    return rendered_with_locals(exc, skip_file=__file__)
 
 
 def leaks(text: str) -> list[str]:
@@ -163,7 +146,7 @@ ECHOES: dict[str, Reply] = {
 @pytest.mark.parametrize("mode", sorted(ECHOES))
 async def test_echoed_credentials_show_nowhere(mode: str) -> None:
     error = await _error(ECHOES[mode])
-    text = rendered(error)
+    text = _rendered(error)
     assert "Traceback" in text  # the locals were really rendered
     assert leaks(text) == [], f"{mode}: {str(error)[:300]}"
 
