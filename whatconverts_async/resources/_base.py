@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+    Mapping,
+)
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar, cast
 
@@ -145,6 +153,13 @@ class Resource:
         # The page may quote the credentials (a hostile server): only ``steps`` holds it,
         # not a local of this frame, shown by tracebacks with locals.
         del payload
+        return await self._run_page_steps(steps, path, headers)
+
+    async def _run_page_steps(
+        self, steps: Generator[None, None, Page[T]], path: str, headers: Headers
+    ) -> Page[T]:
+        """The page ``steps`` builds (:func:`~..convert.structure_page_steps`), with
+        ``headers``; a failure is :meth:`_read`'s error for ``path``."""
         # A slice at a time, giving the event loop a turn in between: a 2,500-lead page
         # would otherwise hold it for the whole page (a stall for a service embedding us).
         while True:

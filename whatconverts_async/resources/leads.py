@@ -32,7 +32,7 @@ import attrs
 
 from .. import _json
 from .._gc import no_cyclic_gc
-from .._headers import Headers
+from .._headers import NO_HEADERS, Headers
 from .._transport import Answer, decode_object_sliced
 from ..convert import lead_page_steps, structure_page_steps
 from ..errors import FilterNotAppliedError, InvalidParameterError, UpdateNotAppliedError
@@ -218,13 +218,7 @@ class LeadsResource(Resource):
         steps = structure_page_steps(
             box.pop(), Lead, "leads", "leads_per_page", "total_leads", consume=True
         )
-        while True:
-            try:
-                self._read(None, "leads", lambda: next(steps))
-            except StopIteration as done:
-                page: Page[Lead] = done.value
-                return page
-            await asyncio.sleep(0)
+        return await self._run_page_steps(steps, "leads", NO_HEADERS)
 
     def plan_scan(
         self,
