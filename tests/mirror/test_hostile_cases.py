@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,6 +164,24 @@ async def test_concurrent_first_opens_on_a_fresh_database(db_url: str, wc: WhatC
     finally:
         for m in mirrors:
             await m.close()
+
+
+async def test_many_mirrors_opening_fresh_sqlite_files_together_all_open(
+    tmp_path: Path, wc: WhatConverts
+) -> None:
+    # Two connections switching a fresh file to WAL together get "database is locked" at
+    # once, without SQLite waiting on busy_timeout: it used to fail about one round in 20.
+    for round_ in range(25):
+        path = tmp_path / f"fresh{round_}.db"
+        mirrors = [LeadMirror(wc, str(path), key_name=f"k{n}") for n in range(6)]
+        try:
+            await asyncio.gather(*(m.open() for m in mirrors))
+            async with mirrors[0].engine.connect() as conn:
+                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            assert mode == "wal"
+        finally:
+            for m in mirrors:
+                await m.close()
 
 
 async def _stored_ids(mirror: LeadMirror) -> list[int]:

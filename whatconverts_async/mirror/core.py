@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -357,7 +358,6 @@ def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # BEGIN is deferred, and two deferred writers deadlock instead of waiting).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -368,6 +368,37 @@ def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # failing later; readers take none and never block a writer (WAL).
         immediate = conn.get_execution_options().get(_WRITE_OPTION)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def _enable_wal(engine: AsyncEngine, timeout: float) -> None:
+    """Put the SQLite file in WAL mode (it stays so: the mode is kept in the file).
+
+    Changing the mode needs the file to itself, and SQLite answers "database is locked" at
+    once, without waiting on ``busy_timeout``, when two connections try it together (two
+    mirrors opening a fresh file): so wait and try again here, up to ``timeout`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.005
+    while True:
+        try:
+            async with engine.connect() as conn:
+                # The driver's own connection: SQLAlchemy would open a transaction first,
+                # and the mode cannot change inside one.
+                raw = await conn.get_raw_connection()
+                driver = raw.driver_connection
+                assert driver is not None
+                async with driver.execute("PRAGMA journal_mode=WAL") as cursor:
+                    await cursor.fetchall()
+            return
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
+            orig = getattr(exc, "orig", exc)
+            if "locked" not in str(orig) and "busy" not in str(orig):
+                raise
+            if loop.time() + delay > deadline:
+                raise
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
 
 
 def _db_problem(exc: BaseException) -> str:
@@ -597,6 +628,8 @@ class LeadMirror:
             if self._url.get_backend_name() == "sqlite":
                 _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
         try:
+            if self._url.get_backend_name() == "sqlite":
+                await _enable_wal(self._engine, self.busy_timeout)
             try:
                 async with self._write_engine.begin() as conn:
                     self.schema_version = await schema.create_schema(conn)
