@@ -589,6 +589,7 @@ def _build(cls: type) -> None:
             return False
 
     namespace["override"] = override
+    namespace["EMPTY"] = (None, {}, [])
     out = ["def unstructure(o):"]
     entries = []
     for index, (name, kind) in enumerate(zip(names, kinds, strict=True)):
@@ -605,7 +606,10 @@ def _build(cls: type) -> None:
         "    gone = o.absent_keys",
         "    if gone:",
         "        for k in gone:",
-        "            out.pop(k, None)",
+        # Left out only while the field still holds what an absent key reads as: a value
+        # set since (attrs.evolve) is the caller's and is written.
+        "            if out[k] in EMPTY:",
+        "                del out[k]",
         "    orig = o.wire_originals",
         "    if orig:",
         "        for k, v in orig.items():",

@@ -232,6 +232,27 @@ def test_an_evolved_field_is_no_longer_unreadable() -> None:
     assert fixed.to_dict() == {"lead_id": 1, "last_updated": "2025-01-02T00:00:00Z"}
 
 
+def test_a_value_set_on_a_key_absent_from_the_wire_is_written() -> None:
+    import attrs
+
+    wire = {"lead_id": 1, "date_created": "2025-01-02T00:00:00Z"}
+    lead = structure_lead(wire)
+    assert "notes" in lead.absent_keys and lead.to_dict() == wire
+    assert attrs.evolve(lead, notes="call back").to_dict() == {**wire, "notes": "call back"}
+    analysis = {"Intent": "Sales"}
+    evolved = attrs.evolve(lead, lead_analysis=analysis, lead_score=0)
+    assert evolved.to_dict() == {**wire, "lead_analysis": analysis, "lead_score": 0}
+    # Still empty: still left out, so an unchanged field never turns into a null.
+    assert attrs.evolve(lead, notes=None, lead_analysis={}).to_dict() == wire
+    account = structure({"account_id": 7}, Account)
+    assert attrs.evolve(account, account_name="Acme").to_dict() == {
+        "account_id": 7,
+        "account_name": "Acme",
+    }
+    profile = structure({"account_id": 7, "profiles": [{"profile_id": 3}]}, Account)
+    assert attrs.evolve(profile, account_name="A").to_dict()["profiles"] == [{"profile_id": 3}]
+
+
 @pytest.mark.parametrize(
     ("wire", "fragment"),
     [
