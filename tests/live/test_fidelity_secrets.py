@@ -83,7 +83,7 @@ async def test_recording_failures_rendered_with_locals_show_no_credentials(
         async with FakeWhatConverts(
             leads=50,
             seed=2,
-            realism=Realism(recording=mode),  # type: ignore[arg-type]
+            realism=Realism(recording=mode),
         ) as fake:
             lead_id = next(
                 x["lead_id"] for x in fake.data.iter_leads() if x["lead_type"] == "Phone Call"

@@ -178,7 +178,7 @@ async def test_page_headers_are_scrubbed_of_every_form() -> None:
 
     def page(auth: str) -> web.Response:
         echoes = {**headers, "X-Echo": auth, "X-Echo-Enc": urllib.parse.quote(auth, safe="")}
-        return _json(PAGE, **echoes)
+        return web.json_response(PAGE, headers=echoes)
 
     server = await _serve(page)
     try:
