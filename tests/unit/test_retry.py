@@ -261,7 +261,9 @@ async def test_no_retry_starts_a_wait_that_would_cross_the_total_cap() -> None:
     with pytest.raises(ServerError):
         await _run(policy, call)
     assert len(calls) == 3
-    assert time.monotonic() - started < 1.0
+    # A fourth attempt would start at 1.2 s: below that, no wait overran the cap
+    # (the slack is for a loaded machine's slow answers, not for a wait).
+    assert time.monotonic() - started < 1.2
 
 
 async def test_time_spent_waiting_for_budget_is_not_retry_time() -> None:
