@@ -126,7 +126,9 @@ async def test_damage_in_a_finished_window_is_refused_before_any_request(
         await resume(fake, out)
     message = str(info.value)
     assert str(out) in message and first["label"] in message, message
-    assert "--force" in message
+    assert "--force" in message and "lines 1-" in message
+    if damage == "a line cut short":  # the broken line itself is named too
+        assert f"{out} line 3: not valid JSON" in message, message
     assert fake.request_count == sent  # nothing spent
     assert out.read_bytes() == damaged  # and nothing cut off
 

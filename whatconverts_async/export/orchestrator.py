@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import attrs
 
@@ -490,19 +490,27 @@ class _Run:
         for entry in checkpoint.finished or ():
             span = data.digest(start, entry["end"])
             if (span.lines, span.sha256) != (entry["lines"], entry["sha256"]):
-                raise CheckpointError(
-                    _damaged(data.path, entry["label"], line, entry["lines"], shorter)
-                )
+                self._refuse(start, entry["end"], entry["label"], line, entry["lines"], shorter)
             start, line = entry["end"], line + entry["lines"]
         label = self._label(checkpoint.window)
         expected = checkpoint.window_lines or 0
-        if shorter:
-            raise CheckpointError(_damaged(data.path, label, line, expected, shorter))
         span = data.digest(checkpoint.window_offset, checkpoint.offset)
-        if (span.lines, span.sha256) != (expected, checkpoint.window_sha256):
-            raise CheckpointError(_damaged(data.path, label, line, expected))
+        if shorter or (span.lines, span.sha256) != (expected, checkpoint.window_sha256):
+            self._refuse(
+                checkpoint.window_offset, checkpoint.offset, label, line, expected, shorter
+            )
         # Proven; read again for the ids the rest of the window must not repeat.
         return data.read_span(checkpoint.window_offset, checkpoint.offset)
+
+    def _refuse(
+        self, start: int, stop: int, label: str, line: int, lines: int, detail: str
+    ) -> NoReturn:
+        """Raise for the window ``label`` whose bytes ``[start, stop)`` differ from their
+        record, naming its lines and the first line there that is not a lead record."""
+        bad = self.data.first_bad_line(start, min(stop, self.data.size()))
+        if bad is not None:
+            detail += f"; {bad}"
+        raise CheckpointError(_damaged(self.data.path, label, line, lines, detail))
 
     def _rebuild_unrecorded(self) -> Span:
         """For a checkpoint of version 2, which recorded no digests: check that every line

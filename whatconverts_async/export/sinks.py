@@ -192,6 +192,15 @@ class DataFile:
                     span.undated.append(record["lead_id"])
         return span
 
+    def first_bad_line(self, start: int, stop: int) -> str | None:
+        """``"<path> line N: <problem>"`` for the first line in ``[start, stop)`` that is
+        not a lead record, else None (for messages about a damaged file)."""
+        try:
+            self.read_span(start, stop)
+        except CheckpointError as exc:
+            return str(exc).split("; the output was changed", 1)[0]
+        return None
+
     def check_tail(self, offset: int) -> None:
         """Raise :class:`CheckpointError` unless the bytes after ``offset`` (the last
         committed page) can be what a crash left of the next page: whole lead lines,
