@@ -77,6 +77,12 @@ def _add_debug(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_TRUST_ENV_HELP = (
+    "send requests through the proxy named by HTTP_PROXY/HTTPS_PROXY (honouring NO_PROXY) "
+    "and use ~/.netrc; by default the environment is ignored"
+)
+
+
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     _add_debug(parser)
     group = parser.add_argument_group(
@@ -101,6 +107,10 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         help="daily request budget (default 1000 for profile keys, 10000 for master keys)",
     )
     group.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt")
+    # Also after the subcommand; SUPPRESS keeps the value given before it when absent.
+    group.add_argument(
+        "--trust-env", action="store_true", default=argparse.SUPPRESS, help=_TRUST_ENV_HELP
+    )
     group.add_argument("--max-retries", type=int, default=5, help="retries per request")
     group.add_argument(
         "--quota-redis",
@@ -143,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="tracebacks and DEBUG logs")
+    parser.add_argument("--trust-env", action="store_true", help=_TRUST_ENV_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -323,6 +334,7 @@ async def _client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[WhatC
         "key_type": key_type,
         "timeout": args.timeout,
         "max_retries": args.max_retries,
+        "trust_env": bool(getattr(args, "trust_env", False)),
         **extra,
     }
     if args.demo:

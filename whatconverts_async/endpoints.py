@@ -575,6 +575,11 @@ class EndpointClient(SessionOwner):
             allow_insecure=allow_insecure,
             trust_env=trust_env,
         )
+        self._configure(config)
+        self._init_session(config.session, headers={}, trust_env=config.trust_env)
+
+    def _configure(self, config: EndpointConfig) -> None:
+        self._config = config
         self._url = config.endpoint_url
         self.shown_url = mask_endpoint_url(self._url)
         self.format: Format = config.format
@@ -587,7 +592,52 @@ class EndpointClient(SessionOwner):
             mask=mask_endpoint_url,
             setting="endpoint_url",
         )
-        self._init_session(config.session, headers={}, trust_env=config.trust_env)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> EndpointClient:
+        """A client for the same Endpoint with other per-call settings, on this one's session.
+
+        Only what is passed differs (None keeps this client's value):
+
+        * ``timeout``: seconds for one attempt (finite, > 0);
+        * ``max_retries``: retries of the failures that are safe to repeat (>= 0);
+        * ``retry_policy``: a :class:`~whatconverts_async.retry.RetryPolicy`; its own
+          ``max_retries`` is used unless ``max_retries`` is passed too.
+
+        The URL, format and HTTP session are this client's. Bad values raise
+        :class:`~whatconverts_async.errors.InvalidParameterError` naming the argument,
+        before anything is sent. Closing the new client (or leaving ``async with`` on
+        it) never closes the shared session: this client (or the one it was derived
+        from) owns it; once that one is closed, the new one raises ``RuntimeError`` on
+        use. Costs nothing: no request, no new connection.
+
+        Example::
+
+            quick = ep.with_options(timeout=5, max_retries=0)
+            await quick.send(rows)   # one attempt of at most 5 s
+        """
+        changes: dict[str, Any] = {}
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if retry_policy is not None:
+            changes["retry_policy"] = retry_policy
+            if isinstance(retry_policy, RetryPolicy):
+                changes["max_retries"] = retry_policy.max_retries
+        if max_retries is not None:
+            changes["max_retries"] = max_retries
+        config = attrs.evolve(self._config, **changes)
+        derived = object.__new__(type(self))
+        derived._configure(config)
+        # The session's owner, not a derived client: closing a derived client must not
+        # cut off the clients derived from it.
+        owner = self._parent if isinstance(self._parent, EndpointClient) else self
+        derived._share_session(owner)
+        return derived
 
     def __repr__(self) -> str:
         # getattr: a half-built client (its settings refused) is shown by tracebacks too.

@@ -8,9 +8,17 @@ How exactly-once output survives a crash (``kill -9`` included):
   (write a temporary file, fsync, rename, fsync the folder). It records the byte length
   of the data file at that moment, the window and the next page to read, the window's
   total, and the scan's fixed end instant (:mod:`.checkpoint`).
-* ``resume=True`` truncates the data file to the recorded length (dropping anything
+* The checkpoint also proves the data: per finished window its end offset, line count
+  and SHA-256, the same for the current window's committed pages, and the leads written
+  without a ``date_created`` (see :class:`.Checkpoint`). Before any request a resume
+  hashes the data file again and refuses (:class:`CheckpointError` naming the file, the
+  window, its lines and the way out) if a line was cut short, removed, added or edited,
+  or if what follows the last committed page is not what a crash leaves there.
+* ``resume=True`` then truncates the data file to the recorded length (dropping anything
   written after the last checkpoint), re-reads the lead ids already written in the
-  current window, and continues from the recorded page. If the window's total has
+  current window, hands the undated leads back to the scan plan (so the API returning
+  one of them for a later window stops the export instead of writing it twice), and
+  continues from the recorded page. If the window's total has
   changed meanwhile, the window is read again from its first page, skipping the ids
   already written. Nothing is lost, nothing is written twice.
 * A CSV is produced from the finished data file in one streaming pass, written to a

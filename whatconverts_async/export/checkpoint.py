@@ -37,8 +37,13 @@ __all__ = [
     "write_atomic",
 ]
 
-CHECKPOINT_VERSION = 2
-"""The checkpoint format written now; :meth:`Checkpoint.load` reads this version."""
+CHECKPOINT_VERSION = 3
+"""The checkpoint format written now; :meth:`Checkpoint.load` reads it and version 2."""
+
+_READABLE_VERSIONS = (2, CHECKPOINT_VERSION)
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+"""The digest of no bytes: what a window that has written nothing yet records."""
 
 COMPLETION_VERSION = 1
 
@@ -95,6 +100,20 @@ class Checkpoint:
     done), ``next_page`` the page to read next in it, ``window_total`` that window's lead
     count as last seen, ``window_offset`` and ``offset`` the data file's byte length at
     the start of the window and after the last committed page.
+
+    What proves the data file (version 3; None where a version 2 file recorded nothing,
+    which a resume then rebuilds from the data file):
+
+    * ``finished``: one entry per finished window, in file order, as a dict with
+      ``label`` (the window, for messages), ``end`` (the byte offset where its data
+      ends; it starts where the previous entry ends), ``lines`` and ``sha256`` (the
+      hex SHA-256 of its bytes). A resume hashes each again before any request.
+    * ``window_lines`` and ``window_sha256``: the same for the current window's
+      committed bytes, ``[window_offset, offset)``.
+    * ``undated``: ``[lead_id, window label]`` of each lead written without a
+      ``date_created`` (which no date places in a window), fed back into the scan plan
+      on resume so the API returning one of them for another window stops the export
+      instead of writing it twice.
     """
 
     version: int = CHECKPOINT_VERSION
@@ -108,6 +127,28 @@ class Checkpoint:
     leads_written: int = 0
     requests_used: int = 0
     windows_total: int = 0
+    finished: list[dict[str, Any]] | None = None
+    window_lines: int | None = None
+    window_sha256: str | None = None
+    undated: list[list[Any]] | None = None
+
+    @classmethod
+    def start(cls, *, format: str, query: dict[str, Any], windows_total: int) -> Checkpoint:
+        """The checkpoint of an export that has written nothing yet (everything proven)."""
+        return cls(
+            format=format,
+            query=query,
+            windows_total=windows_total,
+            finished=[],
+            window_lines=0,
+            window_sha256=EMPTY_SHA256,
+            undated=[],
+        )
+
+    @property
+    def proven(self) -> bool:
+        """Whether this checkpoint records the digests of all the data it points past."""
+        return None not in (self.finished, self.window_lines, self.window_sha256, self.undated)
 
     @property
     def complete(self) -> bool:
@@ -123,10 +164,15 @@ class Checkpoint:
         """Read a checkpoint, or raise :class:`CheckpointError` saying what to do."""
         try:
             raw = _unsealed(path.read_bytes())
-            if raw.get("version") != CHECKPOINT_VERSION:
+            if raw.get("version") not in _READABLE_VERSIONS:
                 raise ValueError("unknown checkpoint version")
             checkpoint = cls(**raw)
             _check_consistent(checkpoint)
+            checkpoint.version = CHECKPOINT_VERSION
+            if checkpoint.offset == 0 and not checkpoint.proven:
+                # An older checkpoint before its first byte: there is nothing to prove.
+                checkpoint.finished, checkpoint.undated = [], []
+                checkpoint.window_lines, checkpoint.window_sha256 = 0, EMPTY_SHA256
         except (OSError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"checkpoint {path} is unreadable ({exc}); the output cannot be resumed "
@@ -143,6 +189,27 @@ def _check_consistent(checkpoint: Checkpoint) -> None:
         raise ValueError("fields out of range")
     if c.window_offset > c.offset or c.next_page < 1 or c.window > c.windows_total:
         raise ValueError("inconsistent offsets")
+    if c.finished is not None:
+        ends = [0]
+        for entry in c.finished:
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("label"), str)
+                or not isinstance(entry.get("sha256"), str)
+                or not all(
+                    isinstance(entry.get(k), int) and entry[k] >= 0 for k in ("end", "lines")
+                )
+            ):
+                raise ValueError("a finished window's record is malformed")
+            ends.append(entry["end"])
+        if ends != sorted(ends) or ends[-1] != c.window_offset:
+            raise ValueError("inconsistent offsets of the finished windows")
+    if c.window_lines is not None and not (isinstance(c.window_lines, int) and c.window_lines >= 0):
+        raise ValueError("window_lines out of range")
+    if c.undated is not None and not all(
+        isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str) for pair in c.undated
+    ):
+        raise ValueError("undated leads malformed")
 
 
 def export_state_dir() -> Path:

@@ -9,14 +9,15 @@ then checkpoint); finish (CSV pass, completion record, checkpoint removed).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import attrs
 
@@ -26,9 +27,9 @@ from ..models import Lead, Page
 from ..params import DateLike, check_int_range, check_prefetch, date_range, format_datetime
 from ..scan import ScanWindow
 from ..vocab import MAX_LEADS_PER_PAGE
-from .checkpoint import Checkpoint, Completion, completion_path, fsync_dir
+from .checkpoint import EMPTY_SHA256, Checkpoint, Completion, completion_path, fsync_dir
 from .lock import export_lock
-from .sinks import DataFile, encode_lead, jsonl_to_csv
+from .sinks import DataFile, Span, encode_lead, jsonl_to_csv
 
 __all__ = [
     "ExportProgress",
@@ -301,7 +302,7 @@ def _nothing_committed(paths: _Paths) -> bool:
         data_size = paths.data.stat().st_size if paths.data.exists() else 0
     except (CheckpointError, OSError):
         return False
-    fresh = Checkpoint(
+    fresh = Checkpoint.start(
         format=checkpoint.format, query=checkpoint.query, windows_total=checkpoint.windows_total
     )
     fresh.requests_used = checkpoint.requests_used
@@ -391,7 +392,13 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 
 class _Run:
-    """The reading part of one export: windows in order, each page committed durably."""
+    """The reading part of one export: windows in order, each page committed durably.
+
+    Before the first request, :meth:`_verify` proves the data file is what the
+    checkpoint says was written (every finished window hashed again) and restores what
+    the reading needs: the ids already written in the current window, its running hash
+    and the leads written without a date.
+    """
 
     def __init__(
         self,
@@ -412,6 +419,7 @@ class _Run:
         self.data = DataFile(paths.data)
         self._sent_before = client.throttle.requests_sent
         self._requests_before = checkpoint.requests_used
+        self._window = Span(0, hashlib.sha256())
 
     def _requests_used(self) -> int:
         return self._requests_before + (self.client.throttle.requests_sent - self._sent_before)
@@ -431,25 +439,109 @@ class _Run:
 
     async def read_all(self) -> None:
         """Read every window left, from where the checkpoint stands."""
+        await _in_thread(self._verify)
         await _in_thread(self.data.open, self.checkpoint.offset)
         try:
             self._report("")
             while not self.checkpoint.complete:
                 window = self.windows[self.checkpoint.window]
                 await self._read_window(window)
-                await _in_thread(self._next_window)
+                await _in_thread(self._next_window, window)
                 self._report(window.label)
         finally:
             self.data.close()
 
+    def _label(self, index: int) -> str:
+        return self.windows[index].label if index < len(self.windows) else f"window {index + 1}"
+
+    def _verify(self) -> None:
+        """Prove the data file against the checkpoint, or raise :class:`CheckpointError`
+        naming the file, the window and its lines, and the way out."""
+        checkpoint, data = self.checkpoint, self.data
+        data.path.touch(exist_ok=True)
+        size = data.size()
+        if size < checkpoint.offset and not checkpoint.proven:
+            raise CheckpointError(
+                f"{data.path} is shorter than the checkpoint records ({size} bytes, not "
+                f"{checkpoint.offset}): it was changed outside the export; restore it, or "
+                "start over with force=True (--force)"
+            )
+        current = self._verify_recorded() if checkpoint.proven else self._rebuild_unrecorded()
+        data.check_tail(checkpoint.offset)
+        self._window = current
+        if self.windows:
+            # Every window of a plan shares one map: an undated lead written before the
+            # interruption is known to the scan as if this run had read it.
+            self.windows[0].undated.update(
+                (lead_id, label) for lead_id, label in checkpoint.undated or ()
+            )
+
+    def _verify_recorded(self) -> Span:
+        checkpoint, data = self.checkpoint, self.data
+        size = data.size()
+        # The first window whose bytes differ is named, wherever the file now ends.
+        shorter = (
+            f" (the file is {size} bytes, shorter than the {checkpoint.offset} the checkpoint "
+            "records)"
+            if size < checkpoint.offset
+            else ""
+        )
+        start, line = 0, 1
+        for entry in checkpoint.finished or ():
+            span = data.digest(start, entry["end"])
+            if (span.lines, span.sha256) != (entry["lines"], entry["sha256"]):
+                self._refuse(start, entry["end"], entry["label"], line, entry["lines"], shorter)
+            start, line = entry["end"], line + entry["lines"]
+        label = self._label(checkpoint.window)
+        expected = checkpoint.window_lines or 0
+        span = data.digest(checkpoint.window_offset, checkpoint.offset)
+        if shorter or (span.lines, span.sha256) != (expected, checkpoint.window_sha256):
+            self._refuse(
+                checkpoint.window_offset, checkpoint.offset, label, line, expected, shorter
+            )
+        # Proven; read again for the ids the rest of the window must not repeat.
+        return data.read_span(checkpoint.window_offset, checkpoint.offset)
+
+    def _refuse(
+        self, start: int, stop: int, label: str, line: int, lines: int, detail: str
+    ) -> NoReturn:
+        """Raise for the window ``label`` whose bytes ``[start, stop)`` differ from their
+        record, naming its lines and the first line there that is not a lead record."""
+        bad = self.data.first_bad_line(start, min(stop, self.data.size()))
+        if bad is not None:
+            detail += f"; {bad}"
+        raise CheckpointError(_damaged(self.data.path, label, line, lines, detail))
+
+    def _rebuild_unrecorded(self) -> Span:
+        """For a checkpoint of version 2, which recorded no digests: check that every line
+        is a lead record and record what the file holds now, undated leads included."""
+        checkpoint, data = self.checkpoint, self.data
+        earlier = data.read_span(0, checkpoint.window_offset)
+        current = data.read_span(checkpoint.window_offset, checkpoint.offset)
+        before = f"windows 1-{checkpoint.window} (finished before this resume)"
+        checkpoint.finished = (
+            [
+                {
+                    "label": before,
+                    "end": checkpoint.window_offset,
+                    "lines": earlier.lines,
+                    "sha256": earlier.sha256,
+                }
+            ]
+            if checkpoint.window_offset
+            else []
+        )
+        checkpoint.window_lines, checkpoint.window_sha256 = current.lines, current.sha256
+        label = self._label(checkpoint.window)
+        checkpoint.undated = [[i, before] for i in earlier.undated] + [
+            [i, label] for i in current.undated
+        ]
+        return current
+
     async def _read_window(self, window: ScanWindow) -> None:
         checkpoint = self.checkpoint
         # Ids already written in this window: a page that shifted is not written twice.
-        seen = (
-            await _in_thread(self.data.ids_between, checkpoint.window_offset, checkpoint.offset)
-            if checkpoint.offset > checkpoint.window_offset
-            else set()
-        )
+        seen = self._window.ids
         pages = self.client.leads.window_pages(
             window,
             prefetch=self.prefetch,
@@ -459,13 +551,21 @@ class _Run:
         )
         async for page in pages:
             data = b"".join(encode_lead(lead) for lead in page.items)
-            await _in_thread(self._commit, page, data)
+            undated = [lead.lead_id for lead in page.items if lead.date_created is None]
+            await _in_thread(self._commit, page, data, undated, window.label)
             self._report(window.label)
 
-    def _commit(self, page: Page[Lead], data: bytes) -> None:
-        # Data first, durable, then the checkpoint that points past it.
+    def _commit(self, page: Page[Lead], data: bytes, undated: list[Hashable], label: str) -> None:
+        # Data first, durable, then the checkpoint that points past it and proves it.
         offset = self.data.append(data)
         checkpoint = self.checkpoint
+        self._window.hasher.update(data)
+        self._window.lines += data.count(b"\n")
+        checkpoint.window_lines = self._window.lines
+        checkpoint.window_sha256 = self._window.sha256
+        if undated:
+            assert checkpoint.undated is not None
+            checkpoint.undated.extend([lead_id, label] for lead_id in undated)
         checkpoint.next_page = page.page_number + 1
         checkpoint.window_total = page.total_items
         checkpoint.offset = offset
@@ -473,14 +573,36 @@ class _Run:
         checkpoint.requests_used = self._requests_used()
         checkpoint.save(self.paths.checkpoint)
 
-    def _next_window(self) -> None:
+    def _next_window(self, window: ScanWindow) -> None:
         checkpoint = self.checkpoint
+        assert checkpoint.finished is not None
+        checkpoint.finished.append(
+            {
+                "label": window.label,
+                "end": checkpoint.offset,
+                "lines": self._window.lines,
+                "sha256": self._window.sha256,
+            }
+        )
+        self._window = Span(0, hashlib.sha256())
+        checkpoint.window_lines, checkpoint.window_sha256 = 0, EMPTY_SHA256
         checkpoint.window += 1
         checkpoint.next_page = 1
         checkpoint.window_total = None
         checkpoint.window_offset = checkpoint.offset
         checkpoint.requests_used = self._requests_used()
         checkpoint.save(self.paths.checkpoint)
+
+
+def _damaged(path: Path, label: str, first_line: int, lines: int, detail: str = "") -> str:
+    span = f"lines {first_line}-{first_line + lines - 1}" if lines else f"from line {first_line}"
+    return (
+        f"{path}: the data of {label} ({span} as written) is not what the export "
+        f"wrote{detail}: "
+        "lines were cut short, removed, added or edited since. The export cannot prove "
+        "those leads are whole, so it does not resume over them. Restore the file from a "
+        "copy made while the export was interrupted, or start over with force=True (--force)"
+    )
 
 
 async def _finish(paths: _Paths, checkpoint: Checkpoint) -> None:
@@ -588,7 +710,7 @@ async def export_leads(
             paths.completion.unlink(missing_ok=True)
             for leftover in paths.leftovers():
                 leftover.unlink(missing_ok=True)
-            checkpoint = Checkpoint(format=format, query=query, windows_total=len(windows))
+            checkpoint = Checkpoint.start(format=format, query=query, windows_total=len(windows))
             # The checkpoint exists before the first byte of output, so an export that
             # dies at any moment can be resumed.
             await _in_thread(checkpoint.save, paths.checkpoint)

@@ -9,6 +9,7 @@ reads them exactly (big integers included).
 from __future__ import annotations
 
 import csv
+import hashlib
 import heapq
 import json
 import os
@@ -26,6 +27,7 @@ from .checkpoint import fsync_dir
 __all__ = [
     "CSV_FIELDS",
     "DataFile",
+    "Span",
     "encode_lead",
     "jsonl_to_csv",
     "merge_jsonl",
@@ -75,6 +77,27 @@ def encode_lead(lead: Lead) -> bytes:
     return _encode_record(lead.to_dict() if wire is None else wire)
 
 
+_CHUNK = 1 << 20
+
+
+@attrs.define
+class Span:
+    """What a byte range of the data file holds: its line count and running SHA-256
+    (a ``hashlib`` object, so more bytes can be added), and, when its lines were read,
+    their lead ids and the ids of the leads without a ``date_created``, in file order."""
+
+    lines: int
+    hasher: Any
+    ids: set[Hashable] = attrs.field(factory=set)
+    undated: list[Hashable] = attrs.field(factory=list)
+
+    @property
+    def sha256(self) -> str:
+        """The hex digest of the bytes so far."""
+        digest: str = self.hasher.hexdigest()
+        return digest
+
+
 class DataFile:
     """The JSONL file an export appends to, page by page, durably.
 
@@ -113,6 +136,100 @@ class DataFile:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+    def size(self) -> int:
+        """The file's length in bytes now (0 if it does not exist)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def digest(self, start: int, stop: int) -> Span:
+        """Line count and SHA-256 of the bytes ``[start, stop)``, without parsing them."""
+        hasher = hashlib.sha256()
+        lines = 0
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            remaining = stop - start
+            while remaining > 0:
+                chunk = handle.read(min(remaining, _CHUNK))
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                lines += chunk.count(b"\n")
+                remaining -= len(chunk)
+        return Span(lines, hasher)
+
+    def read_span(self, start: int, stop: int) -> Span:
+        """:meth:`digest` of ``[start, stop)`` plus the lead ids of its lines.
+
+        Raises :class:`CheckpointError` naming the line if one is not a lead record the
+        export could have written.
+        """
+        span = Span(0, hashlib.sha256())
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            remaining = stop - start
+            for index, line in enumerate(handle):
+                if remaining <= 0:
+                    break
+                line = line[:remaining]
+                remaining -= len(line)
+                span.hasher.update(line)
+                span.lines += line.count(b"\n")
+                if not line.strip():
+                    continue
+                try:
+                    record = _lead_record(line)
+                except ValueError as exc:
+                    raise CheckpointError(
+                        f"{self.path} line {_line_number(self.path, start) + index}: "
+                        f"{exc}; the output was changed after its checkpoint. Start "
+                        "over with force=True (--force)"
+                    ) from None
+                span.ids.add(record["lead_id"])
+                if record.get("date_created") in (None, ""):
+                    span.undated.append(record["lead_id"])
+        return span
+
+    def first_bad_line(self, start: int, stop: int) -> str | None:
+        """``"<path> line N: <problem>"`` for the first line in ``[start, stop)`` that is
+        not a lead record, else None (for messages about a damaged file)."""
+        try:
+            self.read_span(start, stop)
+        except CheckpointError as exc:
+            return str(exc).split("; the output was changed", 1)[0]
+        return None
+
+    def check_tail(self, offset: int) -> None:
+        """Raise :class:`CheckpointError` unless the bytes after ``offset`` (the last
+        committed page) can be what a crash left of the next page: whole lead lines,
+        then at most one line cut short. Those bytes are dropped on resume; anything else
+        there was not written by the export and is not dropped silently."""
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            tail = handle.read()
+        if not tail:
+            return
+        *whole, torn = tail.split(b"\n")
+        problem = None
+        for index, line in enumerate(whole):
+            try:
+                _lead_record(line)
+            except ValueError as exc:
+                problem = (index, str(exc))
+                break
+        else:
+            if torn and not torn.startswith(b"{"):
+                problem = (len(whole), "not the start of a lead record")
+        if problem is not None:
+            number = _line_number(self.path, offset) + problem[0]
+            raise CheckpointError(
+                f"{self.path} line {number}: {problem[1]}; {len(tail)} bytes follow the last "
+                "page the checkpoint records and they are not what an interrupted export "
+                "leaves there, so the file was changed outside the export. Remove those "
+                "bytes to resume, or start over with force=True (--force)"
+            )
 
     def ids_between(self, start: int, stop: int) -> set[Hashable]:
         """Lead ids of the lines in ``[start, stop)`` (those of a window already written)."""
