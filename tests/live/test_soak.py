@@ -37,6 +37,7 @@ SOAK_SECONDS = float(os.environ.get("WHATCONVERTS_SOAK_SECONDS", "0") or 0)
 TASKS = 50
 CAP = 8
 LIMIT = 1_000_000
+BURST_GAP = 12  # requests at least between two bursts (each of 2-6 429s)
 
 
 def _retry_after(rng: random.Random) -> str | float | None:
@@ -56,8 +57,14 @@ async def _bursts(fake: FakeWhatConverts, rng: random.Random, stop: asyncio.Even
     while not stop.is_set():
         fake.faults.rate_limit_next(rng.randint(2, 6), _retry_after(rng))
         bursts += 1
+        # The next burst waits for traffic as well as time: on a slow machine, bursts timed
+        # by the clock alone outnumber the requests and no retry budget gets a task through.
+        seen = fake.request_count
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), rng.uniform(0.05, 0.2))
+        while not stop.is_set() and fake.request_count < seen + BURST_GAP:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.01)
     return bursts
 
 
