@@ -65,3 +65,52 @@ async def test_report_counts_only_the_mirrors_requests(
             assert len(fake.requests) - since == mirror_requests + other_requests
             assert wc.throttle.requests_sent - sent_before == mirror_requests + other_requests
             assert report.requests == mirror_requests, run
+
+
+async def test_count_requests_counts_the_blocks_own_and_its_tasks(
+    fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    """Nested blocks each count their own; a task started inside counts, one started
+    outside does not; a client derived with with_options counts with its parent."""
+    ids = fake.data.lead_ids()[:6]
+    outside_started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def outside() -> None:
+        outside_started.set()
+        await release.wait()
+        for lead_id in ids[:3]:
+            await wc.leads.get(lead_id)
+
+    other = asyncio.ensure_future(outside())
+    await outside_started.wait()
+    with wc.count_requests() as outer:
+        await wc.leads.get(ids[0])
+        with wc.count_requests() as inner:
+            release.set()
+            inside = asyncio.ensure_future(wc.leads.get(ids[1]))
+            await wc.with_options(timeout=30).leads.get(ids[2])
+            await inside
+        await other
+    assert (inner.sent, outer.sent) == (2, 3)
+    assert repr(inner) == "RequestTally(sent=2)"
+
+
+async def test_count_requests_gives_back_a_request_that_never_left() -> None:
+    """A refused connection takes no budget (refunded): it is not counted either."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    async with WhatConverts(
+        "token", "secret", base_url=f"http://127.0.0.1:{port}/api/v1/", max_retries=0
+    ) as wc:
+        with wc.count_requests() as tally:
+            try:
+                await wc.leads.get(1)
+            except Exception as exc:
+                assert not getattr(exc, "request_sent", True), exc
+            else:
+                raise AssertionError("a closed port answered")
+        assert tally.sent == 0 and wc.throttle.requests_sent == 0
