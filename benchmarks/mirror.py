@@ -2,7 +2,9 @@
 rate, and refresh cost in requests against the plan's formula, all in the same run.
 
 The baseline is ``wc.leads.iterate_pages`` over the same range from the same in-process
-simulator, doing nothing with the leads: the best a mirror could do. The mirror then
+simulator, doing nothing with the leads: the best a mirror could do. A diagnostic row shows
+the same stream building each lead's row (``lead_row``) without a database: the part of
+the gap that is Python work per lead rather than the database's. The mirror then
 backfills the same range (one transaction per 2,500-lead page with its cursor), once with
 ``prefetch=1`` (the default) and once with ``prefetch=2``; each backfill's ratio is taken
 against the mean of a stream just before and one just after it, so a change of load on a
@@ -43,6 +45,20 @@ async def _stream_rate(wc: Any, start: datetime) -> tuple[int, float]:
     began = time.perf_counter()
     count = 0
     async for page in wc.leads.iterate_pages(start_date=start, prefetch=1):
+        count += len(page.items)
+    return count, count / (time.perf_counter() - began)
+
+
+async def _rows_rate(wc: Any, start: datetime) -> tuple[int, float]:
+    """The same stream, building each lead's row (``lead_row``) and writing nothing: what
+    the mirror's Python work per lead leaves of the streaming rate, before any database."""
+    from whatconverts_async.mirror.records import lead_row
+
+    began = time.perf_counter()
+    count = 0
+    async for page in wc.leads.iterate_pages(start_date=start, prefetch=1):
+        for lead in page.items:
+            lead_row(lead)
         count += len(page.items)
     return count, count / (time.perf_counter() - began)
 
@@ -128,6 +144,17 @@ async def _measure(leads: int, result: Result) -> None:
         client = WhatConverts(fake.token, fake.secret, base_url=fake.url, daily_limit=1_000_000)
         async with client as wc:
             await _stream_rate(wc, start)  # warm the simulator's caches
+            # Diagnostic: rows built, no database, against the streams around it.
+            _, before = await _stream_rate(wc, start)
+            _, rows_rate = await _rows_rate(wc, start)
+            _, after = await _stream_rate(wc, start)
+            result.add(
+                "rows_rate",
+                "stream + lead_row, no database",
+                rows_rate,
+                "leads/s",
+                f"{rows_rate / ((before + after) / 2):.2f}x streaming",
+            )
             with tempfile.TemporaryDirectory(prefix="wc-bench-mirror-") as tmp:
                 for prefetch in (1, 2):
                     db = str(Path(tmp) / f"p{prefetch}.db")

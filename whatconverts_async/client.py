@@ -20,6 +20,8 @@ Example::
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import enum
 import logging
 import os
@@ -65,7 +67,14 @@ from .retry import RetryPolicy
 from .throttle import MAX_IN_FLIGHT, Throttle
 from .vocab import AGENCY_ONLY_RESOURCES
 
-__all__ = ["DEFAULT_BASE_URL", "APIResponse", "ClientConfig", "KeyType", "WhatConverts"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIResponse",
+    "ClientConfig",
+    "KeyType",
+    "RequestTally",
+    "WhatConverts",
+]
 
 DEFAULT_BASE_URL = "https://app.whatconverts.com/api/v1/"
 
@@ -88,6 +97,38 @@ class _DailyLimitReached(Exception):
     def __init__(self, error: APIError) -> None:
         super().__init__(error.status)
         self.error = error
+
+
+class RequestTally:
+    """The requests one piece of work put on the wire: see :meth:`WhatConverts.count_requests`.
+
+    ``sent`` counts attempts (retries included) that took budget, less those given back
+    because they provably never left the machine: the same rule as the throttle's
+    ``requests_sent``, restricted to the work inside the ``count_requests()`` block.
+    """
+
+    __slots__ = ("_throttle", "sent")
+
+    def __init__(self, throttle: Throttle) -> None:
+        self._throttle = throttle
+        self.sent = 0
+
+    def __repr__(self) -> str:
+        return f"RequestTally(sent={self.sent})"
+
+
+# The tallies open in the current context. A task copies its creator's context, so the
+# requests of tasks started inside a count_requests() block (prefetching pages) count too,
+# and those of tasks started elsewhere do not.
+_TALLIES: contextvars.ContextVar[tuple[RequestTally, ...]] = contextvars.ContextVar(
+    "whatconverts_async_request_tallies", default=()
+)
+
+
+def _tally(throttle: Throttle, step: int) -> None:
+    for tally in _TALLIES.get():
+        if tally._throttle is throttle:
+            tally.sent += step
 
 
 @attrs.frozen
@@ -560,6 +601,27 @@ class WhatConverts(SessionOwner):
         """The daily budget: ``limit``, ``used``, ``remaining``, ``resets_at``."""
         return self._throttle.quota
 
+    @contextlib.contextmanager
+    def count_requests(self) -> Iterator[RequestTally]:
+        """Count the requests made on behalf of the code inside the ``with`` block.
+
+        The tally's ``sent`` grows with each request this client (or a client derived
+        from it with :meth:`with_options`: they share one throttle) puts on the wire from
+        inside the block, or from a task started inside it; requests that other tasks
+        make on the same client meanwhile are not counted. Blocks may nest; each counts
+        its own. Enter and leave it in one task (it is a context variable)::
+
+            with wc.count_requests() as tally:
+                page = await wc.leads.list(leads_per_page=100)
+            print(tally.sent)
+        """
+        tally = RequestTally(self._throttle)
+        token = _TALLIES.set((*_TALLIES.get(), tally))
+        try:
+            yield tally
+        finally:
+            _TALLIES.reset(token)
+
     @property
     def throttle(self) -> Throttle:
         """The throttle (``in_flight``, ``peak_in_flight``, ``max_concurrency``)."""
@@ -743,6 +805,7 @@ class WhatConverts(SessionOwner):
         queued = time.monotonic()
         async with self._throttle.slot():
             waited[0] += time.monotonic() - queued
+            _tally(self._throttle, 1)
             try:
                 return await self._transport.send(
                     session, method, url, attempt=number, params=query, **send
@@ -760,6 +823,7 @@ class WhatConverts(SessionOwner):
             return  # a user's quota without refunds: over-counting is the safe side
         await refund()
         self._throttle.requests_sent -= 1
+        _tally(self._throttle, -1)
 
     async def _retried(
         self,

@@ -120,6 +120,7 @@ async def test_backfill_writes_through_one_statement_per_page(
 ) -> None:
     statements: list[tuple[str, bool]] = []
     async with LeadMirror(wc, db_url, page_size=250) as mirror:
+        sqlite = mirror.engine.dialect.name == "sqlite"
 
         @sa.event.listens_for(mirror.engine.sync_engine, "before_cursor_execute")
         def _seen(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
@@ -128,4 +129,54 @@ async def test_backfill_writes_through_one_statement_per_page(
 
         report = await mirror.backfill(start_date=NOW - timedelta(days=200))
     assert report.inserted == 600 and report.pages == 3
-    assert len(statements) == 3 and all(many for _, many in statements)
+    assert len(statements) == 3
+    if sqlite:
+        # One statement carries the page's rows (250, 250, 100 leads of 600, ascending).
+        columns = len(mirror_schema.leads.c)
+        rows = [sql.count("?") / columns for sql, _ in statements]
+        assert rows == [250, 250, 100] and not any(many for _, many in statements)
+    else:
+        assert all(many for _, many in statements)  # one executemany a page
+
+
+async def test_bulk_rows_in_statements_of_many_rows_equal_sqlalchemys(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    """On SQLite a batch goes as statements of many rows each, of two sizes at most: the
+    rows stored are those of SQLAlchemy's own executemany, in a page of 602 rows split
+    into statements of 201, 201 and 200 rows."""
+    now = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+    leads = [fake.data.lead(i) for i in fake.data.lead_ids()] + ODD
+    statements: list[tuple[int, bool, int]] = []
+    async with LeadMirror(wc, db_url) as mirror:
+        rows = [_bookkeeping(lead_row(Lead.from_dict(d)), now) for d in leads]
+        table = mirror_schema.leads
+        engine = mirror.engine
+        sqlite = engine.dialect.name == "sqlite"
+        bulk = BulkUpsert(table, mirror._upsert_statement("backfill"), engine.dialect)
+        assert bulk.rows_per_statement == (32766 // len(table.c) if sqlite else 0)
+        if sqlite:
+            bulk.rows_per_statement = 250
+
+        @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _seen(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+            if sql.lstrip().upper().startswith("INSERT INTO LEADS"):
+                sets = list(params) if many else [params]
+                statements.append((sql.count("?") or sql.count("$"), many, len(sets)))
+
+        async with engine.begin() as conn:
+            await conn.execute(table.insert(), rows)
+            expected = await _stored(conn)
+            await conn.execute(table.delete())
+            statements.clear()
+            await bulk.execute(conn, rows)
+            got = await _stored(conn)
+            # Written again, unchanged: the upsert leaves every row as it is.
+            await bulk.execute(conn, rows)
+            again = await _stored(conn)
+    assert len(got) == len(leads) == 602 and got == expected and again == expected
+    columns = len(mirror_schema.leads.c)
+    if sqlite:
+        assert statements[:2] == [(201 * columns, True, 2), (200 * columns, False, 1)]
+    else:
+        assert statements[0][1:] == (True, 602)

@@ -1052,12 +1052,6 @@ class LeadMirror:
         sc = schema.scan_seen.c
         return [sc.key_name == self.key_name, sc.scope == self.scope, sc.scan == scan]
 
-    def _used(self) -> int:
-        # Requests this client put on the wire (retries included, refunds taken off), not
-        # the budget's count: a budget shared with other clients or processes counts their
-        # requests too, and a key found spent counts as wholly used.
-        return int(self.wc.throttle.requests_sent)
-
     async def _run_scan(
         self,
         state: ScanState,
@@ -1078,121 +1072,123 @@ class LeadMirror:
         pages, leads_seen, spent = state.pages, state.leads_seen, state.requests
         begin = cursor_at or state.window_start
         report.window = (state.window_start, state.window_end)
-        used = self._used()
-        stream = self.wc.leads.iterate_pages(
-            start_date=begin,
-            end_date=state.window_end,
-            order="asc",
-            prefetch=self.prefetch,
-            per_page=self.page_size,
-            **self._filters,
-        )
-        writing: asyncio.Future[None] | None = None  # the page being committed
-
-        async def committed() -> None:
-            nonlocal writing
-            if writing is not None:
-                task, writing = writing, None
-                await task
-
-        async def commit(
-            fresh: list[Lead],
-            rows: list[dict[str, Any]],
-            cursor: tuple[datetime | None, list[int]],
-            counters: tuple[int, int, int],
-        ) -> None:
-            await self._commit_page(
-                state.scan,
-                fresh,
-                source,
-                report,
-                track_seen=track_seen,
-                cursor=cursor,
-                counters=counters,
-                rows=rows,
+        # Only this scan's requests: other tasks may use the same client meanwhile.
+        with self.wc.count_requests() as tally:
+            used = tally.sent
+            stream = self.wc.leads.iterate_pages(
+                start_date=begin,
+                end_date=state.window_end,
+                order="asc",
+                prefetch=self.prefetch,
+                per_page=self.page_size,
+                **self._filters,
             )
-            if on_progress is not None:
-                on_progress(
-                    ScanProgress(
-                        scan=state.scan,
-                        pages=counters[0],
-                        leads=counters[1],
-                        requests=counters[2],
-                        window_start=state.window_start,
-                        window_end=state.window_end,
-                        cursor_at=cursor[0],
-                    )
-                )
+            writing: asyncio.Future[None] | None = None  # the page being committed
 
-        try:
-            async with stream:
-                async for page in stream:
-                    fresh: list[Lead] = []
-                    previous: datetime | None = None
-                    for lead in page.items:
-                        created = lead.date_created
-                        if created is None:
-                            raise MirrorError(
-                                f"lead {lead.lead_id} has no date_created: the scan cursor "
-                                "needs it; the API answered unlike its documentation"
-                            )
-                        if previous is not None and created < previous:
-                            raise MirrorError(
-                                f"lead {lead.lead_id} ({_fmt(created)}) came after one created "
-                                f"{_fmt(previous)} in an ascending page: the API does not sort "
-                                "by date_created as documented, so a resumable scan is unsafe"
-                            )
-                        previous = created
-                        if created == cursor_at and lead.lead_id in cursor_ids:
-                            continue  # committed before a restart
-                        fresh.append(lead)
-                    if fresh:
-                        last = fresh[-1].date_created  # pages are ascending (checked above)
-                        at_last = {lead.lead_id for lead in fresh if lead.date_created == last}
-                        if cursor_at is not None and last is not None and last <= cursor_at:
-                            # Only leads inserted behind the cursor: it stays where it is.
-                            if last == cursor_at:
-                                cursor_ids |= at_last
-                        else:
-                            cursor_at, cursor_ids = last, at_last
-                    now_used = self._used()
-                    spent += max(0, now_used - used)
-                    report.requests += max(0, now_used - used)
-                    used = now_used
-                    pages += 1
-                    leads_seen += len(fresh)
-                    report.pages += 1
-                    # Built while the previous page commits (pure Python, no database).
-                    rows = [lead_row(lead) for lead in fresh]
-                    await committed()
-                    writing = asyncio.ensure_future(
-                        _despite_cancel(
-                            commit(
-                                fresh,
-                                rows,
-                                (cursor_at, sorted(cursor_ids)),
-                                (pages, leads_seen, spent),
-                            )
+            async def committed() -> None:
+                nonlocal writing
+                if writing is not None:
+                    task, writing = writing, None
+                    await task
+
+            async def commit(
+                fresh: list[Lead],
+                rows: list[dict[str, Any]],
+                cursor: tuple[datetime | None, list[int]],
+                counters: tuple[int, int, int],
+            ) -> None:
+                await self._commit_page(
+                    state.scan,
+                    fresh,
+                    source,
+                    report,
+                    track_seen=track_seen,
+                    cursor=cursor,
+                    counters=counters,
+                    rows=rows,
+                )
+                if on_progress is not None:
+                    on_progress(
+                        ScanProgress(
+                            scan=state.scan,
+                            pages=counters[0],
+                            leads=counters[1],
+                            requests=counters[2],
+                            window_start=state.window_start,
+                            window_end=state.window_end,
+                            cursor_at=cursor[0],
                         )
                     )
-            await committed()
-        except QuotaExhaustedError:
-            await committed()  # what was read before the budget ran out is kept
-            logger.warning(
-                "daily budget spent during %s scan; it resumes on the next run", state.scan
-            )
-            report.complete = False
-            return False
-        finally:
-            if writing is not None:
-                # Leaving on an error or a cancellation: the page under way still commits
-                # or rolls back as a whole before the lease is released; a cancellation
-                # is passed on once it has (by _despite_cancel).
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(writing)
-            now_used = self._used()
-            report.requests += max(0, now_used - used)
-            spent += max(0, now_used - used)
+
+            try:
+                async with stream:
+                    async for page in stream:
+                        fresh: list[Lead] = []
+                        previous: datetime | None = None
+                        for lead in page.items:
+                            created = lead.date_created
+                            if created is None:
+                                raise MirrorError(
+                                    f"lead {lead.lead_id} has no date_created: the scan cursor "
+                                    "needs it; the API answered unlike its documentation"
+                                )
+                            if previous is not None and created < previous:
+                                raise MirrorError(
+                                    f"lead {lead.lead_id} ({_fmt(created)}) came after one created "
+                                    f"{_fmt(previous)} in an ascending page: the API does not sort "
+                                    "by date_created as documented, so a resumable scan is unsafe"
+                                )
+                            previous = created
+                            if created == cursor_at and lead.lead_id in cursor_ids:
+                                continue  # committed before a restart
+                            fresh.append(lead)
+                        if fresh:
+                            last = fresh[-1].date_created  # pages are ascending (checked above)
+                            at_last = {lead.lead_id for lead in fresh if lead.date_created == last}
+                            if cursor_at is not None and last is not None and last <= cursor_at:
+                                # Only leads inserted behind the cursor: it stays where it is.
+                                if last == cursor_at:
+                                    cursor_ids |= at_last
+                            else:
+                                cursor_at, cursor_ids = last, at_last
+                        now_used = tally.sent
+                        spent += max(0, now_used - used)
+                        report.requests += max(0, now_used - used)
+                        used = now_used
+                        pages += 1
+                        leads_seen += len(fresh)
+                        report.pages += 1
+                        # Built while the previous page commits (pure Python, no database).
+                        rows = [lead_row(lead) for lead in fresh]
+                        await committed()
+                        writing = asyncio.ensure_future(
+                            _despite_cancel(
+                                commit(
+                                    fresh,
+                                    rows,
+                                    (cursor_at, sorted(cursor_ids)),
+                                    (pages, leads_seen, spent),
+                                )
+                            )
+                        )
+                await committed()
+            except QuotaExhaustedError:
+                await committed()  # what was read before the budget ran out is kept
+                logger.warning(
+                    "daily budget spent during %s scan; it resumes on the next run", state.scan
+                )
+                report.complete = False
+                return False
+            finally:
+                if writing is not None:
+                    # Leaving on an error or a cancellation: the page under way still commits
+                    # or rolls back as a whole before the lease is released; a cancellation
+                    # is passed on once it has (by _despite_cancel).
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(writing)
+                now_used = tally.sent
+                report.requests += max(0, now_used - used)
+                spent += max(0, now_used - used)
         async with self._write_engine.begin() as conn:
             await self._renew(conn)
             await self._put_scan(conn, state.scan, requests=spent)
@@ -1610,18 +1606,17 @@ class LeadMirror:
                 )
             ]
         for lead_id in ids:
-            used = self._used()
-            try:
-                lead = await self.wc.leads.get(lead_id)
-            except NotFoundError:
-                lead = None
-            except QuotaExhaustedError:
-                report.complete = False
-                return
-            finally:
-                spent = max(0, self._used() - used)
-                report.requests += spent
-                report.confirm_requests += spent
+            with self.wc.count_requests() as tally:
+                try:
+                    lead = await self.wc.leads.get(lead_id)
+                except NotFoundError:
+                    lead = None
+                except QuotaExhaustedError:
+                    report.complete = False
+                    return
+                finally:
+                    report.requests += tally.sent
+                    report.confirm_requests += tally.sent
             now = self._now()
             async with self._write_engine.begin() as conn:
                 await self._renew(conn)

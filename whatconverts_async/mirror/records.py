@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._codec import field_values
+from .._codec import field_values, wire_object
 from ..models import Lead
 from .schema import ENUM_COLUMNS, LEAD_COLUMNS
 
@@ -120,7 +120,10 @@ def lead_row(lead: Lead) -> dict[str, Any]:
     rewritten once, in the API's order, by the next scan that reads it; the mirror compares
     the content, so that rewrite counts as unchanged and logs no change.
     """
-    record = lead.to_dict()
+    # The lead's own wire object when it has one (only read here): to_dict() would copy it.
+    record = wire_object(lead)
+    if record is None:
+        record = lead.to_dict()
     # Every typed value in one pass over the wire object (a lazy lead stays unconverted).
     row = field_values(lead)  # a fresh dict, keyed by exactly LEAD_COLUMNS (checked below)
     for name in ENUM_COLUMNS:
