@@ -17,7 +17,7 @@ import os as _os
 
 from ._headers import Headers
 from .budget import FastClock, LocalQuota, Quota, SystemClock
-from .client import DEFAULT_BASE_URL, APIResponse, KeyType, WhatConverts
+from .client import DEFAULT_BASE_URL, APIResponse, KeyType, RequestTally, WhatConverts
 from .errors import (
     APIConnectionError,
     APIError,
@@ -107,6 +107,7 @@ __all__ = [
     "QuotaUnavailableError",
     "Quotable",
     "RateLimitError",
+    "RequestTally",
     "RetryPolicy",
     "Role",
     "ServerError",
