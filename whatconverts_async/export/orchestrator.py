@@ -21,7 +21,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 import attrs
 
-from ..client import WhatConverts
+from ..client import RequestTally, WhatConverts
 from ..errors import CheckpointError, ExportError, InvalidParameterError
 from ..models import Lead, Page
 from ..params import DateLike, check_int_range, check_prefetch, date_range, format_datetime
@@ -417,12 +417,14 @@ class _Run:
         self.prefetch = prefetch
         self.on_progress = on_progress
         self.data = DataFile(paths.data)
-        self._sent_before = client.throttle.requests_sent
         self._requests_before = checkpoint.requests_used
+        # This export's own requests: other tasks may share the client.
+        self._tally: RequestTally | None = None
         self._window = Span(0, hashlib.sha256())
 
     def _requests_used(self) -> int:
-        return self._requests_before + (self.client.throttle.requests_sent - self._sent_before)
+        sent = self._tally.sent if self._tally is not None else 0
+        return self._requests_before + sent
 
     def _report(self, label: str) -> None:
         if self.on_progress is not None:
@@ -442,12 +444,13 @@ class _Run:
         await _in_thread(self._verify)
         await _in_thread(self.data.open, self.checkpoint.offset)
         try:
-            self._report("")
-            while not self.checkpoint.complete:
-                window = self.windows[self.checkpoint.window]
-                await self._read_window(window)
-                await _in_thread(self._next_window, window)
-                self._report(window.label)
+            with self.client.count_requests() as self._tally:
+                self._report("")
+                while not self.checkpoint.complete:
+                    window = self.windows[self.checkpoint.window]
+                    await self._read_window(window)
+                    await _in_thread(self._next_window, window)
+                    self._report(window.label)
         finally:
             self.data.close()
 
