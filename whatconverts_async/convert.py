@@ -46,9 +46,9 @@ import cattrs
 from whatconverts_async import _json
 from whatconverts_async._codec import (
     MISSING,
-    api_timestamp,
+    api_timestamps,
     format_timestamp,
-    lazy_bytes_reader,
+    lazy_bytes_builder,
     lazy_reader,
     money_out,
     parse_money,
@@ -173,7 +173,6 @@ def _counter(envelope: Mapping[str, Any], key: str, minimum: int) -> int:
 
 _LEAD_COUNTERS = ("page_number", "leads_per_page", "total_pages", "total_leads")
 _LEAD_HEAD = ("lead_id", "date_created", "last_updated")
-_NOT_READ: Any = object()
 
 
 def lead_page_steps(
@@ -205,19 +204,20 @@ def lead_page_steps(
         )
     except ValueError:
         return None
-    read, first = lazy_bytes_reader(Lead)
+    build, first = lazy_bytes_builder(Lead)
     if first != _LEAD_HEAD:  # the lazy model converts other fields at once: not this path
         return None
-    leads = []
-    for index, item in enumerate(items):
-        lead_id, created, updated = heads[3 * index : 3 * index + 3]
-        if lead_id.__class__ is not int or lead_id <= 0:
-            return None
-        created = api_timestamp(created, _NOT_READ)
-        updated = api_timestamp(updated, _NOT_READ)
-        if created is _NOT_READ or updated is _NOT_READ:
-            return None
-        leads.append(read(item, (lead_id, created, updated)))
+    ids, created, updated = heads
+    # Column checks in C (no Python work per lead); any odd value hands the page over.
+    if ids and (set(map(type, ids)) != {int} or min(ids) <= 0):
+        return None
+    yield
+    created_at = api_timestamps(created)
+    updated_at = api_timestamps(updated)
+    if created_at is None or updated_at is None:
+        return None
+    yield
+    leads = build(items, ids, created_at, updated_at)
     return Page(
         items=leads,
         page_number=page_number,
