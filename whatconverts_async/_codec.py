@@ -989,7 +989,9 @@ def lazy_bytes_builder(
     """Like :func:`lazy_bytes_reader`, a page at a time: ``build(raws, *columns)`` is
     ``[read(raw, values) for raw, *values in zip(raws, *columns)]`` (one column per
     field named by the tuple, in its order), built without a Python loop of its own.
-    ``KeyError`` if ``cls`` has no lazy reader.
+    Each raw may also be a decoded wire ``dict``, which the record then owns (as with
+    ``lazy_reader(cls)``, given the values that reader would convert). ``KeyError`` if
+    ``cls`` has no lazy reader.
     """
     return _LAZY_BYTES_MANY[cls]
 

@@ -142,3 +142,53 @@ def test_pages_split_page_cannot_vouch_for_give_none(body: bytes) -> None:
         while True:
             next(steps)
     assert done.value.value is None
+
+
+def decoded_page(leads: list[Any]) -> dict[str, Any]:
+    return {
+        "page_number": 1,
+        "leads_per_page": 2500,
+        "total_pages": 1,
+        "total_leads": len(leads),
+        "leads": leads,
+    }
+
+
+GOOD_LEAD = {"lead_id": 7, "date_created": "2025-06-01T14:00:00Z", "last_updated": None}
+
+
+@pytest.mark.parametrize(
+    "leads",
+    [
+        [GOOD_LEAD, {**GOOD_LEAD, "lead_id": 8, "last_updated": "2025-06-02T00:00:00Z"}],
+        [{"lead_id": 9}],  # absent timestamps
+        [{**GOOD_LEAD, "date_created": ""}],
+        [{**GOOD_LEAD, "lead_id": 0}],  # the per-lead reader decides
+        [{**GOOD_LEAD, "lead_id": "7"}],
+        [{**GOOD_LEAD, "date_created": "2025-06-01 14:00:00+02:00"}],
+        [{**GOOD_LEAD, "last_updated": "soon"}],
+        [],
+    ],
+)
+def test_a_decoded_page_of_leads_read_at_once_equals_one_by_one(leads: list[Any]) -> None:
+    from whatconverts_async._codec import lazy_reader
+    from whatconverts_async.convert import structure_page
+
+    page = structure_page(decoded_page([dict(lead) for lead in leads]), Lead, consume=True)
+    one_by_one = [lazy_reader(Lead)(dict(lead)) for lead in leads]
+    assert page.items == one_by_one
+    for got, expected in zip(page.items, one_by_one, strict=True):
+        assert (got.lead_id, got.date_created, got.last_updated) == (
+            expected.lead_id,
+            expected.date_created,
+            expected.last_updated,
+        )
+        assert got.to_dict() == expected.to_dict()
+
+
+def test_a_decoded_page_with_an_unreadable_id_still_names_the_lead() -> None:
+    from whatconverts_async.convert import structure_page
+
+    envelope = decoded_page([GOOD_LEAD, {**GOOD_LEAD, "lead_id": "seven"}])
+    with pytest.raises(ValueError, match=r"leads\[1\].*lead_id"):
+        structure_page(envelope, Lead, consume=True)
