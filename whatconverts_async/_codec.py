@@ -29,8 +29,10 @@ Reading rules (the round-trip contract ``unstructure(structure(d)) == d`` holds 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -46,8 +48,10 @@ __all__ = [
     "LAZY_READS_BEFORE_FILL",
     "MISSING",
     "api_timestamp",
+    "api_timestamps",
     "field_values",
     "format_timestamp",
+    "lazy_bytes_builder",
     "lazy_bytes_reader",
     "lazy_reader",
     "lazy_record",
@@ -120,6 +124,44 @@ def api_timestamp(value: Any, otherwise: Any) -> Any:
     if value is None or value is MISSING or type(value).__name__ == "UnsetType":
         return None
     return otherwise
+
+
+_NOT_READ: Any = object()
+# Strings of exactly the API's form, one after another (the hours "24" excluded, as in
+# _is_api_form); fromisoformat checks the ranges of the rest.
+_API_FORMS = re.compile(r"(?:\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):\d\d:\d\dZ)*", re.ASCII)
+# Python 3.11 reads the trailing "Z" itself, as timezone.utc, the same as "+00:00".
+_READS_Z = sys.version_info >= (3, 11)
+
+
+def api_timestamps(values: list[Any]) -> list[Any] | None:
+    """:func:`api_timestamp` of every value in ``values``, or ``None`` if any of them is
+    not one a lazy record reads (``otherwise``).
+
+    A page's column of timestamps is checked with one regular expression over the joined
+    strings and converted by ``datetime.fromisoformat`` mapped in C; a column with
+    ``None``, ``""``, absent values or anything odd takes the per-value path.
+
+    >>> [t.isoformat() if t else t for t in api_timestamps(["2025-06-01T14:00:00Z", None])]
+    ['2025-06-01T14:00:00+00:00', None]
+    >>> api_timestamps(["2025-06-01 14:00:00"]) is None
+    True
+    """
+    if _READS_Z:
+        try:
+            joined = "".join(values)
+        except TypeError:  # not all text: a null or absent timestamp, or an odd value
+            pass
+        else:
+            if (
+                len(joined) == 20 * len(values)
+                and (not values or set(map(len, values)) == {20})
+                and _API_FORMS.fullmatch(joined) is not None
+            ):
+                with contextlib.suppress(ValueError):  # a day or minute out of range
+                    return list(map(_fromisoformat, values))
+    out = [api_timestamp(value, _NOT_READ) for value in values]
+    return None if _NOT_READ in out else out
 
 
 def format_timestamp(value: datetime) -> str:
@@ -453,6 +495,7 @@ _VALUES: dict[type, Callable[[Any], dict[str, Any]]] = {}
 _LAZY_BASE: dict[type, type] = {}
 _LAZY_UNCONVERTED: set[type] = set()
 _LAZY_BYTES: dict[type, tuple[Callable[[bytes, tuple[Any, ...]], Any], tuple[str, ...]]] = {}
+_LAZY_BYTES_MANY: dict[type, tuple[Callable[..., list[Any]], tuple[str, ...]]] = {}
 _WIRE_OF: dict[type, Callable[[Any], dict[str, Any] | None]] = {}
 _ABSENT_CACHE_LIMIT = 4096
 
@@ -838,6 +881,7 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
         return o
 
     _LAZY_BYTES[cls] = (read_lazy_bytes, first)
+    _LAZY_BYTES_MANY[cls] = (_columns_builder(new, Lazy, set_wire, set_read, first_setters), first)
     _WIRE_OF[Lazy] = _WIRE_OF[Converted] = wire_of
     _LAZY[cls] = read_lazy
     _LAZY_BASE[Lazy] = cls
@@ -845,6 +889,33 @@ def lazy_record(cls: C, eager: tuple[str, ...]) -> C:
     _LAZY_UNCONVERTED.add(Lazy)
     _LAZY_COPY[cls] = read_lazy_copy
     return cast(C, Lazy)
+
+
+def _columns_builder(
+    new: Callable[[type], Any],
+    kind: type,
+    set_wire: Callable[[Any, Any], None],
+    set_read: Callable[[Any, Any], None],
+    setters: tuple[Callable[[Any, Any], None], ...],
+) -> Callable[..., list[Any]]:
+    """``build(raws, *columns)`` for :func:`lazy_bytes_builder`: a maker with one argument
+    per field, generated so that each record costs one Python call (map runs the loop)."""
+    params = ", ".join(f"v{i}" for i in range(len(setters)))
+    puts = "".join(f"    s{i}(o, v{i})\n" for i in range(len(setters)))
+    source = (
+        f"def make(raw, {params}):\n"
+        "    o = new(kind)\n    set_wire(o, raw)\n    set_read(o, ())\n"
+        f"{puts}    return o\n"
+    )
+    namespace: dict[str, Any] = {"new": new, "kind": kind, "set_wire": set_wire}
+    namespace["set_read"] = set_read
+    namespace.update({f"s{i}": setter for i, setter in enumerate(setters)})
+    make = _compile(source, namespace, "make", f"<lazy bytes {kind.__name__}>")
+
+    def build(raws: list[bytes], *columns: list[Any]) -> list[Any]:
+        return list(map(make, raws, *columns))
+
+    return build
 
 
 def field_values(record: Any) -> dict[str, Any]:
@@ -910,6 +981,19 @@ def lazy_bytes_reader(
     tracked object until then. ``KeyError`` if ``cls`` has no lazy reader.
     """
     return _LAZY_BYTES[cls]
+
+
+def lazy_bytes_builder(
+    cls: type,
+) -> tuple[Callable[..., list[Any]], tuple[str, ...]]:
+    """Like :func:`lazy_bytes_reader`, a page at a time: ``build(raws, *columns)`` is
+    ``[read(raw, values) for raw, *values in zip(raws, *columns)]`` (one column per
+    field named by the tuple, in its order), built without a Python loop of its own.
+    Each raw may also be a decoded wire ``dict``, which the record then owns (as with
+    ``lazy_reader(cls)``, given the values that reader would convert). ``KeyError`` if
+    ``cls`` has no lazy reader.
+    """
+    return _LAZY_BYTES_MANY[cls]
 
 
 def reader(cls: type) -> Callable[[Any], Any]:

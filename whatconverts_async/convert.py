@@ -35,6 +35,7 @@ True
 from __future__ import annotations
 
 import enum
+import operator
 import re
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
@@ -46,9 +47,9 @@ import cattrs
 from whatconverts_async import _json
 from whatconverts_async._codec import (
     MISSING,
-    api_timestamp,
+    api_timestamps,
     format_timestamp,
-    lazy_bytes_reader,
+    lazy_bytes_builder,
     lazy_reader,
     money_out,
     parse_money,
@@ -173,7 +174,6 @@ def _counter(envelope: Mapping[str, Any], key: str, minimum: int) -> int:
 
 _LEAD_COUNTERS = ("page_number", "leads_per_page", "total_pages", "total_leads")
 _LEAD_HEAD = ("lead_id", "date_created", "last_updated")
-_NOT_READ: Any = object()
 
 
 def lead_page_steps(
@@ -205,19 +205,20 @@ def lead_page_steps(
         )
     except ValueError:
         return None
-    read, first = lazy_bytes_reader(Lead)
+    build, first = lazy_bytes_builder(Lead)
     if first != _LEAD_HEAD:  # the lazy model converts other fields at once: not this path
         return None
-    leads = []
-    for index, item in enumerate(items):
-        lead_id, created, updated = heads[3 * index : 3 * index + 3]
-        if lead_id.__class__ is not int or lead_id <= 0:
-            return None
-        created = api_timestamp(created, _NOT_READ)
-        updated = api_timestamp(updated, _NOT_READ)
-        if created is _NOT_READ or updated is _NOT_READ:
-            return None
-        leads.append(read(item, (lead_id, created, updated)))
+    ids, created, updated = heads
+    # Column checks in C (no Python work per lead); any odd value hands the page over.
+    if ids and (set(map(type, ids)) != {int} or min(ids) <= 0):
+        return None
+    yield
+    created_at = api_timestamps(created)
+    updated_at = api_timestamps(updated)
+    if created_at is None or updated_at is None:
+        return None
+    yield
+    leads = build(items, ids, created_at, updated_at)
     return Page(
         items=leads,
         page_number=page_number,
@@ -225,6 +226,30 @@ def lead_page_steps(
         total_pages=total_pages,
         total_items=total_items,
     )
+
+
+_get_id = operator.methodcaller("get", "lead_id", MISSING)
+_get_created = operator.methodcaller("get", "date_created", MISSING)
+_get_updated = operator.methodcaller("get", "last_updated", MISSING)
+
+
+def _lead_columns(raw_items: list[Any]) -> tuple[list[Any], ...] | None:
+    """The columns of ``lead_id``, ``date_created`` and ``last_updated`` a lazy lead is
+    built with, for every decoded wire dict of ``raw_items``, checked at once as on the
+    bytes path; ``None`` for a page with anything the per-lead reader must look at (an
+    item that is not a dict, an odd id or timestamp), which then reads it lead by lead."""
+    if lazy_bytes_builder(Lead)[1] != _LEAD_HEAD:
+        return None
+    if raw_items and set(map(type, raw_items)) != {dict}:
+        return None
+    ids = list(map(_get_id, raw_items))
+    if ids and (set(map(type, ids)) != {int} or min(ids) <= 0):
+        return None
+    created = api_timestamps(list(map(_get_created, raw_items)))
+    updated = api_timestamps(list(map(_get_updated, raw_items)))
+    if created is None or updated is None:
+        return None
+    return ids, created, updated
 
 
 def _keys_for(
@@ -331,6 +356,16 @@ def structure_page_steps(
                 yield
             chunk = raw_items[begin : begin + step]
             items.extend(converter.structure(item, item_type) for item in chunk)
+    elif consume and item_type is Lead and (columns := _lead_columns(raw_items)) is not None:
+        # Checked at once, built a slice at a time; the raw dicts now belong to the leads.
+        build = lazy_bytes_builder(Lead)[0]
+        for begin in range(0, len(raw_items), step):
+            if begin:
+                yield
+            end = begin + step
+            with no_cyclic_gc():
+                items.extend(build(raw_items[begin:end], *(c[begin:end] for c in columns)))
+        raw_items.clear()
     elif consume:
         # Each raw dict is dropped as soon as its record exists, so a page never holds
         # both forms of all its items at once (about a third less memory at the peak).

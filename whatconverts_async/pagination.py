@@ -35,7 +35,7 @@ import contextlib
 import heapq
 import math
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -45,7 +45,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -79,6 +79,14 @@ def _as_int64(key: Any) -> Any:
         if whole == key:
             return _as_int64(whole)
     return key
+
+
+def _all_int64(keys: list[Any]) -> bool:
+    """Whether every key is an ``int`` (not a subclass, not ``bool``) of 64 bits, checked
+    in C."""
+    if not keys:
+        return True
+    return set(map(type, keys)) == {int} and _INT64[0] <= min(keys) and max(keys) <= _INT64[1]
 
 
 class _Big(int):
@@ -170,11 +178,20 @@ class CompactKeys:
     def take_new(self, items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
         """The items whose ``key`` is not in the set yet, in order; their keys are added.
 
-        The same as calling :meth:`add_new` per item, in one loop (a page at a time)."""
+        The same as calling :meth:`add_new` per item, in one loop (a page at a time). A
+        page of new 64-bit integer keys (a scan's usual page) is taken in C: one check
+        that none repeats or is known (:meth:`isdisjoint`), then one ``update``."""
+        items = items if isinstance(items, list) else list(items)
+        keys = list(map(key, items))
+        if _all_int64(keys) and len(set(keys)) == len(keys) and self._ints_disjoint(keys):
+            self._recent.update(cast("list[int]", keys))
+            self._count += len(keys)
+            if len(self._recent) >= self.BUFFER:
+                self._flush()
+            return list(items)
         out: list[T] = []
         recent, runs, low, high = self._recent, self._runs, _INT64[0], _INT64[1]
-        for item in items:
-            k = key(item)
+        for item, k in zip(items, keys, strict=True):
             if type(k) is not int or not low <= k <= high:
                 if self.add_new(k):
                     out.append(item)
@@ -196,7 +213,25 @@ class CompactKeys:
 
     def isdisjoint(self, keys: Iterable[Hashable]) -> bool:
         """Whether no key of ``keys`` is in the set."""
+        keys = keys if isinstance(keys, list) else list(keys)
+        if _all_int64(keys):
+            return self._ints_disjoint(cast("list[int]", keys))
         return not any(key in self for key in keys)
+
+    def _ints_disjoint(self, keys: list[Any]) -> bool:
+        """:meth:`isdisjoint` for 64-bit ``int`` keys: the small set in C, then for each
+        run only the keys within its bounds (none, when ids grow with time)."""
+        if not self._recent.isdisjoint(keys):
+            return False
+        if self._runs and keys:
+            ordered = sorted(keys)
+            for run in self._runs:
+                begin = bisect_left(ordered, run[0])
+                end = bisect_right(ordered, run[-1], begin)
+                for k in ordered[begin:end]:
+                    if run[bisect_left(run, k)] == k:
+                        return False
+        return True
 
     def __len__(self) -> int:
         return self._count
@@ -269,9 +304,8 @@ def _check_page_number(page: Page[Any], asked: int, label: str) -> None:
         )
 
 
-def _repeats_within(page: Page[T], key: Callable[[T], Hashable]) -> bool:
-    """Whether two items of ``page`` have the same key."""
-    keys = [key(item) for item in page.items]
+def _repeats_within(keys: list[Hashable]) -> bool:
+    """Whether two of ``keys`` (a page's) are the same."""
     return len(set(keys)) != len(keys)
 
 
@@ -434,19 +468,19 @@ class WindowReader(Generic[T]):
         expected = reading.expected_items(number)
         if len(page.items) != expected:
             return f"page {number} has {len(page.items)} items, expected {expected}"
-        if self.key is not None and _repeats_within(page, self.key):
+        if self.key is None:
+            return None
+        keys = list(map(self.key, page.items))
+        if _repeats_within(keys):
             # One lead twice on a page whose count is right means another is missing.
             return f"page {number} holds the same item twice"
-        if self._repeats(page, reading.met):
+        if self._repeats(keys, reading.met):
             return f"page {number} repeats items of earlier pages"
         return None
 
-    def _repeats(self, page: Page[T], met: set[Hashable] | CompactKeys) -> bool:
-        """Whether ``page`` holds a key already met in this reading; records its keys unless
-        ``met`` is :attr:`seen`, which :meth:`_fresh` fills."""
-        if self.key is None:
-            return False
-        keys = [self.key(item) for item in page.items]
+    def _repeats(self, keys: list[Hashable], met: set[Hashable] | CompactKeys) -> bool:
+        """Whether ``keys`` (a page's) hold one already met in this reading; records them
+        unless ``met`` is :attr:`seen`, which :meth:`_fresh` fills."""
         if not met.isdisjoint(keys):
             return True
         if met is not self.seen:
@@ -531,15 +565,18 @@ async def iterate_items(
     count = 0
     try:
         async for page in pages:
-            for index, item in enumerate(page.items):
-                if index and not index % ITEMS_PER_TURN:
+            items = page.items
+            for begin in range(0, len(items), ITEMS_PER_TURN):
+                if begin:
                     # An async generator that does not await runs a whole page in one
                     # step of its consumer's task: give the loop a turn now and then.
                     await asyncio.sleep(0)
-                yield item
-                count += 1
-                if max_items is not None and count >= max_items:
-                    return
+                for item in items[begin : begin + ITEMS_PER_TURN]:
+                    yield item
+                    if max_items is not None:
+                        count += 1
+                        if count >= max_items:
+                            return
     finally:
         aclose = getattr(pages, "aclose", None)
         if aclose is not None:
@@ -564,8 +601,9 @@ class PageStream(Generic[T]):
     def __aiter__(self) -> PageStream[T]:
         return self
 
-    async def __anext__(self) -> T:
-        return await self._source.__anext__()
+    def __anext__(self) -> Awaitable[T]:
+        # The source's own awaitable, not a coroutine wrapping it: one object less per item.
+        return self._source.__anext__()
 
     async def aclose(self) -> None:
         """Stop the iteration and cancel any request still in flight."""

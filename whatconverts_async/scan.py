@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any, Literal
 
 import attrs
@@ -158,6 +159,12 @@ class ScanWindow:
         overlap or leave gaps and leads would repeat or vanish at the edges: every lead is
         checked against the window asked for, to stop loudly instead.
         """
+        leads = leads if isinstance(leads, list) else list(leads)
+        dates = list(map(_date_created, leads))
+        if None not in dates and (
+            not dates or (self.start <= min(dates) and max(dates) <= self.end)
+        ):
+            return  # the usual page, checked in C; otherwise find the lead to name below
         for lead in leads:
             created = lead.date_created
             if created is None:
@@ -180,6 +187,9 @@ class ScanWindow:
                 f"({first} and {self.label}): the API returns leads outside the date "
                 "filters this client assumes"
             )
+
+
+_date_created = attrgetter("date_created")
 
 
 @attrs.frozen

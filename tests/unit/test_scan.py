@@ -257,3 +257,20 @@ def test_leads_outside_their_window_fail_loudly() -> None:
 def test_a_window_refuses_naive_bounds() -> None:
     with pytest.raises(ValueError, match="end must be timezone-aware"):
         Window(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2))
+
+
+def test_a_page_checked_at_once_still_names_the_lead_outside_its_window() -> None:
+    window = ScanWindow(
+        Window(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 31, 23, 59, 59, tzinfo=UTC)),
+        {},
+    )
+    inside = [_lead(i, f"2024-01-{i:02d}T12:00:00Z") for i in range(1, 29)]
+    edges = [_lead(100, "2024-01-01T00:00:00Z"), _lead(101, "2024-01-31T23:59:59Z")]
+    window.check_leads(inside + edges)  # both bounds belong to the window
+    window.check_leads(iter(inside))  # any iterable, read once
+    late = _lead(200, "2024-02-01T00:00:00Z")
+    with pytest.raises(PaginationError, match="lead 200 created 2024-02-01T00:00:00Z"):
+        window.check_leads([*inside[:10], late, *inside[10:]])
+    early = _lead(201, "2023-12-31T23:59:59Z")
+    with pytest.raises(PaginationError, match="lead 201 created"):
+        window.check_leads([*inside, early, _lead(3, None)])
