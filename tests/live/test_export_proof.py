@@ -275,3 +275,30 @@ async def test_a_version_2_checkpoint_is_proven_line_by_line_and_upgraded(tmp_pa
                     resume=True,
                 )
         assert fake.request_count == 0
+
+
+async def test_requests_used_counts_the_exports_own_requests_on_a_shared_client(
+    fake: FakeWhatConverts, tmp_path: Path
+) -> None:
+    import asyncio
+
+    fake.faults.latency = 0.005  # the two tasks' requests interleave on the wire
+    async with client_for(fake) as wc:
+        stop = asyncio.Event()
+
+        async def other() -> int:
+            reads = 0
+            while not stop.is_set():
+                await wc.leads.list(leads_per_page=7)
+                reads += 1
+            return reads
+
+        reader = asyncio.ensure_future(other())
+        result = await export_leads(
+            wc, tmp_path / "out.jsonl", start_date=START, end_date=END, per_page=PER_PAGE
+        )
+        stop.set()
+        others = await reader
+    mine = sum(1 for r in fake.requests if r.params.get("leads_per_page") == str(PER_PAGE))
+    assert others > 0 and fake.request_count == mine + others
+    assert result.requests_used == mine
