@@ -117,7 +117,7 @@ class Dataset:
         directory = Directory(salt)
         directory.generate(accounts, profiles_per_account, start_ts)
         columns = generate_columns(leads, start_ts, end_ts, salt, len(directory.profile_order))
-        renderer = LeadRenderer(salt, directory.names)
+        renderer = LeadRenderer(salt, directory.names, latest=end_ts)
         store = LeadStore(columns, renderer, directory, salt=salt, cache_size=cache_size)
         return cls(directory, store, seed=seed)
 

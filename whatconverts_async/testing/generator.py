@@ -187,9 +187,14 @@ class LeadRenderer:
     """Renders wire dicts of leads; ``names(profile_id)`` gives
     ``(profile_name, account_id, account_name)`` (empty for a deleted profile)."""
 
-    def __init__(self, salt: int, names: Callable[[int], tuple[str, int, str]]) -> None:
+    def __init__(
+        self, salt: int, names: Callable[[int], tuple[str, int, str]], latest: int | None = None
+    ) -> None:
         self._salt = salt
         self._names = names
+        # The data's end (epoch seconds): no lead was last updated after it, or an edit
+        # made at the simulator's "now" would look older than the lead it edits.
+        self._latest = latest
 
     def inserted_flags(self, lead_id: int) -> int:
         """Flag bits of a lead inserted with generated values (mostly none)."""
@@ -248,6 +253,8 @@ class LeadRenderer:
         updated = ts + ((h3 >> 32) & 0xFFFF) % 600 + 5
         if quotable or quote is not None or sales is not None:
             updated += ((h3 >> 40) & 0xFFF) * 60
+        if self._latest is not None and updated > self._latest:
+            updated = max(ts, self._latest)
         score = ((h3 >> 48) & 0xF) * 10 if (h3 >> 52) & 1 else 0
         keywords = ""
         analysis: Any = []
