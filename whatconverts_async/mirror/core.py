@@ -621,13 +621,32 @@ class LeadMirror:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    async def open(self) -> LeadMirror:
-        """Connect and create or check the schema (idempotent); ``async with`` calls it."""
+    async def open(self, *, create: bool = True) -> LeadMirror:
+        """Connect and create or check the schema (idempotent); ``async with`` calls it.
+
+        ``create=False`` only reads: it creates and changes nothing (what ``mirror status``
+        uses) and raises :class:`~whatconverts_async.mirror.schema.NoMirrorError` when the
+        database holds no mirror of the current schema version. Either way a table of the
+        mirror's name that the mirror did not create (an application's own ``leads``)
+        raises :class:`~whatconverts_async.mirror.schema.SchemaConflictError` before
+        anything is created; a newer schema raises
+        :class:`~whatconverts_async.mirror.schema.SchemaVersionError`.
+        """
         if self._engine is None:
             self._engine = create_async_engine(self._url)
             if self._url.get_backend_name() == "sqlite":
                 _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
         try:
+            if not create:
+                async with self.engine.connect() as conn:
+                    version = await schema.read_schema_version(conn)
+                if version < schema.SCHEMA_VERSION:
+                    raise schema.NoMirrorError(
+                        f"the mirror has schema version {version}; the next backfill or "
+                        f"refresh upgrades it to {schema.SCHEMA_VERSION}"
+                    )
+                self.schema_version = version
+                return self
             if self._url.get_backend_name() == "sqlite":
                 await _enable_wal(self._engine, self.busy_timeout)
             try:

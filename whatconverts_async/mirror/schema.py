@@ -267,6 +267,71 @@ class SchemaVersionError(RuntimeError):
     """The database was written by a newer version of the mirror than this library."""
 
 
+class SchemaConflictError(RuntimeError):
+    """The database holds a table of the mirror's name that the mirror did not create
+    (an application's own ``leads``): nothing is created or changed in it."""
+
+
+class NoMirrorError(RuntimeError):
+    """The database holds no mirror (a command that only reads found no mirror tables)."""
+
+
+# Columns added by upgrades: a table of an older version may lack them.
+_ADDED_LATER = {("leads", "hidden_confirmed_at")}
+
+
+def _existing_tables(sync: sa.Connection) -> dict[str, set[str]]:
+    """Our table names present in the database, each with its column names."""
+    inspector = sa.inspect(sync)
+    present = set(inspector.get_table_names())
+    return {
+        table.name: {c["name"] for c in inspector.get_columns(table.name)}
+        for table in metadata.sorted_tables
+        if table.name in present
+    }
+
+
+def _check_tables_are_ours(existing: dict[str, set[str]]) -> None:
+    for table in metadata.sorted_tables:
+        columns = existing.get(table.name)
+        if columns is None:
+            continue
+        wanted = {c.name for c in table.columns if (table.name, c.name) not in _ADDED_LATER}
+        missing = sorted(wanted - columns)
+        if missing:
+            raise SchemaConflictError(
+                f"the database already has a table {table.name!r} that is not a lead "
+                f"mirror's (it lacks {', '.join(missing[:3])}"
+                f"{', ...' if len(missing) > 3 else ''}): nothing was created or changed; "
+                "give the mirror a database (or PostgreSQL schema) of its own"
+            )
+
+
+async def read_schema_version(conn: AsyncConnection) -> int:
+    """The mirror's schema version in the database, without creating or changing anything.
+
+    Raises :class:`NoMirrorError` when the database holds no mirror,
+    :class:`SchemaConflictError` when a table of the mirror's name is not the mirror's, and
+    :class:`SchemaVersionError` for a version newer than :data:`SCHEMA_VERSION`.
+    """
+    existing = await conn.run_sync(_existing_tables)
+    _check_tables_are_ours(existing)
+    if meta.name not in existing:
+        raise NoMirrorError("the database holds no lead mirror: run `mirror backfill` first")
+    row = (
+        await conn.execute(sa.select(meta.c.value).where(meta.c.name == "schema_version"))
+    ).first()
+    if row is None:
+        raise NoMirrorError("the database holds no lead mirror: run `mirror backfill` first")
+    stored = int(row[0])
+    if stored > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the mirror database has schema version {stored}; this library reads "
+            f"{SCHEMA_VERSION}: upgrade whatconverts-async"
+        )
+    return stored
+
+
 #: The PostgreSQL advisory lock key held while the schema is created or upgraded.
 SCHEMA_LOCK = 0x5743_4D49_5252  # "WCMIRR"
 
@@ -278,10 +343,14 @@ async def create_schema(conn: AsyncConnection) -> int:
     On PostgreSQL the transaction first takes an advisory lock (:data:`SCHEMA_LOCK`,
     released at its end), so mirrors opening a fresh database at once create it one after
     the other instead of racing into duplicate-type errors.
-    Raises :class:`SchemaVersionError` for a database newer than :data:`SCHEMA_VERSION`.
+    Raises :class:`SchemaVersionError` for a database newer than :data:`SCHEMA_VERSION` and
+    :class:`SchemaConflictError` when a table of the mirror's name is not the mirror's.
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+    # A table of our name that is not ours (an application's own "leads") stops everything
+    # before any table is created next to it.
+    _check_tables_are_ours(await conn.run_sync(_existing_tables))
     await conn.run_sync(metadata.create_all, checkfirst=True)
     row = (
         await conn.execute(sa.select(meta.c.value).where(meta.c.name == "schema_version"))
