@@ -43,7 +43,7 @@ from ..scan import split_windows
 from . import schema
 from ._bulk import BulkUpsert
 from .plan import WINDOW_DAYS, LeadCounts, RefreshPlan, TierCost
-from .records import changed_fields, lead_row, merge_webhook
+from .records import changed_fields, lead_row, merge_webhook, strip_nul
 
 if TYPE_CHECKING:
     from ..client import WhatConverts
@@ -430,6 +430,21 @@ def _not_a_lead(lead_id: int) -> Exception:
     return WebhookError(
         f"not a lead delivery: lead {lead_id} is not in the mirror and the body has no date_created"
     )
+
+
+def _strip_nul_rows(rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL only: typed columns of ``rows`` lose their NUL characters (``text`` and
+    ``jsonb`` cannot hold one; ``record`` keeps the exact value), one warning per lead
+    naming the columns, never the values."""
+    for row in rows:
+        names = strip_nul(row)
+        if names:
+            logger.warning(
+                "lead %s: NUL characters removed from the column(s) %s (PostgreSQL cannot "
+                "store them there); the record column keeps the exact value",
+                row["lead_id"],
+                ", ".join(names),
+            )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -893,6 +908,8 @@ class LeadMirror:
                     reordered.add(lead_id)
             report.updated -= len(reordered)
             report.unchanged += len(reordered)
+        if writes and conn.dialect.name == "postgresql":
+            _strip_nul_rows(writes)
         if writes:
             bulk = self._bulk_upsert(source)
             for i in range(0, len(writes), _UPSERT_BATCH):

@@ -1,0 +1,105 @@
+"""Mirror cases a hostile tester found: NUL characters in a lead (PostgreSQL), a stored
+``last_updated`` in the future, PostgreSQL URL options, a backfill ending in the future
+(SQLite and PostgreSQL where it applies)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from whatconverts_async import WhatConverts
+from whatconverts_async.models import Lead
+from whatconverts_async.testing import FakeWhatConverts
+from whatconverts_async.webhooks import webhook_app
+
+from .conftest import NOW
+from .test_mirror import format_ts, rows, serve, wire_ids
+
+UTC = timezone.utc
+
+pytest.importorskip("sqlalchemy")
+
+from whatconverts_async.mirror import LeadMirror  # noqa: E402
+
+
+def _ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+async def test_a_lead_with_nul_characters_is_stored_exactly(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts, caplog: pytest.LogCaptureFixture
+) -> None:
+    postgres = db_url.startswith("postgresql")
+    ids = wire_ids(fake)
+    in_notes, in_map, by_hook = ids[100], ids[200], ids[-5]
+    fake.data.patch_lead(in_notes, {"notes": "call back\x00 tomorrow"})
+    fake.data.patch_lead(in_map, {"additional_fields": {"Gate\x00 code": "12\x0034"}})
+    caplog.set_level(logging.WARNING, logger="whatconverts_async.mirror")
+    async with LeadMirror(wc, db_url) as mirror:
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+        assert report.complete and report.inserted == len(ids)
+        stored = await rows(mirror)
+        for lead_id in (in_notes, in_map):
+            # The record is the wire value exactly, NUL included, on both databases.
+            record = json.loads(stored[lead_id].record)
+            assert record == fake.data.lead(lead_id)
+            assert Lead.from_dict(record).to_dict() == fake.data.lead(lead_id)
+        notes = stored[in_notes].notes
+        fields = stored[in_map].additional_fields
+        if postgres:
+            assert notes == "call back tomorrow"
+            assert fields == {"Gate code": "1234"}
+        else:
+            assert notes == "call back\x00 tomorrow"
+            assert fields == {"Gate\x00 code": "12\x0034"}
+        warned = [r.getMessage() for r in caplog.records if "NUL" in r.getMessage()]
+        if postgres:
+            assert any(f"lead {in_notes}" in m and "notes" in m for m in warned)
+            assert any(f"lead {in_map}" in m and "additional_fields" in m for m in warned)
+            # Field names and ids only, never the values.
+            assert not any("tomorrow" in m or "Gate" in m for m in warned)
+        else:
+            assert warned == []
+
+        # A refresh reads the NUL lead again: unchanged, then an edit is applied.
+        report = await mirror.refresh(force=True)
+        assert report.complete and report.updated == 0
+        newer = format_ts(_ts(fake.data.lead(in_notes)["last_updated"]) + timedelta(hours=1))
+        fake.data.patch_lead(in_notes, {"notes": "\x00again\x00", "last_updated": newer})
+        report = await mirror.refresh(force=True)
+        assert report.complete and report.updated == 1
+        row = (await rows(mirror))[in_notes]
+        assert json.loads(row.record) == fake.data.lead(in_notes)
+        assert row.notes == ("again" if postgres else "\x00again\x00")
+
+        # A webhook with NUL in a text field and inside a JSON map is stored, not a 500.
+        runner, url = await serve(webhook_app(mirror.on_webhook, path="/hooks"))
+        try:
+            wire = fake.data.lead(by_hook)
+            later = format_ts(_ts(wire["last_updated"]) + timedelta(hours=2))
+            body = {
+                "trigger": "update",
+                "lead_id": by_hook,
+                "notes": "hook\x00note",
+                "additional_fields": {"k\x00": "v\x00"},
+                "last_updated": later,
+            }
+            delivery = await fake.webhooks.send(url, body=body)
+            assert delivery.ok, delivery
+            row = (await rows(mirror))[by_hook]
+            record = json.loads(row.record)
+            assert record["notes"] == "hook\x00note"
+            assert record["additional_fields"] == {"k\x00": "v\x00"}
+            assert record == {**wire, **{k: v for k, v in body.items() if k != "trigger"}}
+            if postgres:
+                assert row.notes == "hooknote" and row.additional_fields == {"k": "v"}
+            else:
+                assert row.notes == "hook\x00note"
+            # Redelivered: unchanged (the hash is the record's, not the cleaned columns').
+            assert (await fake.webhooks.send(url, body=body)).ok
+            assert (await rows(mirror))[by_hook].synced_at == row.synced_at
+        finally:
+            await runner.cleanup()
