@@ -103,3 +103,65 @@ async def test_a_lead_with_nul_characters_is_stored_exactly(
             assert (await rows(mirror))[by_hook].synced_at == row.synced_at
         finally:
             await runner.cleanup()
+
+
+@pytest.mark.parametrize("ahead", [timedelta(days=365_000), timedelta(days=2)])
+async def test_a_stored_last_updated_in_the_future_does_not_pin_the_copy(
+    db_url: str,
+    fake: FakeWhatConverts,
+    wc: WhatConverts,
+    caplog: pytest.LogCaptureFixture,
+    ahead: timedelta,
+) -> None:
+    lead_id = wire_ids(fake)[-10]
+    future = format_ts(min(NOW + ahead, datetime(2999, 1, 1, tzinfo=UTC)))
+    fake.data.patch_lead(lead_id, {"last_updated": future, "notes": "first"})
+    caplog.set_level(logging.WARNING, logger="whatconverts_async.mirror")
+    async with LeadMirror(wc, db_url) as mirror:
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        assert json.loads((await rows(mirror))[lead_id].record)["notes"] == "first"
+        fake.data.patch_lead(lead_id, {"last_updated": format_ts(NOW), "notes": "corrected"})
+        report = await mirror.refresh(force=True)
+        assert report.updated == 1 and report.stale == 0
+        row = (await rows(mirror))[lead_id]
+        assert json.loads(row.record) == fake.data.lead(lead_id)
+        assert row.notes == "corrected" and row.last_updated == _ts(format_ts(NOW))
+        warned = [r.getMessage() for r in caplog.records if "more than a day" in r.getMessage()]
+        assert len(warned) == 1 and f"lead {lead_id}" in warned[0]
+
+        # The SQL guard (another writer may have stored the future copy between the
+        # mirror's read and its write) lets the copy through likewise.
+        fake.data.patch_lead(lead_id, {"last_updated": future, "notes": "future again"})
+        await mirror.refresh(force=True)
+        assert (await rows(mirror))[lead_id].notes == "future again"
+        from whatconverts_async.mirror.records import lead_row
+
+        fixed = Lead.from_dict({**fake.data.lead(lead_id), "last_updated": format_ts(NOW)})
+        row_values = {
+            **lead_row(fixed),
+            "first_seen_at": NOW,
+            "synced_at": NOW,
+            "source": "refresh",
+            "scope": mirror.scope,
+            "missing_since": None,
+            "deleted_at": None,
+            "hidden_confirmed_at": None,
+        }
+        async with mirror.engine.begin() as conn:
+            await mirror._bulk_upsert("refresh").execute(conn, [row_values])
+        assert (await rows(mirror))[lead_id].last_updated == _ts(format_ts(NOW))
+
+
+async def test_a_stored_last_updated_hours_ahead_still_wins_over_an_older_copy(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    # Within a day of the clock a last_updated is believed (clock skew): newer wins.
+    lead_id = wire_ids(fake)[-10]
+    soon = format_ts(NOW + timedelta(hours=3))
+    fake.data.patch_lead(lead_id, {"last_updated": soon, "notes": "ahead"})
+    async with LeadMirror(wc, db_url) as mirror:
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+        fake.data.patch_lead(lead_id, {"last_updated": format_ts(NOW), "notes": "older"})
+        report = await mirror.refresh(force=True)
+        assert report.stale == 1 and report.updated == 0
+        assert (await rows(mirror))[lead_id].notes == "ahead"

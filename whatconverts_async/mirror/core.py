@@ -447,6 +447,32 @@ def _strip_nul_rows(rows: list[dict[str, Any]]) -> None:
             )
 
 
+def _ahead_of_clock(lead_id: int, stored: datetime, now: datetime) -> bool:
+    """Whether a stored ``last_updated`` lies more than a day after ``now`` (the mirror's
+    clock): such a value cannot be a real edit time, and letting it win "newer wins" would
+    pin that copy against every later correction, so it does not count (a warning says so)."""
+    if stored <= now + _FUTURE_SLACK:
+        return False
+    logger.warning(
+        "lead %s: the stored last_updated %s is more than a day after now; it does not "
+        "count as newer, the copy read now replaces it",
+        lead_id,
+        _fmt(stored),
+    )
+    return True
+
+
+def _after_a_day(
+    stored: sa.ColumnElement[Any], synced: sa.ColumnElement[Any], dialect: str
+) -> sa.ColumnElement[bool]:
+    """SQL for ``stored > synced + 1 day`` (the upsert's guard; no bind parameters, so
+    the compiled statement binds exactly one parameter per column)."""
+    if dialect == "postgresql":
+        return stored > synced + sa.literal_column("interval '1 day'", sa.Interval())
+    # SQLite keeps times as naive UTC text, which compares in time order.
+    return stored > sa.func.datetime(synced, sa.literal_column("'+1 day'"))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -509,7 +535,12 @@ class LeadMirror:
     * **Newer wins.** A copy whose ``last_updated`` is older than the stored one is not
       written (counted ``stale``). On equal ``last_updated`` the copy written last wins: the
       API is not known to bump ``last_updated`` for every change, and the next refresh
-      heals a stale equal copy.
+      heals a stale equal copy. A stored ``last_updated`` more than a day after the
+      mirror's clock (UTC now) is no real edit time: it does not win (a warning names the
+      lead), so such a copy cannot block later corrections.
+    * **NUL characters** (valid JSON ``\\u0000``) are kept exactly in ``record``; on
+      PostgreSQL, whose ``text`` and ``jsonb`` cannot hold them, the typed columns hold the
+      value with NUL removed (a warning names the lead and the columns, not the values).
     * **One writer per key name and scope**: a lease row in ``mirror_leases``; a second
       writer gets :class:`MirrorBusyError`. A lease left by a killed process on this host
       is taken over at once; one from another host once it expires. Webhooks need no lease
@@ -865,6 +896,7 @@ class LeadMirror:
                 old.last_updated is not None
                 and row["last_updated"] is not None
                 and row["last_updated"] < old.last_updated
+                and not _ahead_of_clock(lead_id, old.last_updated, now)
             ):
                 report.stale += 1
                 if source == "confirm":
@@ -985,6 +1017,7 @@ class LeadMirror:
                 table.c.last_updated.is_(None),
                 new.last_updated.is_(None),
                 new.last_updated >= table.c.last_updated,
+                _after_a_day(table.c.last_updated, new.synced_at, self.engine.dialect.name),
             ),
         )
         if source == "webhook":
