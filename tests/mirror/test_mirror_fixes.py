@@ -165,3 +165,46 @@ async def test_a_stored_last_updated_hours_ahead_still_wins_over_an_older_copy(
         report = await mirror.refresh(force=True)
         assert report.stale == 1 and report.updated == 0
         assert (await rows(mirror))[lead_id].notes == "ahead"
+
+
+def test_postgresql_url_options_are_translated_for_asyncpg_or_refused() -> None:
+    from whatconverts_async.errors import InvalidParameterError
+    from whatconverts_async.mirror.core import database_url
+
+    url = database_url("postgresql://u:pw-secret@db/crm?sslmode=require&connect_timeout=5")
+    assert url.drivername == "postgresql+asyncpg"
+    assert dict(url.query) == {"ssl": "require", "timeout": "5"}
+    # psycopg takes libpq's names itself.
+    assert dict(database_url("postgresql+psycopg://u@db/crm?sslmode=require").query) == {
+        "sslmode": "require"
+    }
+    for text, named in (
+        ("postgresql://u:pw-secret@db/crm?application_name=x", "'application_name'"),
+        ("postgresql://u:pw-secret@db/crm?sslmode=sometimes", "sslmode"),
+        ("postgresql://u:pw-secret@db/crm?connect_timeout=soon", "connect_timeout"),
+        ("postgresql://u:pw-secret@db/crm?connect_timeout=-1", "connect_timeout"),
+        ("postgresql://u:pw-secret@db/crm?sslmode=require&ssl=disable", "sslmode"),
+        ("sqlite:///leads.db?mode=ro&foo=bar", "foo, mode"),
+        ("sqlite:///leads.db?timeout=5", "timeout"),
+    ):
+        with pytest.raises(InvalidParameterError) as caught:
+            database_url(text)
+        assert caught.value.parameter == "url"
+        assert named in str(caught.value) and "pw-secret" not in str(caught.value)
+
+
+async def test_a_postgresql_url_with_sslmode_and_connect_timeout_connects(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL URL options")
+    async with LeadMirror(wc, db_url + "?sslmode=prefer&connect_timeout=5") as mirror:
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200))
+        assert report.inserted == len(wire_ids(fake))
+    # The test server has no TLS: sslmode=require reaches it and is refused by it
+    # (before, asyncpg refused the keyword itself with a TypeError).
+    with pytest.raises(Exception) as caught:
+        async with LeadMirror(wc, db_url + "?sslmode=require&connect_timeout=5"):
+            pass
+    assert not isinstance(caught.value, TypeError)
+    assert "SSL" in str(caught.value)

@@ -337,6 +337,7 @@ def database_url(url: str | URL) -> URL:
                 f"the {driver!r} driver is synchronous: use sqlite:///PATH or a file path "
                 "(the mirror picks aiosqlite)",
             )
+        _refuse_sqlite_query(parsed)
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend == "postgresql":
         if driver not in ("", "asyncpg", "psycopg"):
@@ -345,10 +346,99 @@ def database_url(url: str | URL) -> URL:
                 f"the {driver!r} driver is synchronous: use postgresql://... "
                 "(the mirror picks asyncpg)",
             )
+        if driver in ("", "asyncpg"):
+            parsed = _asyncpg_query(parsed)
         return parsed.set(drivername=f"postgresql+{driver or 'asyncpg'}")
     raise InvalidParameterError(
         "url", f"must be a SQLite or PostgreSQL URL, got the {backend!r} backend"
     )
+
+
+# libpq's sslmode values, which asyncpg's ``ssl`` takes as they are.
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# Query options asyncpg's connect() takes (after the libpq names are translated).
+_ASYNCPG_OPTIONS = (
+    "ssl",
+    "timeout",
+    "command_timeout",
+    "prepared_statement_cache_size",
+    "target_session_attrs",
+    "host",
+    "port",
+    "user",
+    "password",
+    "passfile",
+)
+_MULTI_OPTIONS = ("host", "port")  # repeatable: several hosts
+
+
+def _asyncpg_query(url: URL) -> URL:
+    """``url`` with libpq's query options translated for asyncpg (``sslmode`` → ``ssl``,
+    ``connect_timeout`` → ``timeout``); any other option asyncpg does not take (it would
+    fail at connect time with a ``TypeError``) raises ``InvalidParameterError("url")``
+    naming the option, never a value (one may be a password)."""
+    query = dict(url.query)
+    for libpq, ours in (("sslmode", "ssl"), ("connect_timeout", "timeout")):
+        if libpq in query:
+            if ours in query:
+                raise InvalidParameterError(
+                    "url", f"the query options {libpq} and {ours} mean the same: give one"
+                )
+            query[ours] = query.pop(libpq)
+    for name, value in query.items():
+        if name not in _ASYNCPG_OPTIONS:
+            raise InvalidParameterError(
+                "url",
+                f"the query option {name!r} is not one the mirror's PostgreSQL driver "
+                f"(asyncpg) takes; it takes sslmode, connect_timeout and "
+                f"{', '.join(_ASYNCPG_OPTIONS)}",
+            )
+        if isinstance(value, tuple) and name not in _MULTI_OPTIONS:
+            raise InvalidParameterError("url", f"the query option {name!r} is given twice")
+    ssl = query.get("ssl")
+    if ssl is not None and ssl not in _SSLMODES:
+        raise InvalidParameterError(
+            "url", f"sslmode (or ssl) must be one of {', '.join(_SSLMODES)}, got {ssl!r}"
+        )
+    for name in ("timeout", "command_timeout"):
+        text = query.get(name)
+        if text is None:
+            continue
+        try:
+            seconds = float(str(text))
+        except ValueError:
+            seconds = float("nan")
+        if not 0 < seconds < float("inf"):
+            shown = "connect_timeout (or timeout)" if name == "timeout" else name
+            raise InvalidParameterError(
+                "url", f"{shown} must be a number of seconds > 0, got {text!r}"
+            )
+    return url.set(query=query)
+
+
+def _numeric_connect_args(url: URL) -> dict[str, float]:
+    """asyncpg's numeric query options as numbers (SQLAlchemy passes them on as text, and
+    asyncpg compares them with numbers)."""
+    if url.drivername != "postgresql+asyncpg":
+        return {}
+    return {
+        name: float(str(url.query[name]))
+        for name in ("timeout", "command_timeout")
+        if name in url.query
+    }
+
+
+def _refuse_sqlite_query(url: URL) -> None:
+    """SQLite URLs take no query options: the driver would ignore most of them without a
+    word (``?mode=ro`` does not make the file read-only), and the mirror sets the
+    connection options it needs itself."""
+    if url.query:
+        names = ", ".join(sorted(url.query))
+        raise InvalidParameterError(
+            "url",
+            f"a SQLite URL takes no query options (got {names}): they would be ignored; "
+            "give the file path alone",
+        )
 
 
 def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -670,7 +760,9 @@ class LeadMirror:
     async def open(self) -> LeadMirror:
         """Connect and create or check the schema (idempotent); ``async with`` calls it."""
         if self._engine is None:
-            self._engine = create_async_engine(self._url)
+            self._engine = create_async_engine(
+                self._url, connect_args=_numeric_connect_args(self._url)
+            )
             if self._url.get_backend_name() == "sqlite":
                 _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
         try:
