@@ -208,3 +208,34 @@ async def test_a_postgresql_url_with_sslmode_and_connect_timeout_connects(
             pass
     assert not isinstance(caught.value, TypeError)
     assert "SSL" in str(caught.value)
+
+
+async def test_a_backfill_end_date_after_today_is_refused_and_today_ends_at_the_scan(
+    db_url: str, fake: FakeWhatConverts
+) -> None:
+    from whatconverts_async.errors import InvalidParameterError
+
+    from .conftest import MovableClock
+
+    clock = MovableClock(NOW)
+    async with (
+        WhatConverts(fake.token, fake.secret, base_url=fake.url, max_retries=0) as wc,
+        LeadMirror(wc, db_url, clock=clock) as mirror,
+    ):
+        before = fake.request_count
+        for end in ("2999-01-01", (NOW + timedelta(days=1)).date()):
+            with pytest.raises(InvalidParameterError) as caught:
+                await mirror.backfill(start_date=NOW - timedelta(days=200), end_date=end)
+            assert caught.value.parameter == "end_date" and "after today" in str(caught.value)
+        assert fake.request_count == before
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200), end_date=NOW.date())
+        assert report.complete and report.inserted == len(wire_ids(fake))
+        covered = next(s for s in (await mirror.status()).scans if s.scan == "covered")
+        # Covered up to the scan's time, not to the end of today: later leads are not in it.
+        assert covered.window_end == NOW
+        # Run again later the same day: what was created since is read, not assumed covered.
+        clock.at = NOW + timedelta(seconds=30)
+        report = await mirror.backfill(start_date=NOW - timedelta(days=200), end_date=NOW.date())
+        assert report.requests == 1
+        covered = next(s for s in (await mirror.status()).scans if s.scan == "covered")
+        assert covered.window_end == NOW + timedelta(seconds=30)

@@ -374,6 +374,11 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
             )
         except InvalidParameterError as exc:
             return str(exc)
+        if end is not None and end.date() > now.date():
+            return (
+                f"--end-date {args.end_date} is after today ({now.date().isoformat()} UTC): "
+                "a backfill covers what exists now; omit --end-date to read up to now"
+            )
         if start is not None and end is not None and end < start:
             return f"--end-date {args.end_date} is before --start-date {args.start_date}"
         if start is not None and end is None and start > now:

@@ -563,6 +563,18 @@ def _after_a_day(
     return stored > sa.func.datetime(synced, sa.literal_column("'+1 day'"))
 
 
+def _refuse_after_today(end: datetime | None, now: datetime) -> None:
+    """A backfill's ``end_date`` may not lie after today (UTC), like an export's: the
+    covered range would claim leads that do not exist yet."""
+    today = now.date()
+    if end is not None and end.date() > today:
+        raise InvalidParameterError(
+            "end_date",
+            f"is after today ({today.isoformat()} UTC), got {_fmt(end)}; a backfill covers "
+            "what exists now: omit end_date to read up to now (refresh keeps it current)",
+        )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -1408,11 +1420,14 @@ class LeadMirror:
         400-day window of each scan, ``max(1, ⌈leads / 2500⌉)``.
 
         Raises :class:`MirrorBusyError` when another writer holds the scope,
-        :class:`~whatconverts_async.InvalidParameterError` for bad dates. When the daily budget
+        :class:`~whatconverts_async.InvalidParameterError` for bad dates (an ``end_date``
+        after today, UTC, as for an export: the covered range would claim leads that do not
+        exist yet; an ``end_date`` of today ends at the scan's time). When the daily budget
         runs out, returns a report with ``complete=False``; run again to resume.
         """
         start = _as_start(start_date, "start_date")
         end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
+        _refuse_after_today(end, self._now())
         report = SyncReport("backfill")
         windows: list[tuple[datetime, datetime]] = []
         async with self._writing():
@@ -1460,7 +1475,9 @@ class LeadMirror:
     ) -> tuple[datetime, datetime] | None:
         """The next part of ``start``..``end`` (``None``: now) that ``covered`` lacks: the
         part before it first, then the part after it; ``None`` when nothing is left."""
-        stop = end or self._now()
+        # Never past the scan's own time: a lead created later is not read by it, so
+        # it must not count as covered (end_date may be later today).
+        stop = self._now() if end is None else min(end, self._now())
         if covered is not None:
             if start >= covered.window_start:
                 # Without end_date, the last day after the covered end is left to
