@@ -239,3 +239,29 @@ async def test_a_backfill_end_date_after_today_is_refused_and_today_ends_at_the_
         assert report.requests == 1
         covered = next(s for s in (await mirror.status()).scans if s.scan == "covered")
         assert covered.window_end == NOW + timedelta(seconds=30)
+
+
+async def test_a_refresh_that_resumes_an_interrupted_one_says_so(
+    db_url: str, fake: FakeWhatConverts, wc: WhatConverts
+) -> None:
+    from whatconverts_async.mirror.plan import RefreshPlan, Tier
+
+    async with LeadMirror(wc, db_url) as mirror:
+        await mirror.backfill(start_date=NOW - timedelta(days=200))
+    # A budget of one request: the 35-day refresh (several pages of 20) stops part way.
+    async with (
+        WhatConverts(fake.token, fake.secret, base_url=fake.url, daily_limit=1) as tight,
+        LeadMirror(tight, db_url, page_size=20, daily_budget=100_000) as mirror,
+    ):
+        report = await mirror.refresh(force=True)
+        assert not report.complete and report.note is None
+    plan = RefreshPlan(tiers=(Tier("recent", 1, timedelta(hours=1)),))
+    async with LeadMirror(wc, db_url, page_size=20, plan=plan) as mirror:
+        report = await mirror.refresh(force=True)
+        assert report.complete
+        assert report.note is not None and "interrupted" in report.note
+        assert "recent" not in report.tiers and "recent" not in report.note
+        assert "NOTE: finished the refresh interrupted earlier" in report.summary()
+        # The next one chooses again: the tier asked for runs.
+        report = await mirror.refresh(force=True)
+        assert report.tiers == ("recent",) and report.note is None

@@ -575,6 +575,17 @@ def _refuse_after_today(end: datetime | None, now: datetime) -> None:
         )
 
 
+def _resumed_note(state: ScanState) -> str:
+    """What a refresh that finishes an interrupted one says: it ran that window and its
+    tiers, not the tiers (or ``force``) asked for now."""
+    tiers = ", ".join(state.tiers) or "none"
+    return (
+        f"finished the refresh interrupted earlier (leads created {_fmt(state.window_start)} "
+        f"to {_fmt(state.window_end)}, tiers {tiers}) instead of choosing tiers now; run "
+        "refresh again for the tiers due now"
+    )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -1678,7 +1689,9 @@ class LeadMirror:
         leads with ``GET`` (at most ``confirm_limit``).
 
         ``force`` runs the widest tier even if none is due. A refresh interrupted by a crash
-        or the budget resumes its window first. Returns the :class:`SyncReport`
+        or the budget resumes its window first: that run reads only the interrupted window
+        (its tiers, not those of the current plan or ``force``) and says so in
+        ``report.note``; the next refresh chooses tiers again. Returns the :class:`SyncReport`
         (``report.tiers`` names the tiers the pass satisfied; empty when nothing was due).
         """
         report = SyncReport("refresh")
@@ -1693,6 +1706,7 @@ class LeadMirror:
                     last_done[tier.name] = None if done is None else done.finished_at
                 now = self._now()
                 counts = await self._counts(conn, now)
+            resumed = state is not None and state.status == "running"
             if state is None or state.status != "running":
                 plan = self._fitted_plan(rate, counts)
                 choice = plan.choose({} if force else last_done, now, rate, counts)
@@ -1715,6 +1729,9 @@ class LeadMirror:
                     report.planned_requests = await self._planned_requests(start, now)
                 state = await self._start_scan("refresh", start, now, tiers=choice.covers)
             report.tiers = state.tiers
+            if resumed:
+                report.note = _resumed_note(state)
+                logger.warning("mirror refresh: %s", report.note)
             if await self._run_scan(
                 state, "refresh", report, track_seen=True, on_progress=on_progress
             ):
