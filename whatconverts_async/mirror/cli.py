@@ -60,6 +60,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA = 0, 1, 2, 3
 EXIT_TERM = 143  # 128 + SIGTERM: a backfill or refresh stopped before its end
 
 ClientFactory = Callable[[argparse.Namespace], AbstractAsyncContextManager["WhatConverts"]]
+Words = Callable[[str, "str | None"], str]
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -555,18 +556,16 @@ def _webhook_path_problem(path: str) -> str | None:
     return None
 
 
-def _flag_words(exc: InvalidParameterError) -> str:
-    """A library message about a parameter, in the flags the user typed (the export's
-    helper, with the mirror's own names first)."""
-    from ..cli import _in_cli_words
-
+def _flag_words(exc: InvalidParameterError, words: Words | None) -> str:
+    """A library message about a parameter, in the flags the user typed: the mirror's own
+    names first, then ``words`` (the export CLI's rewording, passed in by it)."""
     message = str(exc)
     if exc.parameter.startswith("tier"):
         return f"--tier: {message}"  # "tier days must be ...": the part of the value
     flag = _MIRROR_FLAGS.get(exc.parameter)
     if flag is not None and message.startswith(exc.parameter + " "):
         message = flag + message[len(exc.parameter) :]
-    return _in_cli_words(message, exc.parameter)
+    return message if words is None else words(message, exc.parameter)
 
 
 def _loopback(host: str) -> bool:
@@ -672,9 +671,14 @@ def _on_sigterm() -> Callable[[], bool]:
 
 
 async def run_mirror(
-    args: argparse.Namespace, out: TextIO, err: TextIO, client: ClientFactory
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    client: ClientFactory,
+    words: Words | None = None,
 ) -> int:
-    """Run ``whatconverts mirror ...``; ``client(args)`` opens the API client (real keys).
+    """Run ``whatconverts mirror ...``; ``client(args)`` opens the API client (real keys);
+    ``words(message, parameter)`` rewords a library message in flags (the CLI's).
 
     Database problems are one line naming the database (password masked) and exit 2 when
     the database cannot be opened, 1 when it fails later; no SQL text is shown."""
@@ -695,7 +699,7 @@ async def run_mirror(
         try:
             plan = _plan(args.tier)
         except InvalidParameterError as exc:
-            problem = _flag_words(exc)
+            problem = _flag_words(exc, words)
     if problem is not None:
         print(f"whatconverts: error: {problem}", file=err)
         return EXIT_USAGE
@@ -780,7 +784,7 @@ async def run_mirror(
     except InvalidParameterError as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"whatconverts: error: {_flag_words(exc)}", file=err)
+        print(f"whatconverts: error: {_flag_words(exc, words)}", file=err)
         return EXIT_USAGE
     except QuotaExhaustedError as exc:
         print(f"whatconverts: error: {exc}; run the same command again after the reset", file=err)
