@@ -711,7 +711,7 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.command == "quota":
         return await _quota(args, out)
     if args.command == "mirror":
-        return await run_mirror(args, out, err, _client)
+        return await run_mirror(args, out, err, _client, _in_cli_words)
     return await _lead_get(args, out)
 
 

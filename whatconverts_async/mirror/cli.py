@@ -33,12 +33,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import attrs
 
@@ -59,6 +60,15 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA = 0, 1, 2, 3
 EXIT_TERM = 143  # 128 + SIGTERM: a backfill or refresh stopped before its end
 
 ClientFactory = Callable[[argparse.Namespace], AbstractAsyncContextManager["WhatConverts"]]
+Words = Callable[[str, "str | None"], str]
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A mirror action's parser: a bad value (``--daily-limit nan``) is one line naming the
+    flag, exit 2, like every other mirror usage error (not the whole usage text)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"whatconverts: error: {message}\n")
 
 
 def add_mirror_parser(
@@ -71,7 +81,9 @@ def add_mirror_parser(
         help="keep a SQL database (SQLite or PostgreSQL) in step with WhatConverts",
         description="Mirror leads into SQLite (a file path is enough) or PostgreSQL.",
     )
-    actions = mirror.add_subparsers(dest="mirror_action", metavar="ACTION")
+    actions = mirror.add_subparsers(
+        dest="mirror_action", metavar="ACTION", parser_class=_OneLineErrors
+    )
     actions.required = True
     helps = {
         "backfill": "read every lead since --start-date (resumable at page level)",
@@ -120,10 +132,10 @@ def add_mirror_parser(
             )
             action.add_argument(
                 "--webhook-host",
-                default="127.0.0.1",
+                default=None,  # 127.0.0.1, set after the checks (given alone, it is refused)
                 help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
             )
-            action.add_argument("--webhook-path", default="/", help="default /")
+            action.add_argument("--webhook-path", default=None, help="default /")
             action.add_argument(
                 "--webhook-insecure",
                 action="store_true",
@@ -138,7 +150,7 @@ def add_mirror_parser(
         for option in action._actions:
             if option.dest == "demo_leads":
                 # The export's demo spans years; the mirror's is its own.
-                option.default = DEMO_LEADS
+                option.default = None  # DEMO_LEADS, set after the checks (needs --demo)
                 option.help = (
                     f"leads in the demo account (default {DEMO_LEADS:,}, over the "
                     f"{DEMO_DAYS} days before the first demo run on this database)"
@@ -312,6 +324,36 @@ MAX_TIER_HOURS = 24 * 366
 """The longest ``--tier`` period: a year (the widest tier reads at most 100 years back)."""
 MAX_POLL_SECONDS = 86_400.0
 """The longest ``--poll-seconds``: a day (a plan's tiers come due hourly by default)."""
+MIN_POLL_SECONDS = 1.0
+"""The shortest ``--poll-seconds``: each check reads the database (and a failed refresh
+backs off from it), so a shorter one only spins."""
+MAX_DEMO_LEADS = 1_000_000
+"""The most ``--demo-leads``: the simulator holds them in memory."""
+MAX_TIMEOUT = 3_600.0
+"""The longest ``--timeout`` a mirror command takes: an hour per attempt."""
+MAX_RETRIES = 100
+MAX_DAILY = 10**9
+"""The largest ``--daily-limit``/``--daily-budget`` (far above any real key's budget)."""
+MAX_WEBHOOK_PATH = 200
+
+# A flag that only means something with another one: given alone it would be ignored.
+_NEEDS = (
+    ("webhook_host", "--webhook-host", "webhook_port", "--webhook-port"),
+    ("webhook_path", "--webhook-path", "webhook_port", "--webhook-port"),
+    ("webhook_insecure", "--webhook-insecure", "webhook_port", "--webhook-port"),
+    ("quota_key_id", "--quota-key-id", "quota_redis", "--quota-redis"),
+    ("quota_fallback", "--quota-fallback", "quota_redis", "--quota-redis"),
+    ("demo_leads", "--demo-leads", "demo", "--demo"),
+)
+# The library's parameter names in the mirror's messages, as the flags that set them
+# (the export's own names are the CLI's _FLAG_OF).
+_MIRROR_FLAGS = {
+    "base_url": "--base-url",
+    "url": "--db",
+    "daily_budget": "--daily-budget",
+    "key_name": "--key-name",
+    "poll_seconds": "--poll-seconds",
+}
 
 
 def _plan(specs: list[str]) -> Any:
@@ -349,6 +391,9 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
     from ..params import to_utc_datetime
 
     action = args.mirror_action
+    problem = _check_flag_values(args)
+    if problem is not None:
+        return problem
     for option, value in (("--account-id", args.account_id), ("--profile-id", args.profile_id)):
         if value is not None and not 1 <= value < 2**63:
             return f"{option} must be a positive integer (below 2**63), got {value}"
@@ -356,6 +401,8 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
         return f"--key-name must be non-empty text of at most 100 characters, got {args.key_name!r}"
     if getattr(args, "demo_leads", 0) < 0:
         return f"--demo-leads must be >= 0, got {args.demo_leads}"
+    if getattr(args, "demo_leads", 0) > MAX_DEMO_LEADS:
+        return f"--demo-leads must be at most {MAX_DEMO_LEADS:,}, got {args.demo_leads:,}"
     if getattr(args, "daily_limit", None) is not None and args.daily_limit < 0:
         return f"--daily-limit must be >= 0, got {args.daily_limit}"
     if getattr(args, "daily_budget", None) is not None and args.daily_budget < 0:
@@ -374,6 +421,11 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
             )
         except InvalidParameterError as exc:
             return str(exc)
+        if end is not None and end.date() > now.date():
+            return (
+                f"--end-date {args.end_date} is after today ({now.date().isoformat()} UTC): "
+                "a backfill covers what exists now; omit --end-date to read up to now"
+            )
         if start is not None and end is not None and end < start:
             return f"--end-date {args.end_date} is before --start-date {args.start_date}"
         if start is not None and end is None and start > now:
@@ -383,15 +435,16 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
             )
     if action == "run":
         poll = args.poll_seconds
-        if not 0 < poll <= MAX_POLL_SECONDS:  # nan fails both
+        if not MIN_POLL_SECONDS <= poll <= MAX_POLL_SECONDS:  # nan fails both
             return (
-                f"--poll-seconds must be a number of seconds > 0 and at most "
+                f"--poll-seconds must be a number of seconds from {MIN_POLL_SECONDS:g} to "
                 f"{MAX_POLL_SECONDS:,.0f} (a day), got {poll!r}"
             )
         if args.webhook_port is not None and not 1 <= args.webhook_port <= 65535:
             return f"--webhook-port must be 1..65535, got {args.webhook_port}"
-        if not args.webhook_path.startswith("/"):
-            return f"--webhook-path must start with '/', got {args.webhook_path!r}"
+        path_problem = _webhook_path_problem(args.webhook_path)
+        if path_problem is not None:
+            return f"--webhook-path {path_problem}"
         if not args.webhook_host.strip():
             return "--webhook-host must not be empty"
         if (
@@ -407,6 +460,112 @@ def _check_options(args: argparse.Namespace, now: datetime) -> str | None:
                 "--webhook-insecure to listen without one"
             )
     return None
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    """Whether the flag for ``name`` was given."""
+    return getattr(args, name, None) not in (None, False)
+
+
+def _check_flag_values(args: argparse.Namespace) -> str | None:
+    """Flags given without the flag they depend on, and connection values no run can use
+    (``nan``, ``inf``, absurdly large); ``None`` when all is well."""
+    for name, flag, needed, needed_flag in _NEEDS:
+        if _given(args, name) and not _given(args, needed):
+            return f"{flag} needs {needed_flag} (alone it would be ignored)"
+    # The defaults of the flags above, now that "given" is known.
+    for name, default in (
+        ("webhook_host", "127.0.0.1"),
+        ("webhook_path", "/"),
+        ("demo_leads", DEMO_LEADS),
+    ):
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, default)
+    if not args.key_name.isprintable():
+        return f"--key-name must be printable text, got {args.key_name!r}"
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:  # nan fails both
+        return (
+            f"--timeout must be a number of seconds > 0 and at most {MAX_TIMEOUT:,.0f}, "
+            f"got {timeout!r}"
+        )
+    retries = getattr(args, "max_retries", None)
+    if retries is not None and not 0 <= retries <= MAX_RETRIES:
+        return f"--max-retries must be 0..{MAX_RETRIES}, got {retries}"
+    for name, flag, low in (
+        ("daily_limit", "--daily-limit", 1),
+        ("daily_budget", "--daily-budget", 0),
+    ):
+        value = getattr(args, name, None)
+        if value is not None and not low <= value <= MAX_DAILY:
+            return f"{flag} must be an integer {low}..{MAX_DAILY:,}, got {value}"
+    fallback = getattr(args, "quota_fallback", None)
+    if fallback is not None and not 0 < fallback <= 1:  # nan fails it
+        return f"--quota-fallback must be a fraction in (0, 1], e.g. 0.1, got {fallback!r}"
+    redis = getattr(args, "quota_redis", None)
+    if redis is not None:
+        problem = _redis_url_problem(redis)
+        if problem is not None:
+            return f"--quota-redis {problem}"
+    key_id = getattr(args, "quota_key_id", None)
+    if key_id is not None and not (0 < len(key_id) <= 200 and key_id.isprintable()):
+        return "--quota-key-id must be printable text of 1 to 200 characters"
+    base = getattr(args, "base_url", None)
+    if base is not None and not base.strip():
+        return "--base-url must not be empty (leave it out for the real API)"
+    return None
+
+
+def _redis_url_problem(url: str) -> str | None:
+    """What is wrong with a ``--quota-redis`` URL (never quoting it: it may hold a
+    password), ``None`` when it looks usable."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return "must be a redis://, rediss:// or unix:// URL"
+    if parts.scheme != "unix":
+        if not parts.hostname:
+            return "must name a host, e.g. redis://localhost:6379/0"
+        database = parts.path.strip("/")
+        if database and not database.isdigit():
+            return "must end with a database number, e.g. redis://localhost:6379/0"
+    return None
+
+
+def _webhook_path_problem(path: str) -> str | None:
+    """What is wrong with a ``--webhook-path`` (``None``: a plain absolute path)."""
+    from urllib.parse import unquote
+
+    if not path.startswith("/"):
+        return f"must start with '/', got {path!r}"
+    if len(path) > MAX_WEBHOOK_PATH:
+        return f"must be at most {MAX_WEBHOOK_PATH} characters, got {len(path):,}"
+    if not path.isprintable() or any(c.isspace() or c in "?#" for c in path):
+        return f"must be a plain path (no spaces, '?' or '#'), got {path!r}"
+    try:
+        if re.search(r"%(?![0-9A-Fa-f]{2})", path):
+            raise UnicodeDecodeError("utf-8", b"", 0, 1, "a % without two hex digits")
+        unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return f"has %-escapes that do not decode, got {path!r}"
+    return None
+
+
+def _flag_words(exc: InvalidParameterError, words: Words | None) -> str:
+    """A library message about a parameter, in the flags the user typed: the mirror's own
+    names first, then ``words`` (the export CLI's rewording, passed in by it)."""
+    message = str(exc)
+    if exc.parameter.startswith("tier"):
+        return f"--tier: {message}"  # "tier days must be ...": the part of the value
+    flag = _MIRROR_FLAGS.get(exc.parameter)
+    if flag is not None and message.startswith(exc.parameter + " "):
+        message = flag + message[len(exc.parameter) :]
+    return message if words is None else words(message, exc.parameter)
 
 
 def _loopback(host: str) -> bool:
@@ -512,9 +671,14 @@ def _on_sigterm() -> Callable[[], bool]:
 
 
 async def run_mirror(
-    args: argparse.Namespace, out: TextIO, err: TextIO, client: ClientFactory
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    client: ClientFactory,
+    words: Words | None = None,
 ) -> int:
-    """Run ``whatconverts mirror ...``; ``client(args)`` opens the API client (real keys).
+    """Run ``whatconverts mirror ...``; ``client(args)`` opens the API client (real keys);
+    ``words(message, parameter)`` rewords a library message in flags (the CLI's).
 
     Database problems are one line naming the database (password masked) and exit 2 when
     the database cannot be opened, 1 when it fails later; no SQL text is shown."""
@@ -535,7 +699,7 @@ async def run_mirror(
         try:
             plan = _plan(args.tier)
         except InvalidParameterError as exc:
-            problem = str(exc)
+            problem = _flag_words(exc, words)
     if problem is not None:
         print(f"whatconverts: error: {problem}", file=err)
         return EXIT_USAGE
@@ -617,6 +781,11 @@ async def run_mirror(
     except MirrorBusyError as exc:
         print(f"whatconverts: error: {exc}", file=err)
         return EXIT_ERROR
+    except InvalidParameterError as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"whatconverts: error: {_flag_words(exc, words)}", file=err)
+        return EXIT_USAGE
     except QuotaExhaustedError as exc:
         print(f"whatconverts: error: {exc}; run the same command again after the reset", file=err)
         return EXIT_QUOTA

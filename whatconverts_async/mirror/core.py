@@ -43,7 +43,7 @@ from ..scan import split_windows
 from . import schema
 from ._bulk import BulkUpsert
 from .plan import WINDOW_DAYS, LeadCounts, RefreshPlan, TierCost
-from .records import changed_fields, lead_row, merge_webhook
+from .records import changed_fields, lead_row, merge_webhook, strip_nul
 
 if TYPE_CHECKING:
     from ..client import WhatConverts
@@ -337,6 +337,7 @@ def database_url(url: str | URL) -> URL:
                 f"the {driver!r} driver is synchronous: use sqlite:///PATH or a file path "
                 "(the mirror picks aiosqlite)",
             )
+        _refuse_sqlite_query(parsed)
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend == "postgresql":
         if driver not in ("", "asyncpg", "psycopg"):
@@ -345,10 +346,99 @@ def database_url(url: str | URL) -> URL:
                 f"the {driver!r} driver is synchronous: use postgresql://... "
                 "(the mirror picks asyncpg)",
             )
+        if driver in ("", "asyncpg"):
+            parsed = _asyncpg_query(parsed)
         return parsed.set(drivername=f"postgresql+{driver or 'asyncpg'}")
     raise InvalidParameterError(
         "url", f"must be a SQLite or PostgreSQL URL, got the {backend!r} backend"
     )
+
+
+# libpq's sslmode values, which asyncpg's ``ssl`` takes as they are.
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# Query options asyncpg's connect() takes (after the libpq names are translated).
+_ASYNCPG_OPTIONS = (
+    "ssl",
+    "timeout",
+    "command_timeout",
+    "prepared_statement_cache_size",
+    "target_session_attrs",
+    "host",
+    "port",
+    "user",
+    "password",
+    "passfile",
+)
+_MULTI_OPTIONS = ("host", "port")  # repeatable: several hosts
+
+
+def _asyncpg_query(url: URL) -> URL:
+    """``url`` with libpq's query options translated for asyncpg (``sslmode`` → ``ssl``,
+    ``connect_timeout`` → ``timeout``); any other option asyncpg does not take (it would
+    fail at connect time with a ``TypeError``) raises ``InvalidParameterError("url")``
+    naming the option, never a value (one may be a password)."""
+    query = dict(url.query)
+    for libpq, ours in (("sslmode", "ssl"), ("connect_timeout", "timeout")):
+        if libpq in query:
+            if ours in query:
+                raise InvalidParameterError(
+                    "url", f"the query options {libpq} and {ours} mean the same: give one"
+                )
+            query[ours] = query.pop(libpq)
+    for name, value in query.items():
+        if name not in _ASYNCPG_OPTIONS:
+            raise InvalidParameterError(
+                "url",
+                f"the query option {name!r} is not one the mirror's PostgreSQL driver "
+                f"(asyncpg) takes; it takes sslmode, connect_timeout and "
+                f"{', '.join(_ASYNCPG_OPTIONS)}",
+            )
+        if isinstance(value, tuple) and name not in _MULTI_OPTIONS:
+            raise InvalidParameterError("url", f"the query option {name!r} is given twice")
+    ssl = query.get("ssl")
+    if ssl is not None and ssl not in _SSLMODES:
+        raise InvalidParameterError(
+            "url", f"sslmode (or ssl) must be one of {', '.join(_SSLMODES)}, got {ssl!r}"
+        )
+    for name in ("timeout", "command_timeout"):
+        text = query.get(name)
+        if text is None:
+            continue
+        try:
+            seconds = float(str(text))
+        except ValueError:
+            seconds = float("nan")
+        if not 0 < seconds < float("inf"):
+            shown = "connect_timeout (or timeout)" if name == "timeout" else name
+            raise InvalidParameterError(
+                "url", f"{shown} must be a number of seconds > 0, got {text!r}"
+            )
+    return url.set(query=query)
+
+
+def _numeric_connect_args(url: URL) -> dict[str, float]:
+    """asyncpg's numeric query options as numbers (SQLAlchemy passes them on as text, and
+    asyncpg compares them with numbers)."""
+    if url.drivername != "postgresql+asyncpg":
+        return {}
+    return {
+        name: float(str(url.query[name]))
+        for name in ("timeout", "command_timeout")
+        if name in url.query
+    }
+
+
+def _refuse_sqlite_query(url: URL) -> None:
+    """SQLite URLs take no query options: the driver would ignore most of them without a
+    word (``?mode=ro`` does not make the file read-only), and the mirror sets the
+    connection options it needs itself."""
+    if url.query:
+        names = ", ".join(sorted(url.query))
+        raise InvalidParameterError(
+            "url",
+            f"a SQLite URL takes no query options (got {names}): they would be ignored; "
+            "give the file path alone",
+        )
 
 
 def _setup_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -432,6 +522,70 @@ def _not_a_lead(lead_id: int) -> Exception:
     )
 
 
+def _strip_nul_rows(rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL only: typed columns of ``rows`` lose their NUL characters (``text`` and
+    ``jsonb`` cannot hold one; ``record`` keeps the exact value), one warning per lead
+    naming the columns, never the values."""
+    for row in rows:
+        names = strip_nul(row)
+        if names:
+            logger.warning(
+                "lead %s: NUL characters removed from the column(s) %s (PostgreSQL cannot "
+                "store them there); the record column keeps the exact value",
+                row["lead_id"],
+                ", ".join(names),
+            )
+
+
+def _ahead_of_clock(lead_id: int, stored: datetime, now: datetime) -> bool:
+    """Whether a stored ``last_updated`` lies more than a day after ``now`` (the mirror's
+    clock): such a value cannot be a real edit time, and letting it win "newer wins" would
+    pin that copy against every later correction, so it does not count (a warning says so)."""
+    if stored <= now + _FUTURE_SLACK:
+        return False
+    logger.warning(
+        "lead %s: the stored last_updated %s is more than a day after now; it does not "
+        "count as newer, the copy read now replaces it",
+        lead_id,
+        _fmt(stored),
+    )
+    return True
+
+
+def _after_a_day(
+    stored: sa.ColumnElement[Any], synced: sa.ColumnElement[Any], dialect: str
+) -> sa.ColumnElement[bool]:
+    """SQL for ``stored > synced + 1 day`` (the upsert's guard; no bind parameters, so
+    the compiled statement binds exactly one parameter per column)."""
+    if dialect == "postgresql":
+        return stored > synced + sa.literal_column("interval '1 day'", sa.Interval())
+    # SQLite keeps times as naive UTC text, which compares in time order.
+    return stored > sa.func.datetime(synced, sa.literal_column("'+1 day'"))
+
+
+def _refuse_after_today(end: datetime | None, now: datetime) -> None:
+    """A backfill's ``end_date`` may not lie after today (UTC), like an export's: the
+    covered range would claim leads that do not exist yet."""
+    today = now.date()
+    if end is not None and end.date() > today:
+        raise InvalidParameterError(
+            "end_date",
+            f"is after today ({today.isoformat()} UTC), got {_fmt(end)}; a backfill covers "
+            "what exists now: omit end_date to read up to now (refresh keeps it current)",
+        )
+
+
+def _resumed_note(state: ScanState) -> str:
+    """What a refresh that finishes an interrupted one says: it ran that window and its
+    tiers, not the tiers (or ``force``) asked for now."""
+    tiers = ", ".join(state.tiers) or "none"
+    return (
+        f"finished the refresh interrupted earlier (leads created {_fmt(state.window_start)} "
+        f"to {_fmt(state.window_end)}, tiers {tiers}) instead of choosing tiers now; run "
+        "refresh again for the tiers due now"
+    )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -494,7 +648,12 @@ class LeadMirror:
     * **Newer wins.** A copy whose ``last_updated`` is older than the stored one is not
       written (counted ``stale``). On equal ``last_updated`` the copy written last wins: the
       API is not known to bump ``last_updated`` for every change, and the next refresh
-      heals a stale equal copy.
+      heals a stale equal copy. A stored ``last_updated`` more than a day after the
+      mirror's clock (UTC now) is no real edit time: it does not win (a warning names the
+      lead), so such a copy cannot block later corrections.
+    * **NUL characters** (valid JSON ``\\u0000``) are kept exactly in ``record``; on
+      PostgreSQL, whose ``text`` and ``jsonb`` cannot hold them, the typed columns hold the
+      value with NUL removed (a warning names the lead and the columns, not the values).
     * **One writer per key name and scope**: a lease row in ``mirror_leases``; a second
       writer gets :class:`MirrorBusyError`. A lease left by a killed process on this host
       is taken over at once; one from another host once it expires. Webhooks need no lease
@@ -633,7 +792,9 @@ class LeadMirror:
         :class:`~whatconverts_async.mirror.schema.SchemaVersionError`.
         """
         if self._engine is None:
-            self._engine = create_async_engine(self._url)
+            self._engine = create_async_engine(
+                self._url, connect_args=_numeric_connect_args(self._url)
+            )
             if self._url.get_backend_name() == "sqlite":
                 _setup_sqlite(self._engine, int(self.busy_timeout * 1000))
         try:
@@ -869,6 +1030,7 @@ class LeadMirror:
                 old.last_updated is not None
                 and row["last_updated"] is not None
                 and row["last_updated"] < old.last_updated
+                and not _ahead_of_clock(lead_id, old.last_updated, now)
             ):
                 report.stale += 1
                 if source == "confirm":
@@ -912,6 +1074,8 @@ class LeadMirror:
                     reordered.add(lead_id)
             report.updated -= len(reordered)
             report.unchanged += len(reordered)
+        if writes and conn.dialect.name == "postgresql":
+            _strip_nul_rows(writes)
         if writes:
             bulk = self._bulk_upsert(source)
             for i in range(0, len(writes), _UPSERT_BATCH):
@@ -987,6 +1151,7 @@ class LeadMirror:
                 table.c.last_updated.is_(None),
                 new.last_updated.is_(None),
                 new.last_updated >= table.c.last_updated,
+                _after_a_day(table.c.last_updated, new.synced_at, self.engine.dialect.name),
             ),
         )
         if source == "webhook":
@@ -1281,11 +1446,14 @@ class LeadMirror:
         400-day window of each scan, ``max(1, ⌈leads / 2500⌉)``.
 
         Raises :class:`MirrorBusyError` when another writer holds the scope,
-        :class:`~whatconverts_async.InvalidParameterError` for bad dates. When the daily budget
+        :class:`~whatconverts_async.InvalidParameterError` for bad dates (an ``end_date``
+        after today, UTC, as for an export: the covered range would claim leads that do not
+        exist yet; an ``end_date`` of today ends at the scan's time). When the daily budget
         runs out, returns a report with ``complete=False``; run again to resume.
         """
         start = _as_start(start_date, "start_date")
         end = None if end_date is None else to_utc_datetime(end_date, "end_date", end_of_day=True)
+        _refuse_after_today(end, self._now())
         report = SyncReport("backfill")
         windows: list[tuple[datetime, datetime]] = []
         async with self._writing():
@@ -1333,7 +1501,9 @@ class LeadMirror:
     ) -> tuple[datetime, datetime] | None:
         """The next part of ``start``..``end`` (``None``: now) that ``covered`` lacks: the
         part before it first, then the part after it; ``None`` when nothing is left."""
-        stop = end or self._now()
+        # Never past the scan's own time: a lead created later is not read by it, so
+        # it must not count as covered (end_date may be later today).
+        stop = self._now() if end is None else min(end, self._now())
         if covered is not None:
             if start >= covered.window_start:
                 # Without end_date, the last day after the covered end is left to
@@ -1534,7 +1704,9 @@ class LeadMirror:
         leads with ``GET`` (at most ``confirm_limit``).
 
         ``force`` runs the widest tier even if none is due. A refresh interrupted by a crash
-        or the budget resumes its window first. Returns the :class:`SyncReport`
+        or the budget resumes its window first: that run reads only the interrupted window
+        (its tiers, not those of the current plan or ``force``) and says so in
+        ``report.note``; the next refresh chooses tiers again. Returns the :class:`SyncReport`
         (``report.tiers`` names the tiers the pass satisfied; empty when nothing was due).
         """
         report = SyncReport("refresh")
@@ -1549,6 +1721,7 @@ class LeadMirror:
                     last_done[tier.name] = None if done is None else done.finished_at
                 now = self._now()
                 counts = await self._counts(conn, now)
+            resumed = state is not None and state.status == "running"
             if state is None or state.status != "running":
                 plan = self._fitted_plan(rate, counts)
                 choice = plan.choose({} if force else last_done, now, rate, counts)
@@ -1571,6 +1744,9 @@ class LeadMirror:
                     report.planned_requests = await self._planned_requests(start, now)
                 state = await self._start_scan("refresh", start, now, tiers=choice.covers)
             report.tiers = state.tiers
+            if resumed:
+                report.note = _resumed_note(state)
+                logger.warning("mirror refresh: %s", report.note)
             if await self._run_scan(
                 state, "refresh", report, track_seen=True, on_progress=on_progress
             ):

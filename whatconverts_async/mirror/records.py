@@ -26,7 +26,14 @@ from .._codec import field_values, wire_object
 from ..models import Lead
 from .schema import ENUM_COLUMNS, LEAD_COLUMNS
 
-__all__ = ["changed_fields", "content_hash", "dump_record", "lead_row", "merge_webhook"]
+__all__ = [
+    "changed_fields",
+    "content_hash",
+    "dump_record",
+    "lead_row",
+    "merge_webhook",
+    "strip_nul",
+]
 
 
 # One encoder for every record (json.dumps with options builds a new one per call).
@@ -187,3 +194,46 @@ def changed_fields(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dic
         if a != b:
             out[name] = [a, b]
     return out
+
+
+_NUL = "\x00"
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with NUL removed from every string in it (keys of maps included)."""
+    if isinstance(value, str):
+        return value.replace(_NUL, "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def strip_nul(row: dict[str, Any]) -> list[str]:
+    """Remove NUL characters from ``row``'s typed text and JSON columns in place; returns the
+    names of the columns changed (usually none).
+
+    PostgreSQL's ``text`` cannot hold U+0000 and ``jsonb`` refuses ``\\u0000``, though both
+    are valid JSON: there such a typed column holds the value with every NUL removed. The
+    ``record`` column is untouched and keeps the exact wire value (JSON text escapes a NUL
+    as ``\\u0000``, which ``text`` holds), so ``Lead.from_dict(json.loads(record))`` is the
+    lead as received. Neither JSON encoder writes a raw control character, so a record
+    without the six characters ``\\u0000`` holds no NUL and is passed over at once.
+
+    >>> row = {"lead_id": 7, "notes": "a\\x00b", "record": '{"notes":"a\\\\u0000b"}'}
+    >>> strip_nul(row), row["notes"]
+    (['notes'], 'ab')
+    """
+    if "\\u0000" not in row["record"]:
+        return []
+    changed = []
+    for name in LEAD_COLUMNS:
+        value = row.get(name)
+        if value is None or isinstance(value, (int, float)):
+            continue
+        clean = _without_nul(value)
+        if clean != value:
+            row[name] = clean
+            changed.append(name)
+    return changed
