@@ -685,6 +685,7 @@ async def run_mirror(
     try:
         from sqlalchemy.exc import SQLAlchemyError
 
+        from . import schema
         from .core import LeadMirror, MirrorBusyError, database_url, shown_url
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         print(
@@ -742,10 +743,15 @@ async def run_mirror(
 
     async def act(wc: WhatConverts) -> int:
         nonlocal opened
-        async with LeadMirror(wc, url, **options) as mirror:
+        mirror = LeadMirror(wc, url, **options)
+        # status only reads: it creates no table in a database that holds no mirror.
+        await mirror.open(create=args.mirror_action != "status")
+        try:
             opened = True
             await _warnings(args, mirror, err)
             return await _act(args, mirror, out, err)
+        finally:
+            await mirror.close()
 
     terminated = _on_sigterm()
     try:
@@ -781,6 +787,9 @@ async def run_mirror(
     except MirrorBusyError as exc:
         print(f"whatconverts: error: {exc}", file=err)
         return EXIT_ERROR
+    except (schema.NoMirrorError, schema.SchemaConflictError, schema.SchemaVersionError) as exc:
+        print(f"whatconverts: error: database {shown}: {exc}", file=err)
+        return EXIT_USAGE
     except InvalidParameterError as exc:
         if getattr(args, "debug", False):
             raise
