@@ -25,6 +25,23 @@ USER_AGENT = "whatconverts-async"
 _S = TypeVar("_S", bound="SessionOwner")
 
 
+def option_changes(timeout: Any, max_retries: Any, retry_policy: Any) -> dict[str, Any]:
+    """The :class:`ConnectionConfig` fields a ``with_options(...)`` call changes (None: kept).
+
+    A ``RetryPolicy`` brings its own ``max_retries``; an explicit ``max_retries`` wins.
+    """
+    changes: dict[str, Any] = {}
+    if timeout is not None:
+        changes["timeout"] = timeout
+    if retry_policy is not None:
+        changes["retry_policy"] = retry_policy
+        if isinstance(retry_policy, RetryPolicy):
+            changes["max_retries"] = retry_policy.max_retries
+    if max_retries is not None:
+        changes["max_retries"] = max_retries
+    return changes
+
+
 def timeout_seconds(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """A timeout: a finite number of seconds > 0 (not a bool, NaN or infinity: a request
     that may wait forever holds its slot of the in-flight cap forever)."""

@@ -35,7 +35,7 @@ import attrs
 import yarl
 
 from ._headers import Headers
-from ._session import ClientSession, ConnectionConfig, SessionOwner
+from ._session import ClientSession, ConnectionConfig, SessionOwner, option_changes
 from ._transport import (
     REDACTIONS,
     Answer,
@@ -538,16 +538,7 @@ class WhatConverts(SessionOwner):
             fast = wc.with_options(timeout=2, max_retries=0)
             lead = await fast.leads.get(178849242)   # at most one attempt of 2 s
         """
-        changes: dict[str, Any] = {}
-        if timeout is not None:
-            changes["timeout"] = timeout
-        if retry_policy is not None:
-            changes["retry_policy"] = retry_policy
-            if isinstance(retry_policy, RetryPolicy):
-                changes["max_retries"] = retry_policy.max_retries
-        if max_retries is not None:
-            changes["max_retries"] = max_retries
-        config = attrs.evolve(self.config, **changes)
+        config = attrs.evolve(self.config, **option_changes(timeout, max_retries, retry_policy))
         derived = object.__new__(type(self))
         derived._credentials = self._credentials
         derived._clock = self._clock

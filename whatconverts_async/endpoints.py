@@ -54,7 +54,7 @@ from typing import Any, Literal, cast
 import attrs
 import yarl
 
-from ._session import ClientSession, ConnectionConfig, SessionOwner
+from ._session import ClientSession, ConnectionConfig, SessionOwner, option_changes
 from ._transport import Answer, Transport, decode_lenient
 from ._validators import one_of
 from .errors import InvalidParameterError
@@ -621,16 +621,7 @@ class EndpointClient(SessionOwner):
             quick = ep.with_options(timeout=5, max_retries=0)
             await quick.send(rows)   # one attempt of at most 5 s
         """
-        changes: dict[str, Any] = {}
-        if timeout is not None:
-            changes["timeout"] = timeout
-        if retry_policy is not None:
-            changes["retry_policy"] = retry_policy
-            if isinstance(retry_policy, RetryPolicy):
-                changes["max_retries"] = retry_policy.max_retries
-        if max_retries is not None:
-            changes["max_retries"] = max_retries
-        config = attrs.evolve(self._config, **changes)
+        config = attrs.evolve(self._config, **option_changes(timeout, max_retries, retry_policy))
         derived = object.__new__(type(self))
         derived._configure(config)
         # The session's owner, not a derived client: closing a derived client must not
