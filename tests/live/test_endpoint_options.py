@@ -3,15 +3,14 @@ session, over real loopback HTTP (a hung server and the simulator's Endpoints)."
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
+from tests._loopback import hanging_server
 from whatconverts_async import APITimeoutError, InvalidParameterError, RetryPolicy, ServerError
 from whatconverts_async.endpoints import EndpointClient, OfflineLead
 from whatconverts_async.testing import FakeWhatConverts
@@ -23,25 +22,8 @@ ROW = OfflineLead(profile_id=1, date=dt.date(2025, 3, 1))
 @pytest.fixture
 async def hanging() -> AsyncIterator[tuple[str, list[str]]]:
     """An Endpoint that takes every request and never answers (records each method)."""
-    seen: list[str] = []
-    release = asyncio.Event()
-
-    async def handler(request: web.Request) -> web.Response:
-        seen.append(request.method)
-        await release.wait()
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/endpoint/s3cret-path", seen
-    finally:
-        release.set()
-        await runner.cleanup()
+    async with hanging_server(record="method") as (url, seen):
+        yield f"{url}/endpoint/s3cret-path", seen
 
 
 async def test_a_hung_endpoint_costs_one_short_attempt_on_the_parents_session(

@@ -7,54 +7,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from aiohttp import web
 
+from tests._loopback import forward_proxy
 from whatconverts_async import InvalidParameterError, WhatConverts
 from whatconverts_async.endpoints import EndpointClient, OfflineLead
 from whatconverts_async.testing import FakeWhatConverts
-
-_HOP = {"host", "proxy-connection", "proxy-authorization", "content-length", "transfer-encoding"}
 
 
 @pytest.fixture
 async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
     """An HTTP forward proxy on loopback: records ``METHOD absolute-URL`` per request."""
-    seen: list[str] = []
-
-    async def forward(request: web.Request) -> web.Response:
-        # A proxy is sent the absolute form (``GET http://host:port/path HTTP/1.1``).
-        target = request.raw_path if request.raw_path.startswith("http") else None
-        seen.append(f"{request.method} {target or request.raw_path}")
-        if target is None:
-            return web.Response(status=400, text="not a proxy request")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        async with (
-            aiohttp.ClientSession(trust_env=False) as session,
-            session.request(
-                request.method,
-                target,
-                headers=headers,
-                data=await request.read(),
-                allow_redirects=False,
-            ) as answer,
-        ):
-            body = await answer.read()
-            return web.Response(
-                status=answer.status, body=body, headers={"Content-Type": answer.content_type}
-            )
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
-    finally:
-        await runner.cleanup()
+    async with forward_proxy() as served:
+        yield served
 
 
 @pytest.fixture

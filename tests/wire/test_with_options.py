@@ -3,14 +3,13 @@ and throttle, over real loopback HTTP."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
+from tests._loopback import hanging_server
 from whatconverts_async import (
     APITimeoutError,
     InvalidParameterError,
@@ -24,26 +23,8 @@ from whatconverts_async.testing import FakeWhatConverts
 @pytest.fixture
 async def hanging() -> AsyncIterator[tuple[str, list[str]]]:
     """A server that accepts every request and never answers (records each path)."""
-    seen: list[str] = []
-    release = asyncio.Event()
-
-    async def handler(request: web.Request) -> web.Response:
-        seen.append(request.path)
-        await release.wait()
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/api/v1/", seen
-    finally:
-        release.set()
-        await runner.cleanup()
+    async with hanging_server() as (url, seen):
+        yield f"{url}/api/v1/", seen
 
 
 async def test_a_hung_server_costs_one_attempt_and_one_unit(
