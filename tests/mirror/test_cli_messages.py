@@ -212,3 +212,16 @@ def test_a_password_in_the_query_string_is_masked() -> None:
     text = shown_url(url)
     assert "pgS3cretPW" not in text and "pw1" not in text
     assert "sslmode=require" in text
+
+
+def test_a_long_change_list_says_how_many_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_credentials: None
+) -> None:
+    db = str(tmp_path / "fresh.db")
+    code = main(["mirror", "refresh", "--demo", "--demo-leads", "5000", "--quiet", "--db", db])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    listed = [line for line in out.splitlines() if line.startswith("  lead ")]
+    assert len(listed) == 50
+    more = [line for line in out.splitlines() if line.startswith("  ... and ")]
+    assert len(more) == 1 and more[0].endswith(" more"), out

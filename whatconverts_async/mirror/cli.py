@@ -242,6 +242,14 @@ def _print_report(report: SyncReport, out: TextIO, *, changes: bool) -> None:
             if len(parts) > 6:
                 parts = [*parts[:6], f"... {len(parts) - 6} more"]
             print(f"  lead {change.lead_id} ({change.source}): {', '.join(parts)}", file=out)
+        if len(report.changes) > 50:
+            kept_all = len(report.changes) < report.max_changes
+            more = (
+                f"{len(report.changes) - 50:,}"
+                if kept_all
+                else "more than " + format(report.max_changes - 50, ",")
+            )
+            print(f"  ... and {more} more", file=out)
     print(report.summary(), file=out)
 
 
