@@ -247,7 +247,7 @@ def _print_report(report: SyncReport, out: TextIO, *, changes: bool) -> None:
             more = (
                 f"{len(report.changes) - 50:,}"
                 if kept_all
-                else "more than " + format(report.max_changes - 50, ",")
+                else "over " + format(report.max_changes - 50, ",")
             )
             print(f"  ... and {more} more", file=out)
     print(report.summary(), file=out)
