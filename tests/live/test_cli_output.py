@@ -122,3 +122,20 @@ def test_resume_with_other_arguments_prints_nothing_before_the_error(tmp_path: P
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("whatconverts: error:"), done.stderr
     assert "--start-date" in lines[0], done.stderr
+
+
+def test_an_interrupted_csv_export_keeps_its_leads_in_the_partial_file(tmp_path: Path) -> None:
+    # As docs/export.md says: no CSV yet, JSON lines in <out>.partial, and a damaged
+    # .partial is what --resume names.
+    out = tmp_path / "leads.csv"
+    env = _env(tmp_path)
+    assert run(*export_args(out, "--daily-limit", "4"), env=env).returncode == 3
+    partial = out.with_name("leads.csv.partial")
+    assert not out.exists() and partial.exists()
+    first = partial.read_text().splitlines()[0]
+    assert first.startswith("{") and '"lead_id"' in first
+    data = partial.read_bytes()
+    partial.write_bytes(data.replace(b'"lead_id"', b'"lead_iX"', 1))  # an edited lead
+    done = run(*export_args(out, "--resume"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert "leads.csv.partial" in done.stderr, done.stderr
