@@ -854,8 +854,12 @@ def _one_log_handler() -> None:
             library.removeHandler(handler)
 
 
-class _StdoutClosed(Exception):
-    """Standard output's reader went away; only :func:`main` handles it."""
+class _StdoutClosed(BrokenPipeError):
+    """Standard output's reader went away (never a socket's or a database's pipe).
+
+    A :class:`BrokenPipeError` still, so code that already handles a closed stdout (the
+    mirror commands') keeps doing so; :func:`main` handles the rest.
+    """
 
 
 class _GuardedStdout:
