@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 from . import __version__
 from .budget import Clock, FileQuota, SystemClock, daily_limit_for, default_state_dir
@@ -52,7 +52,7 @@ from .export import (
     merge_jsonl,
 )
 from .export.checkpoint import completion_path
-from .export.orchestrator import check_export, check_writable_folder
+from .export.orchestrator import check_export, check_resume_arguments, check_writable_folder
 from .mirror.cli import add_mirror_parser, run_mirror
 from .throttle import per_shard_concurrency
 from .vocab import LEAD_FILTERS
@@ -60,6 +60,10 @@ from .vocab import LEAD_FILTERS
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA, EXIT_AUTH = 0, 1, 2, 3, 4
+# A reader that went away (``| head``) is no failure of the command: it exits as a
+# program killed by SIGPIPE does (128 + 13), silently, so ``set -o pipefail`` scripts
+# see the same code as for any other Unix filter, and a finished run is not claimed (0).
+EXIT_CLOSED_STDOUT = 141
 DEMO_LEADS = 200_000
 DEMO_START = datetime(2019, 1, 1, tzinfo=timezone.utc)
 DEMO_END = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -458,12 +462,26 @@ class _AnnouncingClock:
             hours, rest = divmod(int(seconds), 3600)
             print(
                 f"whatconverts: today's request budget is spent; waiting until "
-                f"{until:%Y-%m-%d %H:%M:%S} UTC ({hours} h {rest // 60:02d} min) "
+                f"{_utc(until)} ({hours} h {rest // 60:02d} min) "
                 "for the reset, then going on",
                 file=self.stream,
                 flush=True,
             )
         await self.clock.sleep(seconds)
+
+
+_OFFSET_TIME = re.compile(r"\b(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?\+00:00\b")
+
+
+def _utc(moment: datetime) -> str:
+    """``moment`` as the CLI prints every time: UTC to the second, ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc_in_text(message: str) -> str:
+    """A library message with its ISO UTC times (``...T00:00:00.000918+00:00``) as
+    :func:`_utc` prints them; other offsets are left alone, since they are not UTC."""
+    return _OFFSET_TIME.sub(lambda m: m.group(1) + "Z", message)
 
 
 def _preflight(windows: int, left: int, mode: str) -> str:
@@ -521,8 +539,20 @@ def _output_format(path: Path, given: str | None, flag: str = "--out") -> Litera
     )
 
 
+def _not_stdout(path: Path, why: str) -> None:
+    """UsageError for ``--out -``: the usual name of standard output would otherwise
+    become a file named ``-`` in the current folder."""
+    if str(path) == "-":
+        raise UsageError(f"--out - (standard output) is not accepted: {why}")
+
+
 async def _export(args: argparse.Namespace, err: TextIO) -> int:
     # Every check comes first: nothing is printed, sent or written for a bad command.
+    _not_stdout(
+        args.out,
+        "an export writes a file and keeps its checkpoint beside it (for --resume); "
+        "name a file, e.g. --out leads.jsonl",
+    )
     fmt = _output_format(args.out, args.format)
     filters = {
         name: getattr(args, name) for name in LEAD_FILTERS if getattr(args, name) is not None
@@ -549,6 +579,17 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
         extra["clock"] = _AnnouncingClock(err)
     async with _client(args, **extra) as wc:
         if isinstance(state, Checkpoint):
+            # Arguments other than the checkpoint's fail here, before the plan line.
+            check_resume_arguments(
+                wc,
+                state,
+                start_date=args.start_date,
+                end_date=args.end_date,
+                order=args.order,
+                per_page=args.per_page,
+                shard=shard,
+                **filters,
+            )
             windows = state.windows_total - state.window
         else:
             plan = wc.leads.plan_scan(
@@ -587,14 +628,28 @@ async def _export(args: argparse.Namespace, err: TextIO) -> int:
                 file=err,
             )
             return EXIT_OK
+        left = _plural(wc.quota.remaining, "request")
+        if isinstance(state, Checkpoint):
+            # The result counts the whole export, its elapsed time only this run: say which.
+            leads = result.leads_written - state.leads_written
+            rate = leads / max(result.elapsed, 1e-9)
+            print(
+                f"whatconverts: exported to {result.path} ({result.format}), resumed; "
+                f"this run: {leads:,} leads in {result.elapsed:.1f} s ({rate:,.0f} leads/s), "
+                f"{_plural(result.requests_used - state.requests_used, 'request')}; "
+                f"whole export: {result.leads_written:,} leads, "
+                f"{_plural(result.requests_used, 'request')}, "
+                f"{result.windows_done}/{result.windows_total} windows; {left} left today",
+                file=err,
+            )
+            return EXIT_OK
         rate = result.leads_written / max(result.elapsed, 1e-9)
         print(
             f"whatconverts: exported {result.leads_written:,} leads to {result.path} "
             f"({result.format}) in {result.elapsed:.1f} s ({rate:,.0f} leads/s), "
             f"{_plural(result.requests_used, 'request')}, "
             f"{result.windows_done}/{result.windows_total} "
-            f"windows{', resumed' if result.resumed else ''}; "
-            f"{_plural(wc.quota.remaining, 'request')} left today",
+            f"windows; {left} left today",
             file=err,
         )
     return EXIT_OK
@@ -613,7 +668,7 @@ async def _quota(args: argparse.Namespace, out: TextIO) -> int:
                     "limit": quota.limit,
                     "used": quota.used,
                     "remaining": quota.remaining,
-                    "resets_at": quota.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "resets_at": _utc(quota.resets_at),
                 },
                 indent=2,
             ),
@@ -691,6 +746,9 @@ def _check_merge_paths(parts: Sequence[Path], out: Path) -> None:
 
 
 def _merge(args: argparse.Namespace, err: TextIO) -> int:
+    _not_stdout(
+        args.out, "the merged output is written to a file and renamed into place when complete"
+    )
     fmt = _output_format(args.out, None)
     _check_merge_paths(args.parts, args.out)
     if not args.allow_partial:
@@ -780,7 +838,7 @@ def _quota_hint(args: argparse.Namespace, exc: QuotaExhaustedError) -> str:
         )
     if args.command == "mirror":
         return "; committed pages stay: run the same mirror command again after the reset"
-    return f"; run the command again after the reset ({exc.resets_at:%Y-%m-%d %H:%M} UTC)"
+    return f"; run the command again after the reset ({_utc(exc.resets_at)})"
 
 
 def _one_log_handler() -> None:
@@ -796,6 +854,53 @@ def _one_log_handler() -> None:
             library.removeHandler(handler)
 
 
+class _StdoutClosed(BrokenPipeError):
+    """Standard output's reader went away (never a socket's or a database's pipe).
+
+    A :class:`BrokenPipeError` still, so code that already handles a closed stdout (the
+    mirror commands') keeps doing so; :func:`main` handles the rest.
+    """
+
+
+class _GuardedStdout:
+    """Standard output whose broken pipe is told apart from any other one.
+
+    Only a :class:`BrokenPipeError` from writing here means the reader left; the same
+    error from a socket or a database must still fail loudly as an error.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text``; :class:`_StdoutClosed` when the reader is gone."""
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _StdoutClosed from None
+
+    def flush(self) -> None:
+        """Flush; :class:`_StdoutClosed` when the reader is gone."""
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise _StdoutClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that the interpreter's own flush
+    at exit (of what is still buffered for the gone reader) raises nothing: the recipe
+    of Python's ``signal`` module documentation for SIGPIPE."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -809,8 +914,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         logging.basicConfig(level=logging.WARNING, stream=err, format="whatconverts: %(message)s")
+    out = _GuardedStdout(sys.stdout)
     try:
-        return asyncio.run(_run(args, sys.stdout, err))
+        code = asyncio.run(_run(args, cast(TextIO, out), err))
+        out.flush()  # inside the try: a reader gone is found here, not at exit
+        return code
+    except _StdoutClosed:
+        _silence_stdout()
+        return EXIT_CLOSED_STDOUT
     except KeyboardInterrupt:
         if args.command == "mirror":
             print(
@@ -841,7 +952,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = isinstance(
             exc, (UsageError, InvalidParameterError, ExportError, QuotaUnavailableError)
         )
-        words = _in_cli_words(message, parameter, names=ours and args.command != "mirror")
+        words = _utc_in_text(
+            _in_cli_words(message, parameter, names=ours and args.command != "mirror")
+        )
         print(f"whatconverts: error: {words}", file=err)
         return code
 

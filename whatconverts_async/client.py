@@ -358,6 +358,23 @@ def _credentials_from_env() -> _Credentials:
     return _Credentials(token, None if secret is None else _Secret(secret), from_env=True)
 
 
+def _derived_options(client: SessionOwner, config_name: str) -> str:
+    """For the repr of a client made by ``with_options()``: the settings (timeout,
+    max_retries) in which it differs from its parent, so two clients that behave
+    differently do not print alike. Empty for a client that was not derived."""
+    parent = getattr(client, "_parent", None)
+    mine = getattr(client, config_name, None)
+    theirs = getattr(parent, config_name, None)
+    if parent is None or mine is None or theirs is None:
+        return ""
+    changed = ", ".join(
+        f"{name}={getattr(mine, name)!r}"
+        for name in ("timeout", "max_retries")
+        if getattr(mine, name, None) != getattr(theirs, name, None)
+    )
+    return f", with_options({changed})"
+
+
 class WhatConverts(SessionOwner):
     """Async client for the WhatConverts REST API v1.
 
@@ -582,7 +599,8 @@ class WhatConverts(SessionOwner):
         base_url = getattr(self, "base_url", None)
         return (
             f"WhatConverts(key_type={key_type!r}, "
-            f"base_url={str(base_url) if base_url is not None else None!r})"
+            f"base_url={str(base_url) if base_url is not None else None!r}"
+            f"{_derived_options(self, 'config')})"
         )
 
     # -- introspection ------------------------------------------------------------
@@ -841,9 +859,12 @@ class WhatConverts(SessionOwner):
             except APIConnectionError:
                 if self._shut:
                     # close() cut this request off: say so at once instead of retrying.
-                    raise RuntimeError(
-                        f"this WhatConverts client was closed during {describe()}"
-                    ) from None
+                    whose = (
+                        "this WhatConverts client"
+                        if self._closed
+                        else ("the client this one was derived from (with_options())")
+                    )
+                    raise RuntimeError(f"{whose} was closed during {describe()}") from None
                 raise
             except APIError as exc:
                 if policy.is_daily_limit(exc.status, exc.error_message, exc.retry_after):

@@ -57,6 +57,7 @@ import yarl
 from ._session import ClientSession, ConnectionConfig, SessionOwner, option_changes
 from ._transport import Answer, Transport, decode_lenient
 from ._validators import one_of
+from .client import _derived_options
 from .errors import InvalidParameterError
 from .models import LeadType, Quotable
 from .params import check_additional_fields, check_money, require_secure_transport
@@ -633,7 +634,10 @@ class EndpointClient(SessionOwner):
     def __repr__(self) -> str:
         # getattr: a half-built client (its settings refused) is shown by tracebacks too.
         shown = getattr(self, "shown_url", None)
-        return f"EndpointClient(url={shown!r}, format={getattr(self, 'format', None)!r})"
+        return (
+            f"EndpointClient(url={shown!r}, format={getattr(self, 'format', None)!r}"
+            f"{_derived_options(self, '_config')})"
+        )
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -346,7 +346,7 @@ def test_wait_for_quota_says_until_when_it_waits(tmp_path: Path) -> None:
         process.stderr.close()
     text = "".join(lines)
     assert "not enough; it will wait for the reset" in text
-    found = re.search(r"waiting until (\d{4}-\d\d-\d\d) 00:00:00 UTC", text)
+    found = re.search(r"waiting until (\d{4}-\d\d-\d\d)T00:00:00Z", text)
     assert found, text
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     assert found.group(1) == tomorrow
@@ -375,7 +375,7 @@ async def test_waiting_tasks_announce_one_reset_once() -> None:
     # Four prefetching tasks find the budget spent at once: one line, not four.
     await asyncio.gather(*(clock.sleep(3600.0) for _ in range(4)))
     assert stream.getvalue().count("waiting until") == 1
-    assert "waiting until 2026-03-02 00:00:00 UTC (1 h 00 min)" in stream.getvalue()
+    assert "waiting until 2026-03-02T00:00:00Z (1 h 00 min)" in stream.getvalue()
     base.instant += timedelta(hours=1)
     await clock.sleep(86400.0)  # the next day's reset is announced again
     assert stream.getvalue().count("waiting until") == 2

@@ -377,6 +377,35 @@ def _plan(
     return windows, query
 
 
+def check_resume_arguments(
+    client: WhatConverts,
+    recorded: Checkpoint | Completion,
+    *,
+    start_date: DateLike,
+    end_date: DateLike | None = None,
+    order: Literal["asc", "desc"] = "asc",
+    per_page: int | None = None,
+    shard: tuple[int, int] | None = None,
+    **filters: Any,
+) -> None:
+    """Raise :class:`CheckpointError` (naming each argument that differs) unless
+    ``recorded`` was made with these arguments, as :func:`export_leads` would on resume.
+
+    Sends no request (the plan is computed locally), so a caller can check a resume
+    before it prints or sends anything.
+    """
+    _plan(
+        client,
+        recorded=recorded,
+        start_date=start_date,
+        end_date=end_date,
+        order=order,
+        per_page=per_page,
+        shard=shard,
+        filters=filters,
+    )
+
+
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """``name was X, now Y`` for each argument that differs (filters one by one)."""
     flat_old = {**{k: v for k, v in old.items() if k != "filters"}, **old.get("filters", {})}
