@@ -200,7 +200,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     finally:
         os.close(write)
     assert done.stderr == ""
-    assert done.returncode == 0
+    assert done.returncode == 141  # as a filter killed by SIGPIPE, like every command
 
 
 def test_a_password_in_the_query_string_is_masked() -> None:
@@ -225,3 +225,19 @@ def test_a_long_change_list_says_how_many_more(
     assert len(listed) == 50
     more = [line for line in out.splitlines() if line.startswith("  ... and ")]
     assert len(more) == 1 and more[0].endswith(" more"), out
+
+
+def test_a_psycopg_url_without_psycopg_points_at_the_asyncpg_url(
+    capsys: pytest.CaptureFixture[str], no_credentials: None
+) -> None:
+    pytest.importorskip("asyncpg")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("psycopg is installed here")
+    assert main(["mirror", "status", "--db", "postgresql+psycopg://u@127.0.0.1:1/x"]) == 2
+    err = capsys.readouterr().err
+    assert "psycopg is not installed" in err and "use a postgresql:// URL" in err, err
+    assert "pip install" not in err

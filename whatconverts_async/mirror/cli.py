@@ -58,6 +58,8 @@ DEMO_DAYS = 365
 WEBHOOK_SECRET_ENV = "WHATCONVERTS_WEBHOOK_SECRET"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUOTA = 0, 1, 2, 3
 EXIT_TERM = 143  # 128 + SIGTERM: a backfill or refresh stopped before its end
+# 128 + SIGPIPE, as a filter killed by a closed pipe (`| head`), like the other commands.
+EXIT_CLOSED_STDOUT = 141
 
 ClientFactory = Callable[[argparse.Namespace], AbstractAsyncContextManager["WhatConverts"]]
 Words = Callable[[str, "str | None"], str]
@@ -809,10 +811,13 @@ async def run_mirror(
     except ModuleNotFoundError as exc:
         if exc.name not in ("asyncpg", "psycopg", "aiosqlite"):
             raise
-        extra = "mirror" if exc.name == "aiosqlite" else "mirror,postgres"
+        if exc.name == "psycopg":
+            hint = "use a postgresql:// URL: the mirror picks asyncpg"
+        else:
+            extra = "mirror" if exc.name == "aiosqlite" else "mirror,postgres"
+            hint = f"pip install 'whatconverts-async[{extra}]'"
         print(
-            f"whatconverts: error: the database driver {exc.name} is not installed "
-            f"(pip install 'whatconverts-async[{extra}]')",
+            f"whatconverts: error: the database driver {exc.name} is not installed ({hint})",
             file=err,
         )
         return EXIT_USAGE
@@ -824,7 +829,7 @@ async def run_mirror(
         return EXIT_ERROR if opened or unreachable else EXIT_USAGE
     except BrokenPipeError:
         _quiet_stdout(out)
-        return EXIT_OK
+        return EXIT_CLOSED_STDOUT
     except OSError as exc:
         if opened:
             raise
