@@ -1096,3 +1096,15 @@ async def test_standalone_server(session: aiohttp.ClientSession) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+async def test_dates_may_be_iso_strings_and_a_bad_range_says_what_it_was() -> None:
+    async with FakeWhatConverts(leads=100, start="2025-01-01", end="2025-06-01T00:00:00Z") as fake:  # type: ignore[arg-type]
+        dates = [lead["date_created"] for lead in fake.data.iter_leads()]
+    assert len(dates) == 100 and min(dates) >= "2025-01-01" and max(dates) < "2025-06-01"
+    with pytest.raises(ValueError, match=r"end \(2026-01-01T00:00:00Z\) must be after start"):
+        async with FakeWhatConverts(start=datetime(2026, 2, 1, tzinfo=timezone.utc)):
+            pass
+    with pytest.raises(ValueError, match="not an ISO 8601 date"):
+        async with FakeWhatConverts(start="someday"):  # type: ignore[arg-type]
+            pass

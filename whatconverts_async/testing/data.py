@@ -112,7 +112,11 @@ class Dataset:
             raise ValueError("accounts and profiles_per_account must be >= 1")
         start_ts, end_ts = epoch(start), epoch(end)
         if end_ts <= start_ts:
-            raise ValueError("end must be after start")
+            raise ValueError(
+                f"end ({format_timestamp(end_ts)}) must be after start "
+                f"({format_timestamp(start_ts)}); the default range is 2017-01-01 to "
+                "2026-01-01: pass end= with a later start"
+            )
         salt = mix(seed & M64)
         directory = Directory(salt)
         directory.generate(accounts, profiles_per_account, start_ts)

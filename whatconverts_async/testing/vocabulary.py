@@ -65,7 +65,17 @@ def format_timestamp(ts: int) -> str:
 
 
 def epoch(value: datetime | date) -> int:
-    """Epoch seconds of an aware datetime, or of 00:00 UTC of a date."""
+    """Epoch seconds of an aware datetime, or of 00:00 UTC of a date (an ISO 8601 string
+    of either is read too). Raises ``ValueError`` for a naive datetime or other values."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date or datetime: {value!r}") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+    if not isinstance(value, (datetime, date)):
+        raise ValueError(f"expected a date or datetime, got {type(value).__name__}")
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     if value.tzinfo is None:
