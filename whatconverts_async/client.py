@@ -55,7 +55,7 @@ from .errors import (
     PermissionDeniedError,
     QuotaExhaustedError,
 )
-from .params import encode_form, encode_query, require_secure_transport
+from .params import encode_form, encode_query, format_datetime, require_secure_transport
 from .resources.accounts import AccountsResource
 from .resources.leads import LeadsResource
 from .resources.profiles import ProfilesResource
@@ -1012,7 +1012,7 @@ class WhatConverts(SessionOwner):
             quota.resets_at,
             f"the API says the daily request limit of this key is reached ({answer.status} "
             f"from {answer.method} {answer.url}: {said}); the budget of {quota.limit} is "
-            f"marked spent until {quota.resets_at.isoformat()} (UTC midnight)",
+            f"marked spent until {format_datetime(quota.resets_at)} (UTC midnight)",
             status=answer.status,
             error_message=answer.error_message,
         )

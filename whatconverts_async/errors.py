@@ -53,7 +53,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ._headers import NO_HEADERS, Headers
@@ -86,6 +86,14 @@ __all__ = [
     "WebhookError",
     "WhatConvertsError",
 ]
+
+
+def _utc_text(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``, as every time in the library's messages (a naive
+    datetime is taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class WhatConvertsError(Exception):
@@ -132,7 +140,7 @@ class QuotaExhaustedError(WhatConvertsError):
         self.error_message = error_message
         super().__init__(
             message
-            or f"daily request budget of {limit} is spent; it resets at {resets_at.isoformat()}"
+            or f"daily request budget of {limit} is spent; it resets at {_utc_text(resets_at)}"
         )
 
 

@@ -124,3 +124,13 @@ def test_backoff_is_full_jitter_and_capped() -> None:
 def test_policy_rejects_negative_values() -> None:
     with pytest.raises(ValueError, match="max_retries"):
         RetryPolicy(max_retries=-1)
+
+
+def test_a_spent_budgets_reset_time_is_written_like_every_time_in_messages() -> None:
+    from datetime import timedelta
+
+    from whatconverts_async import QuotaExhaustedError
+
+    moment = datetime(2026, 11, 30, 0, 0, 0, 918, tzinfo=timezone(timedelta(hours=2)))
+    error = QuotaExhaustedError(1000, moment)
+    assert str(error).endswith("it resets at 2026-11-29T22:00:00Z")
