@@ -111,7 +111,7 @@ def test_data_file_cuts_uncommitted_bytes_and_appends_durably(tmp_path: Path) ->
     finally:
         data.close()
     assert read_jsonl_ids(path) == [1, 2, 4]
-    assert data.ids_between(len(b'{"lead_id": 1}\n'), end) == {2, 4}
+    assert data.read_span(len(b'{"lead_id": 1}\n'), end).ids == {2, 4}
     with pytest.raises(CheckpointError, match="shorter than the checkpoint"):
         DataFile(path).open(end + 1)
 

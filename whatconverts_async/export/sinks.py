@@ -231,27 +231,6 @@ class DataFile:
                 "bytes to resume, or start over with force=True (--force)"
             )
 
-    def ids_between(self, start: int, stop: int) -> set[Hashable]:
-        """Lead ids of the lines in ``[start, stop)`` (those of a window already written)."""
-        ids: set[Hashable] = set()
-        with self.path.open("rb") as handle:
-            handle.seek(start)
-            remaining = stop - start
-            for index, line in enumerate(handle):
-                if remaining <= 0:
-                    break
-                remaining -= len(line)
-                if line.strip():
-                    try:
-                        ids.add(_lead_key(line))
-                    except ValueError as exc:
-                        raise CheckpointError(
-                            f"{self.path} line {_line_number(self.path, start) + index}: "
-                            f"{exc}; the output was changed after its checkpoint. Start "
-                            "over with force=True (--force)"
-                        ) from None
-        return ids
-
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
@@ -271,11 +250,6 @@ def _lead_record(line: bytes) -> dict[str, Any]:
     if not digits and (isinstance(lead_id, bool) or not isinstance(lead_id, int)):
         raise ValueError(f"its lead id is {json.dumps(lead_id)[:40]}, not an integer")
     return record
-
-
-def _lead_key(line: bytes) -> Hashable:
-    lead_id: Hashable = _lead_record(line)["lead_id"]
-    return lead_id
 
 
 def _line_number(path: Path, offset: int) -> int:
