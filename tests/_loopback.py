@@ -13,12 +13,14 @@ _HOP = {"host", "proxy-connection", "proxy-authorization", "content-length", "tr
 
 
 @asynccontextmanager
-async def _serve(
+async def serve(
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    route: str = "/{tail:.*}",
 ) -> AsyncIterator[str]:
-    """Serve ``handler`` for every method and path; yields ``http://127.0.0.1:PORT``."""
+    """Serve ``handler`` for every method on ``route`` (every path by default; its
+    ``{tail}`` is in ``request.match_info``); yields ``http://127.0.0.1:PORT``."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app.router.add_route("*", route, handler)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -56,7 +58,7 @@ async def forward_proxy() -> AsyncIterator[tuple[str, list[str]]]:
                 status=answer.status, body=body, headers={"Content-Type": answer.content_type}
             )
 
-    async with _serve(forward) as url:
+    async with serve(forward) as url:
         yield url, seen
 
 
@@ -72,7 +74,7 @@ async def hanging_server(record: str = "path") -> AsyncIterator[tuple[str, list[
         await release.wait()
         return web.json_response({})
 
-    async with _serve(handler) as url:
+    async with serve(handler) as url:
         try:
             yield url, seen
         finally:

@@ -13,6 +13,7 @@ from datetime import date
 import pytest
 from aiohttp import web
 
+from tests._loopback import serve
 from whatconverts_async import (
     APIError,
     MalformedResponseError,
@@ -89,16 +90,8 @@ async def hostile() -> AsyncIterator[str]:
             )
         return web.Response(status=418)
 
-    app = web.Application()
-    app.router.add_route("*", "/api/v1/{tail:.*}", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1/"
-    finally:
-        await runner.cleanup()
+    async with serve(handler, "/api/v1/{tail:.*}") as url:
+        yield f"{url}/api/v1/"
 
 
 def _no_credentials(exc: APIError) -> None:
