@@ -44,7 +44,7 @@ from whatconverts_async import (
 from whatconverts_async.budget import FileQuota
 from whatconverts_async.testing import FakeWhatConverts
 
-from ._support import FAST_RETRIES, client_for
+from ._support import FAST_RETRIES, client_for, run_cli
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -452,7 +452,6 @@ async def test_cli_export_exits_3_with_a_resumable_checkpoint_when_the_key_is_sp
     tmp_path: Path,
 ) -> None:
     import os
-    import sys
 
     from whatconverts_async.export import read_jsonl_ids
 
@@ -474,19 +473,8 @@ async def test_cli_export_exits_3_with_a_resumable_checkpoint_when_the_key_is_sp
         args += ["--per-page", "25", "--quiet"]
 
         async def run(*extra: str) -> tuple[int, str]:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "whatconverts_async",
-                *args,
-                *extra,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            _, err = await proc.communicate()
-            assert proc.returncode is not None
-            return proc.returncode, err.decode()
+            code, _, err = await run_cli(*args, *extra, env=env)
+            return code, err
 
         code, err = await run()
         assert code == 3, err
